@@ -1,0 +1,88 @@
+"""The one place that patches RecBole 1.2.1 for today's numpy / torch / scipy.
+
+Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verified by
+``tests/test_compat.py``. What is patched and why:
+
+1. numpy >= 1.24 removed ``np.float``, ``np.int``, ``np.bool``... RecBole's metrics use
+   them; its Config re-adds them, but only once a Config is built. We add them at import.
+2. torch >= 2.6 loads with ``weights_only=True``; RecBole's checkpoints hold its Config
+   object, so ``Trainer.resume_checkpoint`` / ``evaluate(load_best_model=True)`` fail.
+   RecBole's modules that call ``torch.load`` get a torch proxy whose ``load`` defaults to
+   ``weights_only=False`` (checkpoints written by this very code); global torch is untouched.
+3. scipy >= 1.12 dropped ``dok_matrix._update``, used by LightGCN, NGCF, SpectralCF...
+4. pandas 2.x warns (FutureWarning) on RecBole's chained ``fillna(inplace=True)``; it still
+   works below pandas 3 (pinned), so the warnings from RecBole's modules are silenced.
+5. ``recbole.quick_start`` imports ray at import time (and ray needs pkg_resources): this
+   package never imports it; ``recbole_hybrid.quick_start`` replaces what we need of it.
+"""
+import importlib
+import types
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+_NUMPY_ALIASES = {
+    "float": np.float64, "int": np.int_, "bool": np.bool_, "object": np.object_,
+    "str": np.str_, "long": np.int_, "complex": np.complex128, "unicode": np.str_,
+}
+
+# RecBole modules that call torch.load on their own checkpoints
+_TORCH_LOAD_CALLERS = [
+    "recbole.trainer.trainer",
+    "recbole.model.general_recommender.neumf",
+    "recbole.model.general_recommender.convncf",
+    "recbole.model.general_recommender.nais",
+    "recbole.model.general_recommender.ract",
+]
+
+
+def _patch_numpy_aliases():
+    for name, value in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+def legacy_torch_load(*args, **kwargs):
+    """``torch.load`` as before torch 2.6: full unpickling of our own checkpoints."""
+    kwargs.setdefault("weights_only", False)
+    return torch.load(*args, **kwargs)
+
+
+class _TorchWithLegacyLoad(types.ModuleType):
+    """Stands for ``torch`` inside RecBole modules; only ``load`` differs."""
+
+    load = staticmethod(legacy_torch_load)
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+
+_TORCH_PROXY = _TorchWithLegacyLoad("torch")
+
+
+def _patch_torch_load():
+    for name in _TORCH_LOAD_CALLERS:
+        module = importlib.import_module(name)
+        if getattr(module, "torch", None) is torch:
+            module.torch = _TORCH_PROXY
+
+
+def _dok_update(self, data):
+    self._dict.update(data) if hasattr(self, "_dict") else dict.update(self, data)
+
+
+def _patch_scipy_dok():
+    if not hasattr(sp.dok_matrix, "_update"):
+        sp.dok_matrix._update = _dok_update
+
+
+def apply():
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+    _patch_numpy_aliases()
+    _patch_torch_load()
+    _patch_scipy_dok()
+
+
+apply()

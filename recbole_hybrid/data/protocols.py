@@ -1,0 +1,156 @@
+"""Evaluation protocols beyond RecBole's own split (``protocol`` in the yaml).
+
+``split_by_protocol(dataset)`` returns a ``ProtocolSplit``:
+  train    what the model is built and trained on,
+  valid    validation interactions,
+  tests    {split name: test interactions} ("test", or "normal" + "cold"),
+  history  interactions masked at evaluation and read by fold-in (strong generalization:
+           train + the fold-in part of held-out users); None = train,
+  excluded {split name: items never ranked in that split} (cold start).
+
+recbole / fixed / loo99 / rating use RecBole's own build (eval_args, benchmark files);
+strong and cold are built here.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from recbole.data.dataset import Dataset
+
+
+@dataclass
+class ProtocolSplit:
+    train: Dataset
+    valid: Dataset
+    tests: dict
+    history: Dataset = None
+    excluded: dict = field(default_factory=dict)
+
+
+def split_by_protocol(dataset):
+    builder = PROTOCOL_BUILDERS.get(dataset.config["protocol"], recbole_split)
+    return builder(dataset)
+
+
+def recbole_split(dataset):
+    train, valid, test = Dataset.build(dataset)
+    return ProtocolSplit(train, valid, {"test": test})
+
+
+def _split_rng(dataset):
+    seed = dataset.config["split_seed"]
+    return np.random.default_rng(dataset.config["seed"] if seed is None else seed)
+
+
+def rank_within_user(users, rng):
+    """A random rank 0..n_u-1 of each interaction among its user's interactions."""
+    order = np.lexsort((rng.random(len(users)), users))
+    ranks = np.empty(len(users), dtype=np.int64)
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+    ranks[order] = np.arange(len(users)) - run_start
+    return ranks
+
+
+def strong_split(dataset):
+    """Strong generalization (Multi-VAE, MD-CVAE): users split train/valid/test by
+    ``strong_user_ratio``; held-out users never train; ``fold_in_ratio`` of each held-out
+    user's items is her input at evaluation, the rest is scored. Only users with at least
+    ``strong_min_items`` interactions are held out (Multi-VAE's preprocessing)."""
+    config = dataset.config
+    dataset._change_feat_format()
+    rng = _split_rng(dataset)
+    users = dataset.inter_feat[dataset.uid_field].numpy()
+    counts = np.bincount(users, minlength=dataset.user_num)
+    present = np.flatnonzero(counts)
+    eligible = rng.permutation(np.flatnonzero(counts >= config["strong_min_items"]))
+    _, valid_share, test_share = config["strong_user_ratio"]
+    total = sum(config["strong_user_ratio"])
+    n_valid = int(round(len(present) * valid_share / total))
+    n_test = int(round(len(present) * test_share / total))
+    if n_valid + n_test > len(eligible):
+        raise ValueError(
+            f"protocol strong: {n_valid + n_test} held-out users needed, only {len(eligible)} "
+            f"have >= {config['strong_min_items']} interactions"
+        )
+    role = np.zeros(dataset.user_num, dtype=np.int8)  # 0 train, 1 valid, 2 test
+    role[eligible[:n_valid]] = 1
+    role[eligible[n_valid:n_valid + n_test]] = 2
+    n_scored = np.maximum((counts * (1 - config["fold_in_ratio"])).astype(np.int64), 1)
+    scored = rank_within_user(users, rng) < n_scored[users]
+    user_role = role[users]
+    pick = lambda mask: dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(mask))])
+    return ProtocolSplit(
+        train=pick(user_role == 0),
+        valid=pick((user_role == 1) & scored),
+        tests={"test": pick((user_role == 2) & scored)},
+        history=pick((user_role == 0) | ~scored),
+    )
+
+
+def cold_split(dataset):
+    """Cold-start items: a seeded ``cold_item_ratio`` of the items with interactions is
+    removed from training entirely; their interactions form the "cold" test split, ranked
+    among cold items only. The other interactions are split by RecBole's eval_args, and
+    their test part ("normal") is ranked among normal items only."""
+    dataset._change_feat_format()
+    rng = _split_rng(dataset)
+    items = dataset.inter_feat[dataset.iid_field].numpy()
+    with_inter = np.unique(items)
+    n_cold = int(round(len(with_inter) * dataset.config["cold_item_ratio"]))
+    cold_items = np.sort(rng.choice(with_inter, size=n_cold, replace=False))
+    is_cold = np.isin(items, cold_items)
+    warm = dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(~is_cold))])
+    cold = dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(is_cold))])
+    train, valid, test = Dataset.build(warm)
+    normal_items = np.setdiff1d(np.arange(1, dataset.item_num), cold_items)
+    dataset.cold_items = cold_items
+    return ProtocolSplit(
+        train, valid, {"normal": test, "cold": cold},
+        excluded={"normal": cold_items, "cold": normal_items},
+    )
+
+
+PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split}
+
+
+def check_model_fits_protocol(model_class, config):
+    """Clear errors for protocols a model cannot follow, before anything is trained."""
+    name = model_class.__name__
+    if config["protocol"] == "cold" and not getattr(model_class, "cold_start", False):
+        raise ValueError(
+            f"model {name} has no cold-start path: protocol 'cold' ranks items never seen in "
+            "training, which only content-aware models (cold_start = True) can score"
+        )
+    if config["protocol"] == "strong" and not _can_fold_in(model_class):
+        raise ValueError(
+            f"model {name} cannot fold in new users: protocol 'strong' scores users unseen in "
+            "training from their history (MultiVAE, MultiDAE, RecVAE, EASE, ItemKNN, ContentKNN...)"
+        )
+
+
+def _can_fold_in(model_class):
+    from recbole.model.abstract_recommender import AutoEncoderMixin
+
+    return (
+        hasattr(model_class, "fold_in")
+        or issubclass(model_class, AutoEncoderMixin)
+        or model_class.__name__ in ("EASE", "ItemKNN")
+    )
+
+
+def install_fold_in(model, history):
+    """Give ``model`` the histories of all users (train + fold-in of held-out users) to
+    score from; what it learned is untouched."""
+    if hasattr(model, "fold_in"):
+        model.fold_in(history)
+    elif hasattr(model, "history_item_id"):  # RecBole's AutoEncoderMixin
+        model.build_histroy_items(history)
+    elif hasattr(model, "pred_mat"):  # RecBole's ItemKNN
+        if model.method != "item":
+            raise ValueError("ItemKNN folds in new users only with knn_method: item")
+        model.interaction_matrix = history.inter_matrix(form="csr").astype(np.float32)
+        model.pred_mat = model.interaction_matrix.dot(model.w).tolil()
+    else:  # EASE
+        model.interaction_matrix = history.inter_matrix(form="csr").astype(np.float32)

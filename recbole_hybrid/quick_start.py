@@ -1,0 +1,85 @@
+"""run_recbole_hybrid / objective_function: RecBole's quick start for this package's models
+and RecBole's own, without importing ``recbole.quick_start`` (which imports ray)."""
+import logging
+import sys
+from logging import getLogger
+
+from recbole.utils import get_environment, init_logger, init_seed, set_color
+
+from recbole_hybrid.config import Config
+from recbole_hybrid.data import create_dataset, data_preparation
+from recbole_hybrid.data.protocols import check_model_fits_protocol, install_fold_in
+from recbole_hybrid.utils import get_model, get_trainer
+
+
+def prepare(config):
+    """Dataset, loaders, model and trainer for ``config`` (seeded as RecBole does)."""
+    check_model_fits_protocol(config.model_class, config)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    split = getattr(dataset, "protocol_split", None)
+    if split is not None and split.history is not None:
+        install_fold_in(model, split.history)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def evaluate_test(trainer, test_data, load_best_model, show_progress=False):
+    """Test metrics; {split: metrics} when the protocol has several test splits."""
+    if isinstance(test_data, dict):
+        return {
+            name: trainer.evaluate(loader, load_best_model=load_best_model and i == 0, show_progress=show_progress)
+            for i, (name, loader) in enumerate(test_data.items())
+        }
+    return trainer.evaluate(test_data, load_best_model=load_best_model, show_progress=show_progress)
+
+
+def run_recbole_hybrid(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """Train ``model`` on ``dataset`` with RecBole's Trainer and evaluate on the test split."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+    data, (train_data, valid_data, test_data), model, trainer = prepare(config)
+    logger.info(data)
+    logger.info(model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = evaluate_test(trainer, test_data, saved, config["show_progress"])
+    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return {
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "saved_model_file": trainer.saved_model_file if saved else None,
+    }
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's)."""
+    config = Config(config_dict=config_dict, config_file_list=config_file_list)
+    init_seed(config["seed"], config["reproducibility"])
+    logger = getLogger()
+    for handler in logger.handlers[:]:
+        logger.removeHandler(handler)
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+    _, (train_data, valid_data, test_data), _, trainer = prepare(config)
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    test_result = evaluate_test(trainer, test_data, saved)
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }

@@ -1,0 +1,50 @@
+"""Each compat patch is needed (the library really lacks it) and works."""
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+import recbole_hybrid  # noqa: F401  (applies the patches)
+
+
+def test_numpy_aliases():
+    assert np.float is np.float64 and np.bool is np.bool_ and np.int is np.int_
+
+
+def test_recbole_metrics_run_with_numpy_aliases():
+    from recbole.evaluator.metrics import MRR
+
+    pos = np.array([[False, True, False]])
+    assert MRR.metric_info(MRR.__new__(MRR), pos)[0][-1] == 0.5
+
+
+def test_torch_load_of_recbole_checkpoints(tmp_path):
+    import recbole.trainer.trainer as recbole_trainer
+    from recbole.utils import ModelType
+
+    path = tmp_path / "ckpt.pth"
+    torch.save({"config": {"MODEL_TYPE": ModelType.GENERAL}, "state_dict": {}}, path)
+    assert recbole_trainer.torch.load(path)["config"]["MODEL_TYPE"] == ModelType.GENERAL
+    assert recbole_trainer.torch.Tensor is torch.Tensor  # everything else is torch's
+    assert torch.load is not recbole_trainer.torch.load  # global torch untouched
+
+
+def test_scipy_dok_update():
+    matrix = sp.dok_matrix((3, 3), dtype=np.float32)
+    matrix._update({(0, 1): 1.0, (2, 2): 3.0})
+    assert matrix.nnz == 2 and matrix.tocsr()[2, 2] == 3.0
+
+
+def test_ray_not_imported():
+    import recbole_hybrid.quick_start  # noqa: F401
+
+    assert "ray" not in sys.modules and "recbole.quick_start" not in sys.modules
+
+
+def test_list_of_tensors_index_still_means_a_tuple():
+    # RecBole's MultiVAE/MultiDAE/RecVAE.predict index scores[[rows, cols]]; torch warns
+    # that this will mean scores[tensor([rows, cols])]: this test catches the day it does
+    scores = torch.arange(12.0).reshape(3, 4)
+    rows, cols = torch.arange(3), torch.tensor([1, 2, 3])
+    assert torch.equal(scores[[rows, cols]], scores[rows, cols])

@@ -1,0 +1,87 @@
+"""Model / trainer / yaml lookup, MRO merge and priorities."""
+import pytest
+from recbole.model.general_recommender import MultiVAE
+from recbole.trainer import Trainer, TraditionalTrainer
+from recbole.utils import ModelType
+
+import recbole_hybrid.config as config_module
+from recbole_hybrid.config import Config, model_yaml_files
+from recbole_hybrid.model.general_recommender.contentknn import ContentKNN
+from recbole_hybrid.utils import get_model, get_trainer
+
+
+class MultiVAEChild(MultiVAE):
+    """A model of ours built on a RecBole model, as MDCVAE(MultiVAE)."""
+
+
+def test_get_model_ours_then_recbole():
+    assert get_model("ContentKNN") is ContentKNN
+    assert get_model("MultiVAE") is MultiVAE
+    with pytest.raises(ValueError, match="neither a recbole_hybrid model nor a RecBole model"):
+        get_model("NoSuchModel")
+
+
+def test_get_trainer_falls_back_to_recbole(monkeypatch):
+    assert get_trainer(ModelType.GENERAL, "MultiVAE") is Trainer
+    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN") is TraditionalTrainer
+    import recbole_hybrid.trainer as trainer_module
+
+    class ContentKNNTrainer(Trainer):
+        pass
+
+    monkeypatch.setattr(trainer_module, "ContentKNNTrainer", ContentKNNTrainer, raising=False)
+    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN") is ContentKNNTrainer
+
+
+def test_recbole_model_gets_its_defaults():
+    config = Config("MultiVAE", "ml-100k", config_dict={"state": "ERROR"})
+    assert config["anneal_cap"] == 0.2 and config["mlp_hidden_size"] == [600]
+    assert config["protocol"] == "recbole"
+    assert config["eval_args"]["split"] == {"RS": [0.8, 0.1, 0.1]}
+
+
+@pytest.fixture
+def fake_properties(tmp_path, monkeypatch):
+    for sub in ("model", "dataset", "protocol"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "model" / "MultiVAEChild.yaml").write_text("anneal_cap: 0.5\nlayer_key: model\n")
+    (tmp_path / "dataset" / "ml-100k.yaml").write_text("layer_key: dataset\nds_key: 1\n")
+    (tmp_path / "protocol" / "recbole.yaml").write_text("layer_key: protocol\n")
+    (tmp_path / "protocol" / "other.yaml").write_text("layer_key: other\n")
+    monkeypatch.setattr(config_module, "properties_dir", lambda: tmp_path)
+    return tmp_path
+
+
+def test_mro_merge_base_defaults_under_our_yaml(fake_properties):
+    files = [f.rsplit("/", 1)[-1] for f in model_yaml_files(MultiVAEChild)]
+    assert files == ["MultiVAE.yaml", "MultiVAEChild.yaml"]
+    config = Config(MultiVAEChild, "ml-100k", config_dict={"state": "ERROR"})
+    assert config["mlp_hidden_size"] == [600]  # from RecBole's MultiVAE.yaml
+    assert config["anneal_cap"] == 0.5  # ours overrides the base class'
+    assert config["model"] == "MultiVAEChild"
+
+
+def test_priority_model_dataset_protocol_external(fake_properties, tmp_path):
+    config = Config(MultiVAEChild, "ml-100k", config_dict={"state": "ERROR"})
+    assert config["layer_key"] == "protocol"  # protocol > dataset > model
+    assert config["ds_key"] == 1
+    config = Config(MultiVAEChild, "ml-100k", config_dict={"state": "ERROR", "protocol": "other"})
+    assert config["layer_key"] == "other"
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("layer_key: file\n")
+    config = Config(MultiVAEChild, "ml-100k", config_file_list=[str(extra)], config_dict={"state": "ERROR"})
+    assert config["layer_key"] == "file"
+    config = Config(MultiVAEChild, "ml-100k", config_file_list=[str(extra)],
+                    config_dict={"state": "ERROR", "layer_key": "dict"})
+    assert config["layer_key"] == "dict"
+
+
+def test_command_line_wins(fake_properties, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["run", "--layer_key=cmd", "--anneal_cap=0.7"])
+    config = Config(MultiVAEChild, "ml-100k", config_dict={"layer_key": "dict", "state": "ERROR"})
+    assert config["layer_key"] == "cmd" and config["anneal_cap"] == 0.7
+
+
+def test_unknown_protocol_is_named():
+    with pytest.raises(ValueError, match=r"unknown protocol \[nope\].*known protocols"):
+        Config("MultiVAE", "ml-100k", config_dict={"protocol": "nope"})

@@ -1,0 +1,326 @@
+"""Tests of dataset_atomic: the citeulike converters on the real raw files (built
+once per session, both datasets in parallel), the text helpers, and
+ensure_atomic's stamp/rebuild/error behaviour on a tiny fake raw dir.
+"""
+import multiprocessing
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dataset_atomic
+from dataset_atomic import RAW_DATA_ENV, ensure_atomic
+from dataset_atomic.citeulike import RANDOM_SPLIT_SEEDS, SPLIT_PS, random_train_test
+from dataset_atomic.common import read_id_lists, read_lines
+from dataset_atomic.text import clean_title, fix_mojibake, unquote_csv
+
+DATASETS = ("citeulike-a", "citeulike-t")
+# figures of ../shared/data/README.md
+EXPECTED = {
+    "citeulike-a": dict(n_users=5551, n_items=16980, n_inters=204986, no_user_items=0, empty_docs=26, vocab=8000),
+    "citeulike-t": dict(n_users=7947, n_items=25975, n_inters=134860, no_user_items=391, empty_docs=31, vocab=20000),
+}
+VECTOR_FIELDS = ("text_vec", "d2v_vec")
+
+
+# ---------------------------------------------------------------- helpers
+def read_atomic(path: Path) -> pd.DataFrame:
+    """An atomic file as strings, columns named without their `:type`."""
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    frame.columns = [column.split(":")[0] for column in frame.columns]
+    return frame
+
+
+def read_pairs(path: Path) -> np.ndarray:
+    """An .inter file as sorted int64 codes user * 2**32 + item."""
+    frame = pd.read_csv(path, sep="\t", dtype=np.int64)
+    return np.sort(frame.iloc[:, 0].to_numpy() * 2**32 + frame.iloc[:, 1].to_numpy())
+
+
+def items_per_user(path: Path, n_users: int) -> np.ndarray:
+    frame = pd.read_csv(path, sep="\t", dtype=np.int64)
+    return np.bincount(frame.iloc[:, 0].to_numpy(), minlength=n_users)
+
+
+def seq_lengths(cells: pd.Series) -> np.ndarray:
+    return np.array([len(cell.split()) for cell in cells])
+
+
+def split_stems(name: str) -> list[str]:
+    fixed = [f"{name}.P{p}" for p in SPLIT_PS]
+    random = [f"{name}.P{p}-random-s{seed}" for p in SPLIT_PS for seed in RANDOM_SPLIT_SEEDS]
+    return fixed + random
+
+
+# ---------------------------------------------------------------- real data
+@pytest.fixture(scope="session")
+def built(raw_data_root, tmp_path_factory) -> dict:
+    """Both real datasets built once by ensure_atomic, in two single-BLAS-thread workers."""
+    data_path = tmp_path_factory.mktemp("atomic")
+    context = multiprocessing.get_context("spawn")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            patch.setenv(variable, "1")  # two processes on two cores: no oversubscription
+        with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+            jobs = {name: pool.submit(ensure_atomic, name, data_path, raw_data_root) for name in DATASETS}
+            return {name: Path(job.result()) for name, job in jobs.items()}
+
+
+@pytest.fixture(scope="session")
+def users_dat(raw_data_root) -> dict:
+    return {name: read_id_lists(raw_data_root / name / "users.dat") for name in DATASETS}
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_inter_counts_match_data_readme(built, name):
+    inter = read_atomic(built[name] / f"{name}.inter")
+    expected = EXPECTED[name]
+    assert len(inter) == expected["n_inters"]
+    assert inter["user_id"].nunique() == expected["n_users"]
+    assert not inter.duplicated().any()
+    n_items_used = inter["item_id"].nunique()
+    assert expected["n_items"] - n_items_used == expected["no_user_items"]
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_item_file_has_every_item(built, name):
+    items = read_atomic(built[name] / f"{name}.item")
+    inter = read_atomic(built[name] / f"{name}.inter")
+    assert list(items["item_id"]) == [str(i) for i in range(EXPECTED[name]["n_items"])]
+    assert set(inter["item_id"]) <= set(items["item_id"])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_bag_of_words_fields(built, name):
+    items = read_atomic(built[name] / f"{name}.item")
+    prefixes = ("bow", "title_bow") if name == "citeulike-a" else ("bow",)
+    for prefix in prefixes:
+        id_lengths = seq_lengths(items[f"{prefix}_ids"])
+        assert (id_lengths == seq_lengths(items[f"{prefix}_counts"])).all()
+        counts = np.array([float(c) for cell in items[f"{prefix}_counts"] for c in cell.split()])
+        assert (counts >= 1).all()
+        vocabulary = {word for cell in items[f"{prefix}_ids"] for word in cell.split()}
+        assert len(vocabulary) <= EXPECTED[name]["vocab"]
+    assert (seq_lengths(items["bow_ids"]) == 0).sum() == EXPECTED[name]["empty_docs"]
+    assert not items["tags"].str.contains('"').any()
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dense_vectors_fixed_dim_no_nan(built, name):
+    items = read_atomic(built[name] / f"{name}.item")
+    for field in VECTOR_FIELDS:
+        matrix = np.array([np.array(cell.split(), dtype=float) for cell in items[field]])
+        assert matrix.shape == (EXPECTED[name]["n_items"], 100)
+        assert np.isfinite(matrix).all()
+        nonzero_rows = np.abs(matrix).sum(axis=1) > 0
+        assert nonzero_rows.sum() == EXPECTED[name]["n_items"] - EXPECTED[name]["empty_docs"]
+
+
+@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("p", SPLIT_PS)
+def test_fixed_split_train_is_authors_train(built, raw_data_root, name, p):
+    authors_train = read_id_lists(raw_data_root / name / f"cvae-splits/cf-train-{p}-users.dat")
+    ours = built[name] / f"{name}.P{p}-train.inter"
+    assert list(items_per_user(ours, len(authors_train))) == [len(items) for items in authors_train]
+    codes = np.sort(np.concatenate([u * 2**32 + items for u, items in enumerate(authors_train)]))
+    assert np.array_equal(read_pairs(ours), codes)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_splits_are_disjoint_and_complete(built, name):
+    everything = read_pairs(built[name] / f"{name}.inter")
+    for stem in split_stems(name):
+        parts = [read_pairs(built[name] / f"{stem}-{part}.inter") for part in ("train", "valid", "test")]
+        joined = np.sort(np.concatenate(parts))
+        assert np.array_equal(joined, everything), stem  # equal multisets: disjoint and complete
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_valid_is_a_tenth_of_each_users_test_items(built, users_dat, name):
+    n_users = len(users_dat[name])
+    for stem in (f"{name}.P1", f"{name}.P10-random-s0"):
+        valid = items_per_user(built[name] / f"{stem}-valid.inter", n_users)
+        test = items_per_user(built[name] / f"{stem}-test.inter", n_users)
+        assert np.array_equal(valid, (valid + test) // 10), stem
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_random_splits_deterministic_and_differ_by_seed(built, users_dat, name):
+    users = users_dat[name]
+    trains = {}
+    for seed in (0, 1):
+        train, _ = random_train_test(users, 10, seed)  # recomputed in this process
+        codes = np.sort(np.concatenate([u * 2**32 + items for u, items in enumerate(train)]))
+        assert np.array_equal(read_pairs(built[name] / f"{name}.P10-random-s{seed}-train.inter"), codes)
+        trains[seed] = codes
+    assert not np.array_equal(trains[0], trains[1])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_random_split_users_with_few_items_keep_all_in_train(built, users_dat, name):
+    sizes = np.array([len(items) for items in users_dat[name]])
+    n_users = len(sizes)
+    train = items_per_user(built[name] / f"{name}.P10-random-s0-train.inter", n_users)
+    test = items_per_user(built[name] / f"{name}.P10-random-s0-test.inter", n_users)
+    few = sizes <= 10
+    assert np.array_equal(train, np.minimum(sizes, 10))
+    assert (test[few] == 0).all()
+
+
+def test_titles_cleaned(raw_data_root, built):
+    raw_titles = read_lines(raw_data_root / "citeulike-a" / "titles.txt")
+    titles = [clean_title(title) for title in raw_titles]
+    assert len(titles) == EXPECTED["citeulike-a"]["n_items"]
+    for bad in ("â€", "Ã", "Â", '""', "&amp;"):
+        assert not any(bad in title for title in titles), bad
+    assert titles[24] == 'Spectra of "real-world" graphs: beyond the semicircle law.'
+    assert "cell–cell" in titles[31]
+    items = read_atomic(built["citeulike-a"] / "citeulike-a.item")
+    assert not items["title"].str.contains("â|Ã|\"").any()
+
+
+# ---------------------------------------------------------------- text helpers
+def test_fix_mojibake_examples():
+    assert fix_mojibake("cellâ€“cell") == "cell–cell"
+    assert fix_mojibake("proteinÃ¢Â€Â“protein") == "protein–protein"  # read wrongly twice
+    assert fix_mojibake("automating Â“word of mouthÂ”") == "automating “word of mouth”"
+    assert fix_mojibake("Proteinsâ€ ") == "Proteins†"
+    assert fix_mojibake("Déjà vu – naïve") == "Déjà vu – naïve"  # correct text untouched
+    assert unquote_csv('"Revisiting ""scale-free"" networks."') == 'Revisiting "scale-free" networks.'
+
+
+VECTOR_SCRIPT = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from dataset_atomic.text import build_bow, doc2vec_vectors, lsi_vectors
+words = "protein network gene social web learning model graph cell data mining tag".split()
+docs = [[words[(i * 7 + k * 3) % len(words)] for k in range(3 + i % 5)] for i in range(60)] + [[]]
+_, corpus = build_bow(docs, no_below=1, no_above=1.0, keep_n=100)
+lsi = lsi_vectors(corpus, dim=8, seed=3)
+d2v = doc2vec_vectors(docs, dim=8, seed=3, epochs=5)
+print(hashlib.sha256(lsi.tobytes() + d2v.tobytes()).hexdigest())
+"""
+
+
+def test_dense_vectors_identical_across_processes():
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run([sys.executable, "-c", VECTOR_SCRIPT, str(Path(dataset_atomic.__file__).parents[1])],
+                                env=env, capture_output=True, text=True, check=True)
+        digests.add(result.stdout.strip())
+    assert len(digests) == 1
+
+
+# ---------------------------------------------------------------- ensure_atomic on a fake raw dir
+FAKE_WORDS = "protein network gene social web learning model graph cell data mining folksonomy".split()
+FAKE_TAGS = ["bio", "network_science", "ml", "web-2.0", "genomics", "hci"]
+
+
+def dat_line(ids) -> str:
+    return " ".join([str(len(ids)), *map(str, ids)])
+
+
+def write_fake_citeulike_a(raw_dir: Path, n_users: int = 5, n_items: int = 40) -> None:
+    """A tiny raw dir in the citeulike-a layout (users with 12..16 items)."""
+    rng = np.random.default_rng(0)
+    (raw_dir / "cvae-splits").mkdir(parents=True)
+    titles = [" ".join(rng.choice(FAKE_WORDS, 4)) for _ in range(n_items)]
+    titles[1] = "Cellâ€“cell network"
+    titles[2] = '"The ""impact factor"" revisited."'
+    (raw_dir / "titles.txt").write_text("\n".join(titles) + "\n", encoding="utf8")
+    (raw_dir / "tags.dat").write_text("\n".join(FAKE_TAGS) + "\n")
+    item_tags = [rng.choice(len(FAKE_TAGS), rng.integers(0, 3), replace=False) for _ in range(n_items)]
+    (raw_dir / "item-tag.dat").write_text("\n".join(dat_line(tags) for tags in item_tags) + "\n")
+    users = [np.sort(rng.choice(n_items, rng.integers(12, 17), replace=False)) for _ in range(n_users)]
+    (raw_dir / "users.dat").write_text("\n".join(dat_line(items) for items in users) + "\n")
+    for p in (1, 10):
+        orders = [rng.permutation(items) for items in users]
+        for part, pick in (("train", slice(None, p)), ("test", slice(p, None))):
+            text = "\n".join(dat_line(order[pick]) for order in orders) + "\n"
+            (raw_dir / f"cvae-splits/cf-{part}-{p}-users.dat").write_text(text)
+
+
+@pytest.fixture
+def fake_raw_root(tmp_path) -> Path:
+    write_fake_citeulike_a(tmp_path / "raw" / "citeulike-a")
+    return tmp_path / "raw"
+
+
+def test_ensure_atomic_builds_once_then_uses_stamp(fake_raw_root, tmp_path, capsys):
+    data_path = tmp_path / "dataset"
+    out_dir = ensure_atomic("citeulike-a", data_path, fake_raw_root)
+    assert out_dir == data_path / "citeulike-a"
+    assert "building atomic files for citeulike-a" in capsys.readouterr().err
+    items = read_atomic(out_dir / "citeulike-a.item")
+    assert len(items) == 40 and "cell" in items["title"][1].split()
+    stamp_mtime = (out_dir / ".build-stamp.json").stat().st_mtime_ns
+
+    assert ensure_atomic("citeulike-a", data_path, fake_raw_root) == out_dir
+    assert capsys.readouterr().err == ""
+    assert (out_dir / ".build-stamp.json").stat().st_mtime_ns == stamp_mtime
+
+
+def test_ensure_atomic_rebuilds_when_raw_file_changes(fake_raw_root, tmp_path, capsys):
+    data_path = tmp_path / "dataset"
+    out_dir = ensure_atomic("citeulike-a", data_path, fake_raw_root)
+    titles_path = fake_raw_root / "citeulike-a" / "titles.txt"
+    os.utime(titles_path, ns=(1, 1))  # new mtime, same bytes: hash says unchanged
+    capsys.readouterr()
+    ensure_atomic("citeulike-a", data_path, fake_raw_root)
+    assert capsys.readouterr().err == ""
+
+    titles_path.write_text(titles_path.read_text().replace("Cellâ€“cell network", "Zebrafish genome"))
+    ensure_atomic("citeulike-a", data_path, fake_raw_root)
+    assert "raw files changed: titles.txt" in capsys.readouterr().err
+    assert read_atomic(out_dir / "citeulike-a.item")["title"][1] == "zebrafish genome"
+    assert not list(data_path.glob(".citeulike-a.*-*"))  # no temp or old dirs left
+
+
+def test_ensure_atomic_rebuilds_when_an_output_is_deleted(fake_raw_root, tmp_path, capsys):
+    out_dir = ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
+    (out_dir / "citeulike-a.P1-test.inter").unlink()
+    capsys.readouterr()
+    ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
+    assert "atomic files missing" in capsys.readouterr().err
+    assert (out_dir / "citeulike-a.P1-test.inter").is_file()
+
+
+def test_interrupted_build_leaves_no_half_files(fake_raw_root, tmp_path, monkeypatch):
+    def broken_converter(raw_dir, out_dir):
+        (Path(out_dir) / "citeulike-a.inter").write_text("user_id:token\titem_id:token\n0\t")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(dataset_atomic.CONVERTERS, "citeulike-a", broken_converter)
+    data_path = tmp_path / "dataset"
+    with pytest.raises(KeyboardInterrupt):
+        ensure_atomic("citeulike-a", data_path, fake_raw_root)
+    assert not (data_path / "citeulike-a").exists()
+    assert not list(data_path.glob(".citeulike-a.building-*"))
+
+
+def test_missing_raw_dir_error_names_files_sources_and_env(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError) as error:
+        ensure_atomic("citeulike-t", tmp_path / "dataset", nowhere)
+    message = str(error.value)
+    for needed in ("users.dat", "mult.dat", "tag-item.dat", "cvae-splits/cf-train-1-users.dat",
+                   "js05212/citeulike-t", "eelxpeng/CollaborativeVAE", RAW_DATA_ENV, str(nowhere / "citeulike-t")):
+        assert needed in message, needed
+    assert not (tmp_path / "dataset" / "citeulike-t").exists()
+
+
+def test_names_without_converter_are_left_to_recbole(tmp_path):
+    assert ensure_atomic("ml-100k", tmp_path) is None
+
+
+def test_raw_data_root_honours_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(RAW_DATA_ENV, str(tmp_path))
+    assert dataset_atomic.raw_data_root() == tmp_path
+    monkeypatch.delenv(RAW_DATA_ENV)
+    assert dataset_atomic.raw_data_root().parts[-2:] == ("shared", "data")

@@ -1,0 +1,53 @@
+"""Runner end to end on ml-100k (ships in the RecBole wheel): RecBole's MultiVAE and our
+ContentKNN through RecBole's Trainer and evaluator."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recbole_hybrid.quick_start import objective_function, run_recbole_hybrid
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = {"epochs": 2, "show_progress": False, "state": "ERROR", "train_batch_size": 4096}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # RecBole writes log/ and saved/ into the working directory
+    monkeypatch.setattr("sys.argv", ["pytest"])
+
+
+def test_multivae_through_runner_with_checkpoint():
+    result = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK)
+    assert 0 < result["test_result"]["recall@10"] < 1
+    assert Path(result["saved_model_file"]).is_file()  # evaluate(load_best_model=True) read it back
+
+
+def test_same_seed_same_numbers():
+    first = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK, saved=False)
+    second = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK, saved=False)
+    assert first["test_result"] == second["test_result"]
+
+
+def test_contentknn_uses_content():
+    with_genres = run_recbole_hybrid("ContentKNN", "ml-100k", config_dict=QUICK, saved=False)
+    titles = dict(QUICK, content_field="movie_title")
+    with_titles = run_recbole_hybrid("ContentKNN", "ml-100k", config_dict=titles, saved=False)
+    assert with_genres["test_result"]["recall@10"] > 0
+    assert with_genres["test_result"] != with_titles["test_result"]
+
+
+def test_objective_function_for_hypertuning():
+    result = objective_function(dict(QUICK, model="MultiVAE", dataset="ml-100k"), saved=False)
+    assert result["model"] == "MultiVAE" and "recall@10" in result["test_result"]
+
+
+def test_command_line_runner(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "run_recbole_hybrid.py"), "--model=ContentKNN", "--dataset=ml-100k",
+         "--show_progress=False", "--topk=[5]", "--metrics=['Recall']", "--valid_metric=recall@5"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "test result" in out.stdout + out.stderr and "recall@5" in out.stdout + out.stderr
