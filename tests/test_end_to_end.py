@@ -51,3 +51,15 @@ def test_command_line_runner(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test result" in out.stdout + out.stderr and "recall@5" in out.stdout + out.stderr
+
+
+def test_mostpop_counts_training_interactions():
+    from recbole_hybrid.config import Config
+    from recbole_hybrid.quick_start import prepare
+
+    config = Config("MostPop", "ml-100k", config_dict=dict(QUICK))
+    _, (train, _, _), model, _ = prepare(config)
+    items = train._dataset.inter_feat["item_id"].numpy()
+    top = int(model.item_count.argmax())
+    assert model.item_count[top] == (items == top).sum() > 300  # ml-100k's most rated movie
+    assert model.item_count.sum() == len(items)

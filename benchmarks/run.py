@@ -1,0 +1,159 @@
+"""Benchmark harness: run (model x dataset x protocol) each in its own process, append the
+records to a JSON results file and rewrite its markdown table.
+
+    python benchmarks/run.py --models ContentKNN MultiVAE --datasets citeulike-a \
+        --protocols recbole strong fixed:P=1 fixed:P=10-random --out benchmarks/results/baselines.json \
+        [--settings benchmarks/settings.yaml] [--set epochs=50 ...]
+
+A protocol is ``name`` or ``fixed:<split>``; ``fixed:P=1-random`` runs fixed_seed 0..4 and
+records the mean (each seed's metrics under ``per_seed``). Records follow the results
+schema: model, dataset, protocol, split, metrics (test), epoch_seconds, eval_seconds,
+peak_mem_mb, epochs, seed, command, date (+ valid_metrics, note).
+"""
+import argparse
+import datetime
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+RANDOM_SEEDS = range(5)
+
+
+def parse_protocol(text):
+    """'fixed:P=1-random' -> ('fixed', 'P=1-random'); 'strong' -> ('strong', None)."""
+    name, _, split = text.partition(":")
+    return name, split or None
+
+
+def run_specs(model, dataset, protocol, split, config):
+    """Specs of the processes for one record (several for random splits)."""
+    base = dict(config, protocol=protocol)
+    if protocol != "fixed":
+        return [base]
+    base["fixed_split"] = split
+    if split.endswith("-random"):
+        return [dict(base, fixed_seed=seed) for seed in RANDOM_SEEDS]
+    return [base]
+
+
+def run_process(model, dataset, config, log_dir):
+    spec = {"model": model, "dataset": dataset, "config": config}
+    tag = "_".join([model, dataset, config["protocol"], str(config.get("fixed_split", "")), str(config.get("fixed_seed", ""))])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{tag.replace('=', '')}.log"
+    with open(log_file, "w") as log:
+        proc = subprocess.run([sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT_JSON ")]
+    if proc.returncode != 0 or not lines:
+        tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
+    return json.loads(lines[-1][len("RESULT_JSON "):])
+
+
+def mean_metrics(runs, split):
+    keys = runs[0]["tests"][split].keys()
+    return {k: round(sum(r["tests"][split][k] for r in runs) / len(runs), 4) for k in keys}
+
+
+def records_for(model, dataset, protocol, split, runs, command):
+    base = {
+        "model": model, "dataset": dataset, "protocol": protocol,
+        "epoch_seconds": round(sum(r["epoch_seconds"] for r in runs) / len(runs), 3),
+        "eval_seconds": round(sum(r["eval_seconds"] for r in runs) / len(runs), 3),
+        "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
+        "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
+        "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
+        "seed": runs[0]["seed"], "command": command,
+        "date": datetime.date.today().isoformat(),
+    }
+    records = []
+    for test_split in runs[0]["tests"]:
+        name = split if protocol == "fixed" else test_split
+        record = dict(base, split=name, metrics=mean_metrics(runs, test_split),
+                      valid_metrics=runs[0]["valid_metrics"])
+        if len(runs) > 1:
+            record["per_seed"] = [r["tests"][test_split] for r in runs]
+            record["fixed_seeds"] = list(RANDOM_SEEDS)
+        records.append(record)
+    return records
+
+
+def key(record):
+    return record["model"], record["dataset"], record["protocol"], record["split"]
+
+
+def save(records, out):
+    existing = json.loads(out.read_text()) if out.exists() else []
+    new_keys = {key(r) for r in records}
+    merged = [r for r in existing if key(r) not in new_keys] + records
+    merged.sort(key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"]))
+    out.write_text(json.dumps(merged, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown_table(merged))
+
+
+def markdown_table(records):
+    lines = []
+    groups = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["protocol"], r["split"]), []).append(r)
+    for (dataset, protocol, split), rows in groups.items():
+        metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+        lines += [f"\n### {dataset} · {protocol} · {split}\n",
+                  "| model | " + " | ".join(metrics) + " | s/epoch | epochs | eval s | peak MB |",
+                  "|---" * (len(metrics) + 5) + "|"]
+        for r in rows:
+            values = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics]
+            lines.append(f"| {r['model']} | " + " | ".join(values)
+                         + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |")
+    command_lines = sorted({r["command"] for r in records})
+    return ("# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
+            "validation. Produced by:\n\n" + "\n".join(f"    {c}" for c in command_lines) + "\n" + "\n".join(lines) + "\n")
+
+
+def parse_settings(args):
+    settings = yaml.safe_load(Path(args.settings).read_text()) if args.settings else {}
+    overrides = {}
+    for item in args.set or []:
+        k, _, v = item.partition("=")
+        overrides[k] = yaml.safe_load(v)
+    return settings, overrides
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--protocols", nargs="+", default=["recbole"])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config")
+    parser.add_argument("--set", nargs="*", help="key=value for every run")
+    args = parser.parse_args()
+    settings, overrides = parse_settings(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]))] + sys.argv[1:])
+    for dataset in args.datasets:
+        for protocol_text in args.protocols:
+            protocol, split = parse_protocol(protocol_text)
+            for model in args.models:
+                config = dict(settings.get(model, {}), **settings.get(f"{dataset}/{model}", {}), **overrides)
+                try:
+                    runs = [run_process(model, dataset, spec, out.parent / "logs")
+                            for spec in run_specs(model, dataset, protocol, split, config)]
+                except RuntimeError as err:
+                    print(f"SKIPPED {err}", flush=True)
+                    continue
+                records = records_for(model, dataset, protocol, split, runs, command)
+                save(records, out)
+                for r in records:
+                    print(json.dumps({k: r[k] for k in ("model", "dataset", "protocol", "split", "metrics", "epoch_seconds", "epochs")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

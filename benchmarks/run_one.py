@@ -1,0 +1,73 @@
+"""One benchmark run in its own process: train + test one (model, dataset, protocol) and
+print a JSON line of results (metrics per test split, seconds per epoch, evaluation
+seconds, peak memory). Called by benchmarks/run.py; usable alone:
+
+    python benchmarks/run_one.py '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
+"""
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from recbole.utils import init_logger, init_seed
+
+from recbole_hybrid.config import Config
+from recbole_hybrid.quick_start import evaluate_test, prepare
+
+RESULT_PREFIX = "RESULT_JSON "
+
+
+def timed(method, seconds, outputs=None):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        out = method(*args, **kwargs)
+        seconds.append(time.perf_counter() - start)
+        if outputs is not None:
+            outputs.append(out)
+        return out
+
+    return wrapper
+
+
+def best_epoch(valid_outputs, config):
+    """Epoch (1-based) of the best validation score: the checkpoint that is tested."""
+    scores = [score for score, _ in valid_outputs]
+    if not scores:
+        return None
+    pick = max if config["valid_metric_bigger"] else min
+    return (scores.index(pick(scores)) + 1) * config["eval_step"]
+
+
+def run(spec):
+    config = Config(spec["model"], spec["dataset"], config_dict=dict({"show_progress": False}, **spec.get("config", {})))
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    _, (train_data, valid_data, test_data), _, trainer = prepare(config)
+    epoch_seconds, valid_seconds, valid_outputs = [], [], []
+    trainer._train_epoch = timed(trainer._train_epoch, epoch_seconds)
+    trainer._valid_epoch = timed(trainer._valid_epoch, valid_seconds, valid_outputs)
+    _, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    start = time.perf_counter()
+    test_result = evaluate_test(trainer, test_data, load_best_model=True)
+    eval_seconds = time.perf_counter() - start
+    tests = test_result if isinstance(test_data, dict) else {"test": test_result}
+    return {
+        "tests": {name: dict(metrics) for name, metrics in tests.items()},
+        "valid_metrics": dict(best_valid or {}),
+        "epoch_seconds": round(sum(epoch_seconds) / max(len(epoch_seconds), 1), 3),
+        "valid_seconds": round(sum(valid_seconds) / max(len(valid_seconds), 1), 3),
+        "eval_seconds": round(eval_seconds, 3),
+        "epochs": len(epoch_seconds),
+        "best_epoch": best_epoch(valid_outputs, config),
+        "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "seed": config["seed"],
+    }
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from argv
+    print(RESULT_PREFIX + json.dumps(run(spec)), flush=True)
