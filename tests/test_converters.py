@@ -324,3 +324,21 @@ def test_raw_data_root_honours_env(monkeypatch, tmp_path):
     assert dataset_atomic.raw_data_root() == tmp_path
     monkeypatch.delenv(RAW_DATA_ENV)
     assert dataset_atomic.raw_data_root().parts[-2:] == ("shared", "data")
+
+
+# ---------------------------------------------------------------- raw text: abstract subset
+def test_abstract_subset_raw_text_path(raw_data_root):
+    from dataset_atomic.abstracts import abstract_subset_bow, read_abstract_subset
+    from dataset_atomic.text import clean_title
+
+    rows = read_abstract_subset(raw_data_root / "citeulike-a")
+    assert len(rows) == 1929 and len({r["index"] for r in rows}) == 1929
+    titles = (raw_data_root / "citeulike-a" / "titles.txt").read_text(encoding="utf-8").splitlines()
+    same = sum(clean_title(titles[r["index"]]).lower() == r["title"].lower() for r in rows)
+    assert same >= 1800  # 1,903 exact title matches, 26 fuzzy (data README); cleaning differs a little
+    indices, vocab, corpus = abstract_subset_bow(raw_data_root / "citeulike-a")
+    _, title_vocab, title_corpus = abstract_subset_bow(raw_data_root / "citeulike-a", with_abstract=False)
+    words = sum(c for doc in corpus for _, c in doc)
+    title_words = sum(c for doc in title_corpus for _, c in doc)
+    assert len(vocab) > 2 * len(title_vocab) and words > 10 * title_words  # abstracts add real text
+    assert sum(not doc for doc in corpus) < 5
