@@ -1,0 +1,172 @@
+"""CVAE: Collaborative Variational Autoencoder (Li & She, KDD'17; ../shared/papers/CVAE.md).
+
+Implements the MAP estimate of section 2.2 (eq. 1):
+  users  u_i ~ N(0, lambda_u^-1 I);  items  v_j = v_j^dagger + z_j,  v_j^dagger ~ N(0, lambda_v^-1 I)
+  content z_j ~ q_phi(z | x_j) = N(mu_j, diag sigma_j^2)  (item content VAE, 200-100, sigmoid,
+          inference and generation weights tied), x_j ~ Ber(f_theta(z_j))
+  R_ij ~ N(u_i^T v_j, C_ij^-1),  C_ij = a if R_ij = 1 else b
+Block coordinate ascent (one ALS sweep per epoch, vectorised: batched solves, no loop per user)
+  u_i <- (V C_i V^T + lambda_u I)^-1 V C_i R_i
+  v_j <- (U C_j U^T + lambda_v I)^-1 (U C_j R_j + lambda_v mu_j)
+and VAE updates of  -ELBO(x_j) * lambda_r + lambda_v / 2 ||v_j - z_j||^2  (the factor lambda_r
+of Fig. 6 weighs the content terms; the authors' code divides the v-term by lambda_r instead,
+which is the same objective up to scale). Prediction (section 2.4): R*_ij = u_i^T v_j, and for
+an item without training interactions v_j = mu_j (no v^dagger), which scores cold items.
+
+Content input: the bag-of-words divided by each word's largest count over all items (section
+3.1: "normalized over the maximum occurrences of each word in all articles");
+``content_norm: item_max`` divides each item's row by its largest count instead.
+"""
+import numpy as np
+import scipy.sparse as sp
+import torch
+from recbole.utils import InputType, ModelType
+
+from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.layers import ContentVAE, csr_rows, gaussian_kl, l2_weights, xavier_init
+
+
+def normalize_content(content, mode):
+    """(normalised CSR, per-word scale or None). ``word_max``: column max; ``item_max``: row max."""
+    content = sp.csr_matrix(content, dtype=np.float32)
+    if mode == "word_max":
+        scale = content.max(axis=0).toarray().ravel()
+        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        return (content @ sp.diags(1.0 / scale)).tocsr(), scale
+    if mode == "item_max":
+        rows = content.max(axis=1).toarray().ravel()
+        return (sp.diags(1.0 / np.maximum(rows, 1e-12)).astype(np.float32) @ content).tocsr(), None
+    raise ValueError(f"content_norm [{mode}]: word_max or item_max")
+
+
+def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000):
+    """Closed-form ALS for every row r of the 0/1 matrix R (rows x cols) at once:
+    x_r = (b Y_+^T Y_+ + (a - b) sum_{c in R_r} y_c y_c^T + lam I)^-1 (a sum_{c in R_r} y_c + lam p_r),
+    where Y_+ are the rows of Y with at least one interaction (as the authors' code)."""
+    n_rows, k = R.shape[0], Y.shape[1]
+    active = torch.from_numpy(np.asarray(R.getnnz(axis=0) > 0))
+    y_active = Y[active]
+    base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
+    A = base.expand(n_rows, k, k).clone()
+    coo = R.tocoo()
+    rows, cols = torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64))
+    for start in range(0, len(rows), chunk):
+        y = Y[cols[start:start + chunk]]
+        A.index_add_(0, rows[start:start + chunk], (a - b) * y.unsqueeze(2) * y.unsqueeze(1))
+    rhs = torch.zeros(n_rows, k, dtype=Y.dtype).index_add_(0, rows, a * Y[cols])
+    if prior is not None:
+        rhs += lam * prior
+    return torch.linalg.solve(A, rhs)
+
+
+class CVAE(ContentRecommender):
+    input_type = InputType.POINTWISE
+    type = ModelType.GENERAL
+    input_rows = "user"  # CVAETrainer sweeps all users and items itself
+    cold_start = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.k = config["embedding_size"]
+        self.a, self.b = config["confidence_a"], config["confidence_b"]
+        self.lambda_u, self.lambda_v, self.lambda_r = config["lambda_u"], config["lambda_v"], config["lambda_r"]
+        self.lambda_w = config["lambda_w"]
+        self.batch_size = config["vae_batch_size"]
+
+        content = self.item_content(dataset, config["content_field"])
+        self.content, scale = normalize_content(content.to_scipy(), config["content_norm"])
+        self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
+        self.content_items = np.flatnonzero(content.mask.numpy())
+        self.vae = ContentVAE(self.content.shape[1], config["vae_hidden_sizes"], self.k, act="sigmoid",
+                              likelihood="bernoulli", tied=config["vae_tied"])
+        xavier_init(self.vae)
+
+        self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
+        self.user_matrix = self.train_matrix  # rows used to solve U (+ fold-in of new users)
+        self.has_train = torch.from_numpy(np.asarray(self.train_matrix.getnnz(axis=0) > 0))
+        gen = torch.Generator().manual_seed(config["seed"])
+        self.register_buffer("U", 0.1 * torch.randn(self.n_users, self.k, generator=gen))
+        self.register_buffer("V", torch.zeros(self.n_items, self.k))
+        self.register_buffer("theta", torch.zeros(self.n_items, self.k))  # mu_j of every item
+
+    # ---- content VAE ----
+    def content_rows(self, items):
+        return csr_rows(self.content, items, self.device)
+
+    def vae_loss(self, items, coupled=True):
+        """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with
+        training interactions) + lambda_w/2 ||W||^2."""
+        x = self.content_rows(items)
+        logits, mu, logvar = self.vae(x)
+        loss = self.lambda_r * (self.vae.nll(logits, x) + gaussian_kl(mu, logvar))
+        if coupled:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            idx = torch.as_tensor(items)
+            pull = self.lambda_v / 2 * (self.V[idx] - z).pow(2).sum(1)
+            loss = loss + pull * self.has_train[idx].to(loss.dtype)
+        return loss.mean() + self.lambda_w * l2_weights(self.vae.weights())
+
+    def vae_epoch(self, optimizer, coupled=True):
+        self.vae.train()
+        order = np.random.permutation(self.content_items)
+        total = 0.0
+        for start in range(0, len(order), self.batch_size):
+            optimizer.zero_grad()
+            loss = self.vae_loss(order[start:start + self.batch_size], coupled)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total
+
+    @torch.no_grad()
+    def refresh_theta(self):
+        """theta_j = E[z_j] = mu_j from the inference network, for every item with content."""
+        self.vae.eval()
+        for start in range(0, len(self.content_items), 4096):
+            items = self.content_items[start:start + 4096]
+            self.theta[torch.as_tensor(items)] = self.vae.mu_t(self.content_rows(items))
+
+    # ---- probabilistic MF ----
+    @torch.no_grad()
+    def als_sweep(self):
+        self.U.copy_(confidence_weighted_solve(self.user_matrix, self.V, self.lambda_u, self.a, self.b))
+        # V from training interactions only: fold-in users never shape V
+        self.V.copy_(confidence_weighted_solve(self.train_matrix.T.tocsr(), self.U, self.lambda_v, self.a, self.b,
+                                               prior=self.theta))
+
+    def fold_in(self, history_dataset):
+        """Strong generalization: new users' u_i solved from their fold-in items, V fixed."""
+        self.user_matrix = history_dataset.inter_matrix(form="csr").astype(np.float32)
+
+    def item_vectors(self):
+        """v_j; items without training interactions: mu_j (section 2.4)."""
+        return torch.where(self.has_train.unsqueeze(1), self.V, self.theta)
+
+    # ---- RecBole API ----
+    def calculate_loss(self, interaction):
+        raise NotImplementedError("CVAE is trained by CVAETrainer (ALS sweeps + VAE steps)")
+
+    def predict(self, interaction):
+        users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        return (self.U[users] * self.item_vectors()[items]).sum(1)
+
+    def full_sort_predict(self, interaction):
+        return (self.U[interaction[self.USER_ID]] @ self.item_vectors().T).flatten()
+
+    @torch.no_grad()
+    def score_new_items(self, users, content):
+        """Scores [len(users), n_new] of new items from their raw content rows (same
+        vocabulary as training, [n_new, vocab] counts): v_j = mu_j."""
+        content = sp.csr_matrix(content, dtype=np.float32)
+        if content.shape[1] != self.content.shape[1]:
+            raise ContentError(
+                f"new items' content has {content.shape[1]} columns, the model was trained on "
+                f"{self.content.shape[1]} (same vocabulary and field needed)")
+        if self.word_scale.numel():
+            content = content @ sp.diags(1.0 / self.word_scale.numpy())
+        else:
+            content, _ = normalize_content(content, "item_max")
+        self.vae.eval()
+        mu = self.vae.mu_t(torch.from_numpy(content.toarray()).to(self.device))
+        return self.U[torch.as_tensor(users)] @ mu.T

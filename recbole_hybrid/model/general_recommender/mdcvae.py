@@ -1,0 +1,270 @@
+r"""MDCVAE: mutually-regularized dual collaborative variational auto-encoder.
+
+Reference: Yaochen Zhu and Zhenzhong Chen, "Mutually-Regularized Dual Collaborative
+Variational Auto-encoder for Recommendation Systems", WWW 2022
+(https://doi.org/10.1145/3485447.3512110; authors' code github.com/yaochenzhu/MD-CVAE).
+
+A Multi-VAE (user-oriented VAE, UAE) whose decoder's last layer is the item latent matrix
+V (n_items x K_v), coupled to an item content VAE (``layers.ContentVAE``):
+
+  eq. (1)  u ~ N(0, I)                          user latent, q(u | r) by the UAE encoder
+  eq. (3)  z_t ~ N(0, I)                        item content latent, q(z_t | x) by the content VAE
+  eq. (4)  v_j = z_b + z_t  =>  v_j | z_t ~ N(z_t, lambda_v^-1 I)
+  eq. (5)  r ~ Multi(softmax(V h(u) + b), #Int) h = MLP_{u,gen}(u), identity without hidden layers
+  eq. (10) b-step (user VAE, content fixed):
+           min  -E_q log p(r | u) + beta KL(q(u|r) || p(u)) + lambda_v ||V - Mu_t||^2 + lambda_W/2 sum ||W_b||^2
+  eq. (11) t-step (content VAE, V fixed):
+           min  -E_q log p(x | z_t) + KL(q(z_t|x) || p(z_t)) + lambda_v ||v_j - mu_t,j||^2 + lambda_W/2 sum ||W_t||^2
+  eq. (13) out-of-matrix items: V_surr = [V_old ; mu_t(content of new items)].
+
+Choices (where the paper is silent, the authors' code decides; deviations are marked):
+  * Content input: bag-of-words rows divided by their largest count (``content_norm: max``),
+    x in [0, 1], Bernoulli likelihood (sigmoid + BCE summed over the vocabulary).
+  * The mutual-regularization terms are averaged over items and added to every batch's
+    loss (the authors' ``MSELoss``: mean_j sum_k (v_jk - mu_t,jk)^2, times lambda_v; the
+    paper writes lambda_v/2 ||.||_F^2). The t-step regresses the posterior mean mu_t on
+    v_j (authors' code) rather than a sample z_t.
+  * UAE input as Multi-VAE: L2-normalised rating row, dropout ``dropout_prob``.
+  * Items with no training interaction (cold items of protocol ``cold``, or items only
+    held-out users have in protocol ``strong``) are scored from their content: their V row
+    is mu_t(x_j) and their bias the mean bias of trained items (V_surr, eq. 13, the
+    authors' ``update_vae_coldstart``). The model knows them as the items with zero
+    interactions in the dataset it is built on (RecBole passes the training split). In the
+    t-step they are reconstructed but not regressed on their (untrained) V rows.
+  * MD-CVAE's encoder rows of such items (never updated, paper 3.7.1) are zeroed at
+    prediction; MDsymCVAE shares them with V (see mdsymcvae.py).
+Training in stages (content VAE pretraining, then b-step / t-step per epoch) is
+``recbole_hybrid.trainer.MDCVAETrainer``.
+"""
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import AutoEncoderMixin
+from recbole.utils import InputType
+
+from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.layers import (
+    MLP, ContentVAE, csr_rows, gaussian_kl, glorot_, l2_weights, normalize_bow, reparameterize,
+    xavier_init,
+)
+
+
+class MDCVAE(ContentRecommender, AutoEncoderMixin):
+    input_type = InputType.PAIRWISE
+    input_rows = "user"
+    cold_start = True  # items without training interactions are scored from their content
+    symmetric = False
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.build_histroy_items(dataset)
+        hidden = list(config["mlp_hidden_size"] or [])
+        self.hidden = hidden
+        self.latent_dim = config["latent_dimension"]  # K_u
+        self.item_dim = hidden[0] if hidden else self.latent_dim  # K_v
+        self.drop_out = config["dropout_prob"]
+        self.lambda_v = config["lambda_v"]
+        self.lambda_w = config["lambda_w"]
+        self.anneal_cap = config["anneal_cap"]
+        self.total_anneal_steps = config["total_anneal_steps"]  # None: set by the trainer
+        self.update = 0
+        self.content_beta = config["content_beta"]
+
+        # item content x_j (normalised), and which items it may stand in for
+        content = self.item_content(dataset, config["content_field"])
+        self.content_name = content.name
+        self.content_norm = config["content_norm"]
+        self.content_matrix = normalize_bow(content.to_scipy(), self.content_norm)
+        self.has_content = content.mask.numpy().astype(bool)
+        counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
+        self.trained = counts > 0  # items with training interactions
+        self.trained[0] = False
+
+        self.content_vae = ContentVAE(
+            self.content_matrix.shape[1], config["content_hidden_size"] or [], self.item_dim,
+            act=config["content_activation"], likelihood=config["content_likelihood"],
+            tied=config["content_tied"],
+        )
+        # UAE: encoder r -> (mu_u, logvar_u); decoder u -> h -> logits = V h + b
+        self.V = nn.Parameter(torch.empty(self.n_items, self.item_dim))  # last decoder layer
+        self.item_bias = nn.Parameter(torch.zeros(self.n_items))
+        self.enc_in_bias = nn.Parameter(torch.zeros(self.item_dim))
+        if not self.symmetric:
+            self.W_in = nn.Parameter(torch.empty(self.n_items, self.item_dim))  # first encoder layer
+        if hidden:
+            self.enc_mlp = MLP(hidden + [2 * self.latent_dim], act="tanh")
+            self.dec_mlp = MLP([self.latent_dim] + hidden[::-1], act="tanh", last_activation="tanh")
+        else:
+            self.enc_logvar = nn.Linear(self.n_items, self.latent_dim)
+        self.register_buffer("z_t", torch.zeros(self.n_items, self.item_dim), persistent=False)
+        xavier_init(self)
+        glorot_(self.V)
+        if not self.symmetric:
+            glorot_(self.W_in)
+        self._cache = None
+
+    # ---- parameters of the two halves (b-step / t-step optimizers) ----
+    def user_vae_parameters(self):
+        content = {id(p) for p in self.content_vae.parameters()}
+        return [p for p in self.parameters() if id(p) not in content]
+
+    def user_vae_weights(self):
+        """Weight matrices of the UAE other than V (lambda_W decay; V has lambda_v)."""
+        ws = [] if self.symmetric else [self.W_in]
+        if self.hidden:
+            ws += self.enc_mlp.weights() + self.dec_mlp.weights()
+        else:
+            ws.append(self.enc_logvar.weight)
+        return ws
+
+    @property
+    def encoder_item_weight(self):
+        """First encoder layer as item embeddings [n_items, d1] (MDsym: V itself)."""
+        return self.V if self.symmetric else self.W_in
+
+    # ---- the networks ----
+    def encode(self, rating_matrix, w_in=None, logvar_layer=None):
+        r = F.normalize(rating_matrix)
+        r = F.dropout(r, self.drop_out, training=self.training)
+        w_in = self.encoder_item_weight if w_in is None else w_in
+        h = r @ w_in + self.enc_in_bias  # eq. (9): sum of the embeddings of the user's items
+        if self.hidden:
+            mu, logvar = self.enc_mlp(torch.tanh(h)).chunk(2, dim=1)
+        else:
+            mu = h
+            logvar = F.linear(r[:, : self.enc_logvar.in_features], self.enc_logvar.weight, self.enc_logvar.bias)
+        return mu, logvar.clamp(-20, 10)
+
+    def decode(self, u, V=None, bias=None):
+        """Logits of eq. (5): V h(u) + b."""
+        h = self.dec_mlp(u) if self.hidden else u
+        V = self.V if V is None else V
+        return h @ V.t() + (self.item_bias if bias is None else bias)
+
+    def forward(self, rating_matrix):
+        mu, logvar = self.encode(rating_matrix)
+        u = reparameterize(mu, logvar, self.training)
+        return self.decode(u), mu, logvar
+
+    # ---- content side ----
+    def content_rows(self, items):
+        return csr_rows(self.content_matrix, items, self.device)
+
+    @torch.no_grad()
+    def content_means(self, items=None, batch_size=2048):
+        """mu_t of the given items' content (all items by default), no gradient."""
+        items = np.arange(self.content_matrix.shape[0]) if items is None else np.asarray(items)
+        was_training = self.content_vae.training
+        self.content_vae.eval()
+        out = [self.content_vae.mu_t(self.content_rows(items[i:i + batch_size]))
+               for i in range(0, len(items), batch_size)]
+        self.content_vae.train(was_training)
+        if not out:
+            return torch.zeros(0, self.item_dim, device=self.device)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def refresh_content_targets(self):
+        """Fix Mu_t = mu_t(X) for the b-step (eq. 10's hat Z_t)."""
+        self.z_t = self.content_means().to(self.device)
+
+    def content_only_items(self):
+        """Items scored from content alone: content, but no training interaction."""
+        return np.flatnonzero(self.has_content & ~self.trained)
+
+    @torch.no_grad()
+    def item_factors(self):
+        """(V_surr, b_surr, W_in) used for prediction (eq. 13), cached until train()/load."""
+        if self._cache is None:
+            V, bias = self.V.detach().clone(), self.item_bias.detach().clone()
+            cold = self.content_only_items()
+            trained = torch.from_numpy(self.trained[: len(bias)])
+            if len(cold):
+                cold_t = torch.from_numpy(cold)
+                V[cold_t] = self.content_means(cold)
+                bias[cold_t] = bias[trained].mean() if trained.any() else 0.0
+            if self.symmetric:
+                w_in = V
+            else:  # rows never trained (paper 3.7.1) contribute nothing
+                w_in = self.W_in.detach() * trained.to(self.device, V.dtype).unsqueeze(1)
+            self._cache = (V, bias, w_in)
+        return self._cache
+
+    def invalidate_cache(self):
+        self._cache = None
+
+    def train(self, mode=True):
+        self._cache = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict=True, **kwargs):
+        self._cache = None
+        return super().load_state_dict(state_dict, strict=strict, **kwargs)
+
+    # ---- losses ----
+    def kl_weight(self):
+        if self.total_anneal_steps and self.total_anneal_steps > 0:
+            return min(self.anneal_cap, self.update / self.total_anneal_steps)
+        return self.anneal_cap
+
+    def calculate_loss(self, interaction):
+        """b-step loss, eq. (10): (multinomial NLL, beta * KL, content + weight regularisation)."""
+        rating_matrix = self.get_rating_matrix(interaction[self.USER_ID])
+        self.update += 1
+        logits, mu, logvar = self.forward(rating_matrix)
+        nll = -(F.log_softmax(logits, 1) * rating_matrix).sum(1).mean()
+        kl = self.kl_weight() * gaussian_kl(mu, logvar).mean()
+        mask = torch.from_numpy(self.has_content).to(self.device)
+        reg_v = self.lambda_v * (self.V[mask] - self.z_t[mask]).pow(2).sum(1).mean()
+        return nll, kl, reg_v + self.lambda_w * l2_weights(self.user_vae_weights())
+
+    def content_loss(self, items, coupled=True):
+        """t-step loss, eq. (11), for a batch of item ids (V fixed). ``coupled=False``:
+        the content VAE's own negative ELBO (pretraining)."""
+        x = self.content_rows(items)
+        elbo, mu, _ = self.content_vae.loss(x, beta=self.content_beta)
+        loss = elbo.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
+        if coupled:
+            items_t = torch.as_tensor(np.asarray(items), device=self.device)
+            keep = torch.from_numpy(self.trained[np.asarray(items)]).to(self.device)
+            diff = (mu - self.V.detach()[items_t]).pow(2).sum(1)
+            loss = loss + self.lambda_v * (diff * keep).sum() / max(len(items), 1)
+        return loss
+
+    @torch.no_grad()
+    def init_items_from_content(self):
+        """V <- mu_t(X) (and MD-CVAE's W_in <- mu_t(X)) for items with content (option
+        ``init_v_from_content``; not in the paper, which starts V at random)."""
+        mask = torch.from_numpy(self.has_content).to(self.device)
+        mu = self.content_means().to(self.device)
+        self.V[mask] = mu[mask]
+        if not self.symmetric:
+            self.W_in[mask] = mu[mask]
+        self._cache = None
+
+    def content_items(self):
+        """Items the content VAE trains on (those with content)."""
+        return np.flatnonzero(self.has_content)
+
+    # ---- prediction ----
+    def scores(self, rating_matrix):
+        V, bias, w_in = self.item_factors()
+        n = rating_matrix.shape[1]
+        mu, _ = self.encode(rating_matrix, w_in=w_in[:n])
+        return self.decode(mu, V, bias)
+
+    def predict(self, interaction):
+        user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        scores = self.scores(self.get_rating_matrix(user))
+        return scores[torch.arange(len(item), device=self.device), item]
+
+    def full_sort_predict(self, interaction):
+        return self.scores(self.get_rating_matrix(interaction[self.USER_ID])).view(-1)
+
+    def normalize_content(self, content_rows):
+        """New items' raw content rows (dense/sparse tensor, array or scipy) -> model input."""
+        if isinstance(content_rows, torch.Tensor):
+            content_rows = content_rows.to_dense().cpu().numpy() if content_rows.is_sparse else content_rows.cpu().numpy()
+        return normalize_bow(sp.csr_matrix(content_rows), self.content_norm)

@@ -1,0 +1,197 @@
+"""Shared building blocks: MLP, Gaussian latent helpers and the item content VAE.
+
+The networks here are plain ``nn.Module``s that know nothing about RecBole; models
+(MDCVAE, MDsymCVAE, CVAE, ...) wrap them (Cornac style: network apart from wrapper).
+
+Notation (MD-CVAE, Zhu & Chen, WWW'22, section 3): x_j is item j's content row,
+z_t its latent content variable with q(z_t | x_j) = N(mu_t, diag(exp(logvar_t))),
+p(z_t) = N(0, I) (eq. 3), p(x | z_t) Bernoulli or multinomial over the vocabulary.
+"""
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "none": nn.Identity, None: nn.Identity,
+}
+
+
+def activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation [{name}]; known: {sorted(k for k in ACTIVATIONS if k)}")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Module):
+    """Stack of Linear + activation; ``sizes = [in, h1, ..., out]``. ``last_activation``
+    applies to the output layer (default: none, e.g. for logits / Gaussian parameters)."""
+
+    def __init__(self, sizes, act="tanh", last_activation=None):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.acts = nn.ModuleList(
+            activation(act if i < len(self.linears) - 1 else last_activation)
+            for i in range(len(self.linears))
+        )
+
+    def forward(self, h):
+        for linear, act in zip(self.linears, self.acts):
+            h = act(linear(h))
+        return h
+
+    def weights(self):
+        return [linear.weight for linear in self.linears]
+
+
+def reparameterize(mu, logvar, training):
+    """z = mu + eps * sigma, eps ~ N(0, I) (MD-CVAE eq. 12); the mean when not training."""
+    if not training:
+        return mu
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+def gaussian_kl(mu, logvar):
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per row."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def normalize_bow(content, mode="max"):
+    """Content rows as the VAE's input/target (scipy CSR in, float32 CSR out).
+
+    ``max``: each row divided by its largest count, so x_j in [0, 1] (CDL / CVAE /
+    MD-CVAE's "normalised bag-of-words", the target of the Bernoulli likelihood);
+    ``l1``: rows sum to one; ``binary``: word present or not; ``none``: raw counts.
+    """
+    content = sp.csr_matrix(content, dtype=np.float32)
+    if mode == "none":
+        return content
+    if mode == "binary":
+        content = content.copy()
+        content.data[:] = 1.0
+        return content
+    if mode == "max":
+        scale = content.max(axis=1).toarray().ravel()
+    elif mode == "l1":
+        scale = np.asarray(abs(content).sum(axis=1)).ravel()
+    else:
+        raise ValueError(f"unknown content_norm [{mode}]: max, l1, binary or none")
+    return (sp.diags(1.0 / np.maximum(scale, 1e-12)).astype(np.float32) @ content).tocsr()
+
+
+class ContentVAE(nn.Module):
+    """Item content VAE (the "dual item VAE" of MD-CVAE, the VAE of CVAE).
+
+    encoder  h = MLP_enc(x)                      (``hidden_sizes``, ``act``)
+             mu_t, logvar_t = Linear(h), Linear(h)
+    decoder  x_hat = MLP_dec(z_t)                mirror of the encoder; with ``tied`` the
+             layers reuse the encoder's weights transposed (own biases), as the
+             reference implementation's SymetricMLP.
+    likelihood ``bernoulli``: log p(x|z) = sum_w x_w log s(l_w) + (1-x_w) log(1-s(l_w))
+               on x in [0, 1]; ``multinomial``: sum_w x_w log softmax(l)_w.
+    """
+
+    def __init__(self, input_dim, hidden_sizes=(150, 150), latent_dim=150, act="sigmoid",
+                 likelihood="bernoulli", tied=True):
+        super().__init__()
+        if likelihood not in ("bernoulli", "multinomial"):
+            raise ValueError(f"content likelihood [{likelihood}]: bernoulli or multinomial")
+        self.likelihood, self.tied, self.latent_dim = likelihood, tied, latent_dim
+        sizes = [input_dim] + list(hidden_sizes)
+        self.encoder = MLP(sizes, act=act, last_activation=act) if hidden_sizes else nn.Identity()
+        last = sizes[-1]
+        self.mu = nn.Linear(last, latent_dim)
+        self.logvar = nn.Linear(last, latent_dim)
+        self.act = activation(act)
+        if hidden_sizes:
+            # first decoder layer: latent -> last hidden (own weights, as the reference's latent_out)
+            self.latent_out = nn.Linear(latent_dim, last)
+            rev = sizes[::-1]
+            if tied:
+                self.dec_biases = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in rev[1:])
+            else:
+                self.dec_linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(rev[:-1], rev[1:]))
+        else:
+            self.latent_out = nn.Linear(latent_dim, input_dim)
+        self.n_hidden = len(hidden_sizes)
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.mu(h), self.logvar(h).clamp(-20, 10)
+
+    def decode(self, z):
+        """Logits of p(x | z)."""
+        h = self.latent_out(z)
+        if not self.n_hidden:
+            return h
+        h = self.act(h)
+        if self.tied:
+            weights = [lin.weight for lin in self.encoder.linears][::-1]  # [out, in] each
+            for i, (w, b) in enumerate(zip(weights, self.dec_biases)):
+                h = F.linear(h, w.t(), b)
+                if i < len(weights) - 1:
+                    h = self.act(h)
+            return h
+        for i, lin in enumerate(self.dec_linears):
+            h = lin(h)
+            if i < len(self.dec_linears) - 1:
+                h = self.act(h)
+        return h
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar, self.training)
+        return self.decode(z), mu, logvar
+
+    def nll(self, logits, x):
+        """-log p(x | z) per row."""
+        if self.likelihood == "bernoulli":
+            return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        return -(F.log_softmax(logits, 1) * x).sum(1)
+
+    def loss(self, x, beta=1.0):
+        """Negative ELBO per row (eq. 8's content part): -E_q log p(x|z_t) + beta KL(q||p)."""
+        logits, mu, logvar = self.forward(x)
+        return self.nll(logits, x) + beta * gaussian_kl(mu, logvar), mu, logvar
+
+    @torch.no_grad()
+    def mu_t(self, x):
+        """Posterior means mu_t of a batch of content rows (the items' content embeddings)."""
+        return self.encode(x)[0]
+
+    def weights(self):
+        """Weight matrices (for the lambda_W weight decay of eqs. 10-11)."""
+        ws = [self.mu.weight, self.logvar.weight, self.latent_out.weight]
+        if self.n_hidden:
+            ws += self.encoder.weights()
+            if not self.tied:
+                ws += [lin.weight for lin in self.dec_linears]
+        return ws
+
+
+def csr_rows(matrix, rows, device="cpu"):
+    """Dense float tensor of the given rows of a scipy CSR matrix."""
+    return torch.from_numpy(matrix[np.asarray(rows)].toarray()).to(device)
+
+
+def l2_weights(params):
+    return sum(p.pow(2).sum() for p in params) / 2 if params else 0.0
+
+
+def xavier_init(module):
+    """Glorot init of Linear layers (the reference uses glorot_uniform), zero biases."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def glorot_(param):
+    bound = math.sqrt(6.0 / sum(param.shape))
+    with torch.no_grad():
+        param.uniform_(-bound, bound)
+    return param

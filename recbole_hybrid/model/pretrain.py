@@ -1,0 +1,98 @@
+"""Layer-wise pretraining of a ``ContentVAE`` (the CVAE authors' lib/vae.py schedule).
+
+Trained end to end from random weights, the content VAE collapses on sparse bag-of-words
+(measured on citeulike-a titles+tags: KL ~0.7 nats over 50 dims, mu nearly constant over
+items), and the collaborative model then gets no content signal. The authors avoid it by:
+  1. each hidden layer as a tied-weight denoising autoencoder (masking noise, sigmoid,
+     cross-entropy) on the previous layer's codes,
+  2. the Gaussian latent layer as a small VAE on the last hidden codes,
+  3. the whole VAE (-ELBO) from these weights (the caller's ``vae_epoch``).
+"""
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from recbole_hybrid.model.layers import gaussian_kl, reparameterize
+
+
+def _batches(n, batch_size, rng):
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def mask_noise(x, level, generator):
+    """Zero a ``level`` fraction of each row's entries (the authors' 'mask-0.3')."""
+    return x * (torch.rand(x.shape, generator=generator) >= level)
+
+
+def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed):
+    """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives dense inputs in [0, 1].
+    Returns (encoder Linear, decoder bias)."""
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    encoder = nn.Linear(in_dim, out_dim)
+    nn.init.xavier_uniform_(encoder.weight, generator=generator)
+    nn.init.zeros_(encoder.bias)
+    dec_bias = nn.Parameter(torch.zeros(in_dim))
+    optimizer = torch.optim.Adam(list(encoder.parameters()) + [dec_bias], lr=lr)
+    for _ in range(epochs):
+        for idx in _batches(n, batch_size, rng):
+            x = rows(idx)
+            h = act(encoder(mask_noise(x, noise, generator)))
+            loss = F.binary_cross_entropy_with_logits(F.linear(h, encoder.weight.t(), dec_bias), x,
+                                                      reduction="none").sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return encoder, dec_bias.detach()
+
+
+def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed):
+    """Gaussian latent layer as a VAE on the last hidden codes (Bernoulli reconstruction)."""
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    dim = codes.shape[1]
+    mu, logvar, out = nn.Linear(dim, latent_dim), nn.Linear(dim, latent_dim), nn.Linear(latent_dim, dim)
+    for layer in (mu, logvar, out):
+        nn.init.xavier_uniform_(layer.weight, generator=generator)
+        nn.init.zeros_(layer.bias)
+    params = [*mu.parameters(), *logvar.parameters(), *out.parameters()]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    for _ in range(epochs):
+        for idx in _batches(len(codes), batch_size, rng):
+            h = codes[idx]
+            m, lv = mu(h), logvar(h).clamp(-20, 10)
+            recon = F.binary_cross_entropy_with_logits(out(reparameterize(m, lv, True)), h, reduction="none").sum(1)
+            loss = (recon + gaussian_kl(m, lv)).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return mu, logvar, out
+
+
+@torch.no_grad()
+def _codes(rows, n, layer, act, batch_size=4096):
+    return torch.cat([act(layer(rows(np.arange(i, min(i + batch_size, n))))) for i in range(0, n, batch_size)])
+
+
+def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0):
+    """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
+    ``rows(idx)``: dense content rows in [0, 1] of items ``idx`` (0..n-1)."""
+    if not vae.n_hidden or not vae.tied:
+        raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
+    get, in_dim = rows, None
+    for i, linear in enumerate(vae.encoder.linears):
+        encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, vae.act,
+                                            layer_epochs, lr, batch_size, noise, seed + i)
+        with torch.no_grad():
+            linear.weight.copy_(encoder.weight)
+            linear.bias.copy_(encoder.bias)
+            vae.dec_biases[len(vae.dec_biases) - 1 - i].copy_(dec_bias)
+        codes = _codes(get, n, encoder, vae.act)
+        get = codes.__getitem__
+    mu, logvar, out = train_latent_layer(codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100)
+    with torch.no_grad():
+        for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
+            target.weight.copy_(source.weight)
+            target.bias.copy_(source.bias)
