@@ -61,9 +61,10 @@ def mean_metrics(runs, split):
     return {k: round(sum(r["tests"][split][k] for r in runs) / len(runs), 4) for k in keys}
 
 
-def records_for(model, dataset, protocol, split, runs, command):
+def records_for(model, dataset, protocol, split, runs, command, variant=None):
     base = {
         "model": model, "dataset": dataset, "protocol": protocol,
+        **({"variant": variant} if variant else {}),
         "epoch_seconds": round(sum(r["epoch_seconds"] for r in runs) / len(runs), 3),
         "eval_seconds": round(sum(r["eval_seconds"] for r in runs) / len(runs), 3),
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
@@ -85,14 +86,14 @@ def records_for(model, dataset, protocol, split, runs, command):
 
 
 def key(record):
-    return record["model"], record["dataset"], record["protocol"], record["split"]
+    return record["model"], record["dataset"], record["protocol"], record["split"], record.get("variant", "")
 
 
 def save(records, out):
     existing = json.loads(out.read_text()) if out.exists() else []
     new_keys = {key(r) for r in records}
     merged = [r for r in existing if key(r) not in new_keys] + records
-    merged.sort(key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"]))
+    merged.sort(key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"], r.get("variant", "")))
     out.write_text(json.dumps(merged, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown_table(merged))
 
@@ -109,7 +110,8 @@ def markdown_table(records):
                   "|---" * (len(metrics) + 5) + "|"]
         for r in rows:
             values = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics]
-            lines.append(f"| {r['model']} | " + " | ".join(values)
+            name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
+            lines.append(f"| {name} | " + " | ".join(values)
                          + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |")
     command_lines = sorted({r["command"] for r in records})
     return ("# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
@@ -133,6 +135,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config")
     parser.add_argument("--set", nargs="*", help="key=value for every run")
+    parser.add_argument("--variant", help="label of a non-default setting (e.g. 'title-only content'): "
+                        "part of the record's key, so it does not replace the default's record")
     args = parser.parse_args()
     settings, overrides = parse_settings(args)
     out = Path(args.out)
@@ -149,7 +153,7 @@ def main():
                 except RuntimeError as err:
                     print(f"SKIPPED {err}", flush=True)
                     continue
-                records = records_for(model, dataset, protocol, split, runs, command)
+                records = records_for(model, dataset, protocol, split, runs, command, args.variant)
                 save(records, out)
                 for r in records:
                     print(json.dumps({k: r[k] for k in ("model", "dataset", "protocol", "split", "metrics", "epoch_seconds", "epochs")}), flush=True)

@@ -47,6 +47,19 @@ class MLP(nn.Module):
         return [linear.weight for linear in self.linears]
 
 
+def linear_any(x, weight, bias=None):
+    """``F.linear`` that also takes a sparse ``x`` (bag-of-words rows): x W^T + b by sparse
+    matmul, so the cost of a first layer follows x's non-zeros, not the vocabulary size."""
+    if not x.is_sparse:
+        return F.linear(x, weight, bias)
+    out = torch.sparse.mm(x, weight.t())
+    return out if bias is None else out + bias
+
+
+def dense(x):
+    return x.to_dense() if x.is_sparse else x
+
+
 def reparameterize(mu, logvar, training):
     """z = mu + eps * sigma, eps ~ N(0, I) (MD-CVAE eq. 12); the mean when not training."""
     if not training:
@@ -119,7 +132,14 @@ class ContentVAE(nn.Module):
         self.n_hidden = len(hidden_sizes)
 
     def encode(self, x):
-        h = self.encoder(x)
+        """(mu_t, logvar_t) of content rows ``x`` (dense, or sparse: see ``linear_any``)."""
+        if self.n_hidden:
+            first, act = self.encoder.linears[0], self.encoder.acts[0]
+            h = act(linear_any(x, first.weight, first.bias))
+            for linear, act in zip(self.encoder.linears[1:], self.encoder.acts[1:]):
+                h = act(linear(h))
+        else:
+            h = dense(x)
         return self.mu(h), self.logvar(h).clamp(-20, 10)
 
     def decode(self, z):
@@ -148,6 +168,7 @@ class ContentVAE(nn.Module):
 
     def nll(self, logits, x):
         """-log p(x | z) per row."""
+        x = dense(x)
         if self.likelihood == "bernoulli":
             return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
         return -(F.log_softmax(logits, 1) * x).sum(1)
@@ -172,9 +193,12 @@ class ContentVAE(nn.Module):
         return ws
 
 
-def csr_rows(matrix, rows, device="cpu"):
-    """Dense float tensor of the given rows of a scipy CSR matrix."""
-    return torch.from_numpy(matrix[np.asarray(rows)].toarray()).to(device)
+def csr_rows_sparse(matrix, rows, device="cpu"):
+    """The given rows of a scipy CSR matrix as a torch sparse COO tensor (float32)."""
+    coo = matrix[np.asarray(rows)].tocoo()
+    index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.from_numpy(coo.data.astype(np.float32)), coo.shape,
+                                   device=device, check_invariants=False).coalesce()
 
 
 def l2_weights(params):

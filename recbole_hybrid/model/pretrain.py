@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_hybrid.model.layers import gaussian_kl, reparameterize
+from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, reparameterize
 
 
 def _batches(n, batch_size, rng):
@@ -22,7 +22,11 @@ def _batches(n, batch_size, rng):
 
 
 def mask_noise(x, level, generator):
-    """Zero a ``level`` fraction of each row's entries (the authors' 'mask-0.3')."""
+    """Zero each entry with probability ``level`` (the authors' 'mask-0.3'); zeros stay
+    zero, so a sparse ``x`` only has its stored values masked."""
+    if x.is_sparse:
+        keep = torch.rand(x.values().shape, generator=generator) >= level
+        return torch.sparse_coo_tensor(x.indices(), x.values() * keep, x.shape, check_invariants=False)
     return x * (torch.rand(x.shape, generator=generator) >= level)
 
 
@@ -39,8 +43,8 @@ def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise
     for _ in range(epochs):
         for idx in _batches(n, batch_size, rng):
             x = rows(idx)
-            h = act(encoder(mask_noise(x, noise, generator)))
-            loss = F.binary_cross_entropy_with_logits(F.linear(h, encoder.weight.t(), dec_bias), x,
+            h = act(linear_any(mask_noise(x, noise, generator), encoder.weight, encoder.bias))
+            loss = F.binary_cross_entropy_with_logits(F.linear(h, encoder.weight.t(), dec_bias), dense(x),
                                                       reduction="none").sum(1).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -73,7 +77,8 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed):
 
 @torch.no_grad()
 def _codes(rows, n, layer, act, batch_size=4096):
-    return torch.cat([act(layer(rows(np.arange(i, min(i + batch_size, n))))) for i in range(0, n, batch_size)])
+    return torch.cat([act(linear_any(rows(np.arange(i, min(i + batch_size, n))), layer.weight, layer.bias))
+                      for i in range(0, n, batch_size)])
 
 
 def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0):

@@ -24,7 +24,7 @@ from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-from recbole_hybrid.model.layers import ContentVAE, csr_rows, gaussian_kl, l2_weights, xavier_init
+from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, xavier_init
 
 
 def normalize_content(content, mode):
@@ -92,7 +92,7 @@ class CVAE(ContentRecommender):
 
     # ---- content VAE ----
     def content_rows(self, items):
-        return csr_rows(self.content, items, self.device)
+        return csr_rows_sparse(self.content, items, self.device)
 
     def vae_loss(self, items, coupled=True):
         """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with

@@ -46,7 +46,7 @@ from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import (
-    MLP, ContentVAE, csr_rows, gaussian_kl, glorot_, l2_weights, normalize_bow, reparameterize,
+    MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, normalize_bow, reparameterize,
     xavier_init,
 )
 
@@ -150,7 +150,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     # ---- content side ----
     def content_rows(self, items):
-        return csr_rows(self.content_matrix, items, self.device)
+        return csr_rows_sparse(self.content_matrix, items, self.device)
 
     @torch.no_grad()
     def content_means(self, items=None, batch_size=2048):
