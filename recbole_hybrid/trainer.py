@@ -1,13 +1,14 @@
 """Trainer subclasses for models trained in stages: ``<Model>Trainer`` is found by
 ``recbole_hybrid.utils.get_trainer``; models without one use RecBole's Trainer."""
+import os
 import time
 
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import set_color
+from recbole.utils import init_seed, set_color
 
-from recbole_hybrid.model.pretrain import pretrain_layerwise
+from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_layerwise
 
 
 class MDCVAETrainer(Trainer):
@@ -134,8 +135,11 @@ class CVAETrainer(Trainer):
         self.pretrained = False
         self.pretrain_seconds = 0.0
 
-    def pretrain(self):
-        start = time.perf_counter()
+    PRETRAIN_KEYS = ("vae_hidden_sizes", "vae_tied", "embedding_size", "content_norm", "vae_batch_size",
+                     "pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
+                     "pretrain_learning_rate", "lambda_r", "lambda_w", "seed")
+
+    def _pretrain_vae(self):
         config, model = self.config, self.model
         lr = config["pretrain_learning_rate"]
         if config["pretrain_layer_epochs"] > 0:
@@ -148,6 +152,19 @@ class CVAETrainer(Trainer):
             loss = model.vae_epoch(optimizer, coupled=False)
             if epoch % 10 == 0:
                 self.logger.info(set_color("CVAE content pretraining", "green") + f" epoch {epoch}: loss {loss:.2f}")
+
+    def pretrain(self):
+        start = time.perf_counter()
+        config, model = self.config, self.model
+        if config["pretrain_cache"]:
+            key = {k: config[k] for k in self.PRETRAIN_KEYS}
+            key.update(model="CVAE", dataset=config["dataset"], content=content_checksum(model.content))
+            path, hit = cached_pretraining(model.vae, os.path.join(config["checkpoint_dir"], "pretrain"),
+                                           key, self._pretrain_vae)
+            self.logger.info(f"CVAE content pretraining {'loaded from' if hit else 'cached in'} {path}")
+        else:
+            self._pretrain_vae()
+        init_seed(config["seed"], config["reproducibility"])  # same RNG state, cached or not
         model.refresh_theta()
         model.V.copy_(model.theta)
         self.pretrained = True

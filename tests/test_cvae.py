@@ -84,3 +84,18 @@ def test_items_without_training_interactions_use_content_mean(trained):
     warm = torch.nonzero(model.has_train).flatten()
     assert len(cold) and torch.equal(vectors[cold], model.theta[cold])
     assert torch.equal(vectors[warm], model.V[warm])
+
+
+def test_pretraining_is_cached_and_reused(tmp_path):
+    config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path)))
+    _, _, first, first_trainer = prepare(config)
+    first_trainer.pretrain()
+    cached = list((tmp_path / "pretrain").glob("pretrain-*.pth"))
+    assert len(cached) == 1 and cached[0].with_suffix(".json").is_file()
+    _, _, second, second_trainer = prepare(config)
+    assert not torch.equal(second.vae.mu.weight, first.vae.mu.weight)  # fresh init differs
+    second_trainer.pretrain()  # loaded, not trained
+    assert torch.equal(second.theta, first.theta) and torch.equal(second.V, first.V)
+    other = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5))
+    prepare(other)[3].pretrain()  # another setting: another cache entry
+    assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2

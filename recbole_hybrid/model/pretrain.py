@@ -8,6 +8,10 @@ items), and the collaborative model then gets no content signal. The authors avo
   2. the Gaussian latent layer as a small VAE on the last hidden codes,
   3. the whole VAE (-ELBO) from these weights (the caller's ``vae_epoch``).
 """
+import hashlib
+import json
+import os
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -101,3 +105,34 @@ def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size
         for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
             target.weight.copy_(source.weight)
             target.bias.copy_(source.bias)
+
+
+PRETRAIN_CACHE_VERSION = 1  # bump when the pretraining code changes what it produces
+
+
+def content_checksum(matrix):
+    """sha1 of a scipy CSR matrix (shape, structure and values)."""
+    digest = hashlib.sha1(str(matrix.shape).encode())
+    for part in (matrix.indptr, matrix.indices, matrix.data):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
+
+
+def cached_pretraining(module, cache_dir, key, run):
+    """Train ``module`` in place with ``run()``, or load its weights if a run with the same
+    ``key`` (a JSON-able dict: content checksum, architecture, every pretraining setting,
+    seed) was cached in ``cache_dir``. Content pretraining sees no interactions, so every
+    split and protocol of a dataset shares it. Returns (path, loaded_from_cache)."""
+    key = dict(key, version=PRETRAIN_CACHE_VERSION)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = os.path.join(cache_dir, f"pretrain-{digest}.pth")
+    if os.path.isfile(path):
+        module.load_state_dict(torch.load(path, weights_only=True))
+        return path, True
+    run()
+    os.makedirs(cache_dir, exist_ok=True)
+    torch.save(module.state_dict(), path + ".tmp")
+    os.replace(path + ".tmp", path)
+    with open(path[:-4] + ".json", "w") as f:
+        json.dump(key, f, indent=1, default=str)
+    return path, False
