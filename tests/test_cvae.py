@@ -93,7 +93,7 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     cached = list((tmp_path / "pretrain").glob("pretrain-*.pth"))
     assert len(cached) == 1 and cached[0].with_suffix(".json").is_file()
     _, _, second, second_trainer = prepare(config)
-    assert not torch.equal(second.vae.mu.weight, first.vae.mu.weight)  # fresh init differs
+    assert not torch.equal(second.content_vae.mu.weight, first.content_vae.mu.weight)  # fresh init differs
     second_trainer.pretrain()  # loaded, not trained
     assert torch.equal(second.theta, first.theta) and torch.equal(second.V, first.V)
     other = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5))

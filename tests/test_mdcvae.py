@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 SMALL = {
     "show_progress": False, "state": "ERROR", "epochs": 2, "pretrain_epochs": 2,
+    "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1,
     "latent_dimension": 32, "content_hidden_size": [32], "train_batch_size": 256,
     "t_batch_size": 512, "learning_rate": 0.003, "metrics": ["Recall", "NDCG"],
     "topk": [20], "valid_metric": "ndcg@20",
@@ -147,10 +148,11 @@ def test_cold_items_scored_from_content_ml100k():
 def test_cold_start_uses_content_citeulike_a(raw_data_root):
     """Shuffling the cold items' content among them drops cold recall to about random."""
     (train, valid, tests), model, trainer = build(
-        "MDsymCVAE", "citeulike-a", protocol="cold", epochs=4, pretrain_epochs=4,
+        "MDsymCVAE", "citeulike-a", protocol="cold", epochs=4, pretrain_epochs=4, pretrain_layer_epochs=3,
+        pretrain_latent_epochs=3,
         data_path=str(REPO / "dataset"), latent_dimension=64, content_hidden_size=[64],
         lambda_v=10.0, content_fields=["bow"], train_batch_size=256, t_batch_size=256,
-        t_learning_rate=0.003, pretrain_lr=0.003, topk=[100], valid_metric="ndcg@100",
+        t_learning_rate=0.003, pretrain_learning_rate=0.01, topk=[100], valid_metric="ndcg@100",
     )
     trainer.fit(train, valid, saved=False)
     cold = model.content_only_items()

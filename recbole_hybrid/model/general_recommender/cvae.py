@@ -72,15 +72,14 @@ class CVAE(ContentRecommender):
         self.a, self.b = config["confidence_a"], config["confidence_b"]
         self.lambda_u, self.lambda_v, self.lambda_r = config["lambda_u"], config["lambda_v"], config["lambda_r"]
         self.lambda_w = config["lambda_w"]
-        self.batch_size = config["vae_batch_size"]
 
         content = self.item_content(dataset, config["content_field"])
-        self.content, scale = normalize_content(content.to_scipy(), config["content_norm"])
+        self.content_matrix, scale = normalize_content(content.to_scipy(), config["content_norm"])
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
-        self.content_items = np.flatnonzero(content.mask.numpy())
-        self.vae = ContentVAE(self.content.shape[1], config["vae_hidden_sizes"], self.k, act="sigmoid",
-                              likelihood="bernoulli", tied=config["vae_tied"])
-        xavier_init(self.vae)
+        self.has_content = content.mask.numpy().astype(bool)
+        self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
+                                      act="sigmoid", likelihood="bernoulli", tied=config["vae_tied"])
+        xavier_init(self.content_vae)
 
         self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
         self.user_matrix = self.train_matrix  # rows used to solve U (+ fold-in of new users)
@@ -90,42 +89,44 @@ class CVAE(ContentRecommender):
         self.register_buffer("V", torch.zeros(self.n_items, self.k))
         self.register_buffer("theta", torch.zeros(self.n_items, self.k))  # mu_j of every item
 
-    # ---- content VAE ----
-    def content_rows(self, items):
-        return csr_rows_sparse(self.content, items, self.device)
+    # ---- content VAE (the API of trainer.ContentPretraining) ----
+    def content_items(self):
+        """Items with content: the content VAE trains on them."""
+        return np.flatnonzero(self.has_content)
 
-    def vae_loss(self, items, coupled=True):
+    def content_rows(self, items):
+        return csr_rows_sparse(self.content_matrix, items, self.device)
+
+    def pretrain_key(self):
+        """What the pretrained content VAE depends on besides the pretraining settings."""
+        return {"architecture": repr(self.content_vae), "lambda_r": self.lambda_r, "lambda_w": self.lambda_w}
+
+    def content_loss(self, items, coupled=True):
         """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with
-        training interactions) + lambda_w/2 ||W||^2."""
+        training interactions) + lambda_w/2 ||W||^2. ``coupled=False``: the VAE alone."""
         x = self.content_rows(items)
-        logits, mu, logvar = self.vae(x)
-        loss = self.lambda_r * (self.vae.nll(logits, x) + gaussian_kl(mu, logvar))
+        logits, mu, logvar = self.content_vae(x)
+        loss = self.lambda_r * (self.content_vae.nll(logits, x) + gaussian_kl(mu, logvar))
         if coupled:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             idx = torch.as_tensor(items)
             pull = self.lambda_v / 2 * (self.V[idx] - z).pow(2).sum(1)
             loss = loss + pull * self.has_train[idx].to(loss.dtype)
-        return loss.mean() + self.lambda_w * l2_weights(self.vae.weights())
+        return loss.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
 
-    def vae_epoch(self, optimizer, coupled=True):
-        self.vae.train()
-        order = np.random.permutation(self.content_items)
-        total = 0.0
-        for start in range(0, len(order), self.batch_size):
-            optimizer.zero_grad()
-            loss = self.vae_loss(order[start:start + self.batch_size], coupled)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        return total
+    def after_pretraining(self):
+        """theta = mu(x), V = theta (the authors' start of the joint stage)."""
+        self.refresh_theta()
+        self.V.copy_(self.theta)
 
     @torch.no_grad()
     def refresh_theta(self):
         """theta_j = E[z_j] = mu_j from the inference network, for every item with content."""
-        self.vae.eval()
-        for start in range(0, len(self.content_items), 4096):
-            items = self.content_items[start:start + 4096]
-            self.theta[torch.as_tensor(items)] = self.vae.mu_t(self.content_rows(items))
+        self.content_vae.eval()
+        items_with_content = self.content_items()
+        for start in range(0, len(items_with_content), 4096):
+            items = items_with_content[start:start + 4096]
+            self.theta[torch.as_tensor(items)] = self.content_vae.mu_t(self.content_rows(items))
 
     # ---- probabilistic MF ----
     @torch.no_grad()
@@ -159,14 +160,14 @@ class CVAE(ContentRecommender):
         """Scores [len(users), n_new] of new items from their raw content rows (same
         vocabulary as training, [n_new, vocab] counts): v_j = mu_j."""
         content = sp.csr_matrix(content, dtype=np.float32)
-        if content.shape[1] != self.content.shape[1]:
+        if content.shape[1] != self.content_matrix.shape[1]:
             raise ContentError(
                 f"new items' content has {content.shape[1]} columns, the model was trained on "
-                f"{self.content.shape[1]} (same vocabulary and field needed)")
+                f"{self.content_matrix.shape[1]} (same vocabulary and field needed)")
         if self.word_scale.numel():
             content = content @ sp.diags(1.0 / self.word_scale.numpy())
         else:
             content, _ = normalize_content(content, "item_max")
-        self.vae.eval()
-        mu = self.vae.mu_t(torch.from_numpy(content.toarray()).to(self.device))
+        self.content_vae.eval()
+        mu = self.content_vae.mu_t(torch.from_numpy(content.toarray()).to(self.device))
         return self.U[torch.as_tensor(users)] @ mu.T

@@ -71,6 +71,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         self.total_anneal_steps = config["total_anneal_steps"]  # None: set by the trainer
         self.update = 0
         self.content_beta = config["content_beta"]
+        self.init_v_from_content = config["init_v_from_content"]
 
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
@@ -247,6 +248,15 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
     def content_items(self):
         """Items the content VAE trains on (those with content)."""
         return np.flatnonzero(self.has_content)
+
+    def pretrain_key(self):
+        """What the pretrained content VAE depends on besides the pretraining settings."""
+        return {"architecture": repr(self.content_vae), "likelihood": self.content_vae.likelihood,
+                "content_norm": self.content_norm, "content_beta": self.content_beta, "lambda_w": self.lambda_w}
+
+    def after_pretraining(self):
+        if self.init_v_from_content:
+            self.init_items_from_content()
 
     # ---- prediction ----
     def scores(self, rating_matrix):
