@@ -99,3 +99,47 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     other = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5))
     prepare(other)[3].pretrain()  # another setting: another cache entry
     assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2
+
+
+def als_objective(model):
+    """What the ALS sweep minimises (U and V given theta), over users and items with
+    training interactions: sum c_ij/2 (r_ij - u_i.v_j)^2 + lambda_u/2 |U|^2 + lambda_v/2 |V - theta|^2."""
+    R = torch.from_numpy(model.train_matrix.toarray()).double()
+    users, items = R.sum(1) > 0, R.sum(0) > 0
+    R = R[users][:, items]
+    U, V, theta = model.U[users].double(), model.V[items].double(), model.theta[items].double()
+    C = model.b + (model.a - model.b) * R
+    fit = (C * (R - U @ V.T) ** 2).sum() / 2
+    return (fit + model.lambda_u / 2 * (U ** 2).sum() + model.lambda_v / 2 * ((V - theta) ** 2).sum()).item()
+
+
+def test_als_sweeps_never_raise_the_objective(tmp_path):
+    config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path)))
+    _, _, model, trainer = prepare(config)
+    trainer.pretrain()
+    values = [als_objective(model)]
+    for _ in range(4):
+        model.als_sweep()
+        values.append(als_objective(model))
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(values, values[1:])), values
+    assert values[-1] < 0.5 * values[0]  # and it does descend from the random U
+
+
+def test_cold_item_scores_follow_their_content(trained):
+    _, dataset, _, model, _ = trained
+    content = dataset.item_content("class").to_scipy()
+    users = torch.arange(1, 50)
+    scores = model.score_new_items(users, content[[5, 17, 40, 41]])
+    assert scores.std(1).min() > 0  # not constant over items
+    same_content = model.score_new_items(users, content[[5, 5]])
+    assert torch.allclose(same_content[:, 0], same_content[:, 1])
+    assert not torch.allclose(scores[:, 0], scores[:, 1])
+
+
+def test_same_seed_same_metrics(tmp_path):
+    from recbole_hybrid.quick_start import run_recbole_hybrid
+
+    settings = dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_cache=False)
+    first = run_recbole_hybrid("CVAE", "ml-100k", config_dict=settings, saved=False)
+    second = run_recbole_hybrid("CVAE", "ml-100k", config_dict=settings, saved=False)
+    assert first["test_result"] == second["test_result"]
