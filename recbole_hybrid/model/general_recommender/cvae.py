@@ -78,7 +78,8 @@ class CVAE(ContentRecommender):
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
         self.has_content = content.mask.numpy().astype(bool)
         self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
-                                      act="sigmoid", likelihood="bernoulli", tied=config["vae_tied"])
+                                      act=config["vae_activation"], likelihood=config["vae_likelihood"],
+                                      tied=config["vae_tied"])
         xavier_init(self.content_vae)
 
         self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
