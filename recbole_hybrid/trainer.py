@@ -10,7 +10,7 @@ from recbole.utils import init_seed, set_color
 from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_layerwise
 
 PRETRAIN_SETTINGS = ("pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
-                     "pretrain_learning_rate", "pretrain_batch_size", "seed")
+                     "pretrain_learning_rate", "pretrain_batch_size", "pretrain_kl_anneal_epochs", "seed")
 
 
 class ContentVAETrainer(Trainer):
@@ -21,7 +21,8 @@ class ContentVAETrainer(Trainer):
     autoencoder (``pretrain_layer_epochs``, masking noise ``pretrain_noise``), the Gaussian
     latent layer (``pretrain_latent_epochs``; recbole_hybrid/model/pretrain.py), then the
     whole VAE on its negative ELBO (``pretrain_epochs``), at ``pretrain_learning_rate`` with
-    batches of ``pretrain_batch_size`` items. With ``pretrain_cache`` the weights are kept in
+    batches of ``pretrain_batch_size`` items; ``pretrain_kl_anneal_epochs`` > 0 ramps the KL
+    weight of that last phase from 0 to 1 over as many epochs (KL warm-up, not in the papers). With ``pretrain_cache`` the weights are kept in
     ``<checkpoint_dir>/pretrain/`` keyed by the content, the architecture and these settings
     (no interactions are involved, so every split of a dataset shares them). The RNG is
     reseeded afterwards: cached or not, the joint stage starts from the same state.
@@ -35,7 +36,7 @@ class ContentVAETrainer(Trainer):
         self.pretrained = False
         self.pretrain_seconds = 0.0
 
-    def content_epoch(self, optimizer, batch_size, coupled=True):
+    def content_epoch(self, optimizer, batch_size, coupled=True, kl_weight=1.0):
         """One pass over the items with content in random order; returns the summed loss."""
         model = self.model
         model.train()
@@ -44,7 +45,7 @@ class ContentVAETrainer(Trainer):
         total = 0.0
         for start in range(0, len(order), batch_size):
             optimizer.zero_grad()
-            loss = model.content_loss(order[start:start + batch_size], coupled=coupled)
+            loss = model.content_loss(order[start:start + batch_size], coupled=coupled, kl_weight=kl_weight)
             self._check_nan(loss)
             loss.backward()
             optimizer.step()
@@ -60,8 +61,10 @@ class ContentVAETrainer(Trainer):
                                config["pretrain_layer_epochs"], config["pretrain_latent_epochs"], lr,
                                batch_size, config["pretrain_noise"], config["seed"])
         optimizer = self._build_optimizer(params=model.content_vae.parameters(), learning_rate=lr)
+        anneal = config["pretrain_kl_anneal_epochs"] or 0
         for epoch in range(config["pretrain_epochs"]):
-            loss = self.content_epoch(optimizer, batch_size, coupled=False)
+            kl_weight = min(1.0, (epoch + 1) / anneal) if anneal > 0 else 1.0
+            loss = self.content_epoch(optimizer, batch_size, coupled=False, kl_weight=kl_weight)
             if epoch % 10 == 0 or epoch == config["pretrain_epochs"] - 1:
                 self.logger.info(set_color("content VAE pretraining", "green") + f" epoch {epoch}: loss {loss:.2f}")
 

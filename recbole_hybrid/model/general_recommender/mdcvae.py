@@ -221,11 +221,11 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         reg_v = self.lambda_v * (self.V[mask] - self.z_t[mask]).pow(2).sum(1).mean()
         return nll, kl, reg_v + self.lambda_w * l2_weights(self.user_vae_weights())
 
-    def content_loss(self, items, coupled=True):
+    def content_loss(self, items, coupled=True, kl_weight=1.0):
         """t-step loss, eq. (11), for a batch of item ids (V fixed). ``coupled=False``:
-        the content VAE's own negative ELBO (pretraining)."""
+        the content VAE's own negative ELBO (pretraining; ``kl_weight`` for KL warm-up)."""
         x = self.content_rows(items)
-        elbo, mu, _ = self.content_vae.loss(x, beta=self.content_beta)
+        elbo, mu, _ = self.content_vae.loss(x, beta=self.content_beta * kl_weight)
         loss = elbo.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
         if coupled:
             items_t = torch.as_tensor(np.asarray(items), device=self.device)
