@@ -70,7 +70,7 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
-        "seed": runs[0]["seed"], "command": command,
+        "seed": runs[0]["seed"], "command": command, "commit": code_version(),
         "date": datetime.date.today().isoformat(),
     }
     records = []
@@ -83,6 +83,17 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
             record["fixed_seeds"] = list(RANDOM_SEEDS)
         records.append(record)
     return records
+
+
+def code_version():
+    """The commit the runs use (``+dirty`` with uncommitted changes), for provenance."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "") if rev else None
+    except OSError:
+        return None
 
 
 def key(record):
