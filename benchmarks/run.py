@@ -124,6 +124,8 @@ def markdown_table(records):
             name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
             lines.append(f"| {name} | " + " | ".join(values)
                          + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |")
+        notes = dict.fromkeys(f"- {r['model']}: {r['note']}" for r in rows if r.get("note"))
+        lines += ([""] + list(notes)) if notes else []
     command_lines = sorted({r["command"] for r in records})
     return ("# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
             "validation. Produced by:\n\n" + "\n".join(f"    {c}" for c in command_lines) + "\n" + "\n".join(lines) + "\n")
