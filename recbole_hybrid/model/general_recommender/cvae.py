@@ -90,7 +90,7 @@ class CVAE(ContentRecommender):
         self.register_buffer("V", torch.zeros(self.n_items, self.k))
         self.register_buffer("theta", torch.zeros(self.n_items, self.k))  # mu_j of every item
 
-    # ---- content VAE (the API of trainer.ContentPretraining) ----
+    # ---- content VAE (what trainer.ContentVAETrainer uses) ----
     def content_items(self):
         """Items with content: the content VAE trains on them."""
         return np.flatnonzero(self.has_content)
