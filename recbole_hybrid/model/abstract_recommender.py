@@ -1,8 +1,12 @@
 """Base class of this package's models: a RecBole GeneralRecommender that reads item
 content from the HybridDataset (a model never reads files itself)."""
+import numpy as np
+import scipy.sparse as sp
+import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 
 from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.model.layers import csr_rows_sparse
 
 
 class ContentRecommender(GeneralRecommender):
@@ -24,3 +28,32 @@ class ContentRecommender(GeneralRecommender):
                 f"{type(self).__name__} needs item content: set content_fields in the dataset yaml"
             )
         return dataset.item_content(name)
+
+    # ---- models with a content VAE (``content_vae`` over the CSR ``content_matrix``) ----
+    @torch.no_grad()
+    def encode_content_rows(self, rows, batch_size=4096):
+        """Posterior means mu of normalised content rows (scipy CSR): eval mode, batched."""
+        was_training = self.content_vae.training
+        self.content_vae.eval()
+        n = rows.shape[0]
+        out = [self.content_vae.mu_t(csr_rows_sparse(rows, np.arange(i, min(i + batch_size, n)), self.device))
+               for i in range(0, n, batch_size)]
+        self.content_vae.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, self.content_vae.latent_dim, device=self.device)
+
+    def content_means(self, items=None):
+        """mu of the given items' content (all items by default), no gradient."""
+        items = np.arange(self.content_matrix.shape[0]) if items is None else np.asarray(items)
+        return self.encode_content_rows(self.content_matrix[items])
+
+    def new_content_rows(self, content):
+        """New items' raw content (tensor, array or scipy; [n_new, vocab]) as float32 CSR,
+        checked against the vocabulary the model was trained on."""
+        if isinstance(content, torch.Tensor):
+            content = (content.to_dense() if content.is_sparse else content).cpu().numpy()
+        content = sp.csr_matrix(content, dtype=np.float32)
+        if content.shape[1] != self.content_matrix.shape[1]:
+            raise ContentError(
+                f"new items' content has {content.shape[1]} columns, the model was trained on "
+                f"{self.content_matrix.shape[1]} (same vocabulary and field needed)")
+        return content

@@ -6,7 +6,7 @@ items), and the collaborative model then gets no content signal. The authors avo
   1. each hidden layer as a tied-weight denoising autoencoder (masking noise, sigmoid,
      cross-entropy) on the previous layer's codes,
   2. the Gaussian latent layer as a small VAE on the last hidden codes,
-  3. the whole VAE (-ELBO) from these weights (the caller's ``vae_epoch``).
+  3. the whole VAE (-ELBO) from these weights (trainer.ContentVAETrainer).
 """
 import hashlib
 import json
@@ -35,7 +35,8 @@ def mask_noise(x, level, generator):
 
 
 def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed):
-    """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives dense inputs in [0, 1].
+    """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives inputs in [0, 1]
+    (dense or sparse).
     Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -87,10 +88,10 @@ def _codes(rows, n, layer, act, batch_size=4096):
 
 def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0):
     """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
-    ``rows(idx)``: dense content rows in [0, 1] of items ``idx`` (0..n-1)."""
+    ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items ``idx`` (0..n-1)."""
     if not vae.n_hidden or not vae.tied:
         raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
-    get, in_dim = rows, None
+    get = rows
     for i, linear in enumerate(vae.encoder.linears):
         encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, vae.act,
                                             layer_epochs, lr, batch_size, noise, seed + i)

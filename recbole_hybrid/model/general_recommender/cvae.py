@@ -22,9 +22,8 @@ import scipy.sparse as sp
 import torch
 from recbole.utils import InputType, ModelType
 
-from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, xavier_init
+from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
 
 
 def normalize_content(content, mode):
@@ -35,8 +34,7 @@ def normalize_content(content, mode):
         scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
         return (content @ sp.diags(1.0 / scale)).tocsr(), scale
     if mode == "item_max":
-        rows = content.max(axis=1).toarray().ravel()
-        return (sp.diags(1.0 / np.maximum(rows, 1e-12)).astype(np.float32) @ content).tocsr(), None
+        return normalize_bow(content, "max"), None
     raise ValueError(f"content_norm [{mode}]: word_max or item_max")
 
 
@@ -83,6 +81,7 @@ class CVAE(ContentRecommender):
         xavier_init(self.content_vae)
 
         self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
+        self.item_matrix = self.train_matrix.T.tocsr()  # rows used to solve V
         self.user_matrix = self.train_matrix  # rows used to solve U (+ fold-in of new users)
         self.has_train = torch.from_numpy(np.asarray(self.train_matrix.getnnz(axis=0) > 0))
         gen = torch.Generator().manual_seed(config["seed"])
@@ -124,18 +123,15 @@ class CVAE(ContentRecommender):
     @torch.no_grad()
     def refresh_theta(self):
         """theta_j = E[z_j] = mu_j from the inference network, for every item with content."""
-        self.content_vae.eval()
-        items_with_content = self.content_items()
-        for start in range(0, len(items_with_content), 4096):
-            items = items_with_content[start:start + 4096]
-            self.theta[torch.as_tensor(items)] = self.content_vae.mu_t(self.content_rows(items))
+        items = self.content_items()
+        self.theta[torch.as_tensor(items)] = self.content_means(items)
 
     # ---- probabilistic MF ----
     @torch.no_grad()
     def als_sweep(self):
         self.U.copy_(confidence_weighted_solve(self.user_matrix, self.V, self.lambda_u, self.a, self.b))
         # V from training interactions only: fold-in users never shape V
-        self.V.copy_(confidence_weighted_solve(self.train_matrix.T.tocsr(), self.U, self.lambda_v, self.a, self.b,
+        self.V.copy_(confidence_weighted_solve(self.item_matrix, self.U, self.lambda_v, self.a, self.b,
                                                prior=self.theta))
 
     def fold_in(self, history_dataset):
@@ -161,15 +157,9 @@ class CVAE(ContentRecommender):
     def score_new_items(self, users, content):
         """Scores [len(users), n_new] of new items from their raw content rows (same
         vocabulary as training, [n_new, vocab] counts): v_j = mu_j."""
-        content = sp.csr_matrix(content, dtype=np.float32)
-        if content.shape[1] != self.content_matrix.shape[1]:
-            raise ContentError(
-                f"new items' content has {content.shape[1]} columns, the model was trained on "
-                f"{self.content_matrix.shape[1]} (same vocabulary and field needed)")
+        content = self.new_content_rows(content)
         if self.word_scale.numel():
-            content = content @ sp.diags(1.0 / self.word_scale.numpy())
+            content = (content @ sp.diags(1.0 / self.word_scale.numpy())).tocsr()
         else:
             content, _ = normalize_content(content, "item_max")
-        self.content_vae.eval()
-        mu = self.content_vae.mu_t(torch.from_numpy(content.toarray()).to(self.device))
-        return self.U[torch.as_tensor(users)] @ mu.T
+        return self.U[torch.as_tensor(users)] @ self.encode_content_rows(content).T

@@ -37,7 +37,6 @@ Training in stages (content VAE pretraining, then b-step / t-step per epoch) is
 ``recbole_hybrid.trainer.MDCVAETrainer``.
 """
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -126,7 +125,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         return self.V if self.symmetric else self.W_in
 
     # ---- the networks ----
-    def encode(self, rating_matrix, w_in=None, logvar_layer=None):
+    def encode(self, rating_matrix, w_in=None):
         r = F.normalize(rating_matrix)
         r = F.dropout(r, self.drop_out, training=self.training)
         w_in = self.encoder_item_weight if w_in is None else w_in
@@ -154,19 +153,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         return csr_rows_sparse(self.content_matrix, items, self.device)
 
     @torch.no_grad()
-    def content_means(self, items=None, batch_size=2048):
-        """mu_t of the given items' content (all items by default), no gradient."""
-        items = np.arange(self.content_matrix.shape[0]) if items is None else np.asarray(items)
-        was_training = self.content_vae.training
-        self.content_vae.eval()
-        out = [self.content_vae.mu_t(self.content_rows(items[i:i + batch_size]))
-               for i in range(0, len(items), batch_size)]
-        self.content_vae.train(was_training)
-        if not out:
-            return torch.zeros(0, self.item_dim, device=self.device)
-        return torch.cat(out)
-
-    @torch.no_grad()
     def refresh_content_targets(self):
         """Fix Mu_t = mu_t(X) for the b-step (eq. 10's hat Z_t)."""
         self.z_t = self.content_means().to(self.device)
@@ -185,13 +171,18 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
             if len(cold):
                 cold_t = torch.from_numpy(cold)
                 V[cold_t] = self.content_means(cold)
-                bias[cold_t] = bias[trained].mean() if trained.any() else 0.0
+                bias[cold_t] = self.new_item_bias(bias)
             if self.symmetric:
                 w_in = V
             else:  # rows never trained (paper 3.7.1) contribute nothing
                 w_in = self.W_in.detach() * trained.to(self.device, V.dtype).unsqueeze(1)
             self._cache = (V, bias, w_in)
         return self._cache
+
+    def new_item_bias(self, bias):
+        """Bias of an item scored from content alone: the mean bias of trained items."""
+        trained = torch.from_numpy(self.trained[: len(bias)]).to(bias.device)
+        return bias[trained].mean() if trained.any() else bias.new_zeros(())
 
     def invalidate_cache(self):
         self._cache = None
@@ -275,6 +266,4 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     def normalize_content(self, content_rows):
         """New items' raw content rows (dense/sparse tensor, array or scipy) -> model input."""
-        if isinstance(content_rows, torch.Tensor):
-            content_rows = content_rows.to_dense().cpu().numpy() if content_rows.is_sparse else content_rows.cpu().numpy()
-        return normalize_bow(sp.csr_matrix(content_rows), self.content_norm)
+        return normalize_bow(self.new_content_rows(content_rows), self.content_norm)

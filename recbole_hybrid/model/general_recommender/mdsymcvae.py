@@ -28,12 +28,8 @@ class MDsymCVAE(MDCVAE):
         """(V_surr, b_surr) for the current items plus new items of raw content ``content_rows``."""
         V, bias, _ = self.item_factors()
         x_new = self.normalize_content(content_rows)
-        was = self.content_vae.training
-        self.content_vae.eval()
-        v_new = self.content_vae.mu_t(torch.from_numpy(x_new.toarray()).to(self.device))
-        self.content_vae.train(was)
-        trained = torch.from_numpy(self.trained[: len(bias)]).to(self.device)
-        b_new = (bias[trained].mean() if trained.any() else bias.new_zeros(())).expand(len(v_new))
+        v_new = self.encode_content_rows(x_new)
+        b_new = self.new_item_bias(bias).expand(len(v_new))
         return torch.cat([V, v_new]), torch.cat([bias, b_new]), x_new
 
     @torch.no_grad()
