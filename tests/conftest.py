@@ -4,18 +4,33 @@ from pathlib import Path
 
 import pytest
 
+
+def _root_at_start():
+    """Resolved at collection, before any test changes the working directory."""
+    from dataset_atomic import raw_data_root as find_raw_data_root
+
+    root = find_raw_data_root()
+    return root if root.is_dir() else None
+
+
+RAW_DATA_ROOT_AT_START = _root_at_start()
+
+
 @pytest.fixture(scope="session")
 def raw_data_root() -> Path:
     """The raw public data (../shared/data or $RECBOLE_HYBRID_RAW_DATA).
 
     Missing -> skip, except under CI=true, where real-data tests must not vanish: fail.
+    Found -> exported as $RECBOLE_HYBRID_RAW_DATA, so library code called from a test that
+    chdir'ed into a tmp dir (with a non-editable install) still finds it.
     """
-    from dataset_atomic import raw_data_root as find_raw_data_root
+    from dataset_atomic import RAW_DATA_ENV, raw_data_root as find_raw_data_root
 
-    root = find_raw_data_root()
+    root = RAW_DATA_ROOT_AT_START or find_raw_data_root()
     if not root.is_dir():
         message = f"../shared/data not found: {root} (or set RECBOLE_HYBRID_RAW_DATA)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
+    os.environ[RAW_DATA_ENV] = str(root)
     return root

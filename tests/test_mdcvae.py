@@ -1,6 +1,5 @@
 """MDCVAE / MDsymCVAE (issue 5): training stages, the symmetric tie, new items without
 retraining, checkpoints, determinism, cold-start scoring from content."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from recbole.utils import init_seed
 from recbole_hybrid.config import Config
 from recbole_hybrid.quick_start import prepare, run_recbole_hybrid
 
-REPO = Path(__file__).resolve().parents[1]
 
 SMALL = {
     "show_progress": False, "state": "ERROR", "epochs": 2, "pretrain_epochs": 2,
@@ -145,12 +143,12 @@ def test_cold_items_scored_from_content_ml100k():
     assert 0 < cold_recall(model, trainer, tests["cold"]) <= 1
 
 
-def test_cold_start_uses_content_citeulike_a(raw_data_root):
+def test_cold_start_uses_content_citeulike_a(raw_data_root, tmp_path):
     """Shuffling the cold items' content among them drops cold recall to about random."""
     (train, valid, tests), model, trainer = build(
         "MDsymCVAE", "citeulike-a", protocol="cold", epochs=4, pretrain_epochs=4, pretrain_layer_epochs=3,
         pretrain_latent_epochs=3,
-        data_path=str(REPO / "dataset"), latent_dimension=64, content_hidden_size=[64],
+        data_path=str(tmp_path / "dataset"), latent_dimension=64, content_hidden_size=[64],
         lambda_v=10.0, content_fields=["bow"], train_batch_size=256, t_batch_size=256,
         t_learning_rate=0.003, pretrain_learning_rate=0.01, topk=[100], valid_metric="ndcg@100",
     )
