@@ -3,38 +3,73 @@
 import os
 import time
 
+import numpy as np
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
-from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_layerwise
+from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_dae_stack, pretrain_layerwise
 
 PRETRAIN_SETTINGS = ("pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
                      "pretrain_learning_rate", "pretrain_batch_size", "pretrain_kl_anneal_epochs", "seed")
 
 
-class ContentVAETrainer(Trainer):
-    """RecBole's Trainer plus the content VAE's own stages, shared by CVAE and MD-CVAE.
-
-    ``pretrain`` (run once by ``fit`` before the first epoch, timed apart): the content VAE
-    alone, as both papers and their code do - each tied hidden layer as a denoising
-    autoencoder (``pretrain_layer_epochs``, masking noise ``pretrain_noise``), the Gaussian
-    latent layer (``pretrain_latent_epochs``; recbole_hybrid/model/pretrain.py), then the
-    whole VAE on its negative ELBO (``pretrain_epochs``), at ``pretrain_learning_rate`` with
-    batches of ``pretrain_batch_size`` items; ``pretrain_kl_anneal_epochs`` > 0 ramps the KL
-    weight of that last phase from 0 to 1 over as many epochs (KL warm-up, not in the papers). With ``pretrain_cache`` the weights are kept in
-    ``<checkpoint_dir>/pretrain/`` keyed by the content, the architecture and these settings
-    (no interactions are involved, so every split of a dataset shares them). The RNG is
-    reseeded afterwards: cached or not, the joint stage starts from the same state.
-
-    The model provides ``content_vae``, ``content_matrix`` (scipy CSR), ``content_items()``,
-    ``content_loss(items, coupled)``, ``pretrain_key()`` and ``after_pretraining()``.
-    """
+class PretrainingTrainer(Trainer):
+    """RecBole's Trainer plus a pretraining stage (``_pretrain``), run once by ``fit`` before
+    the first epoch and timed apart. The RNG is reseeded afterwards: cached or not, the
+    main stage starts from the same state. RecBole's validation, early stopping and
+    checkpoints apply to the main stage unchanged."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
         self.pretrained = False
         self.pretrain_seconds = 0.0
+
+    def _pretrain(self, train_data):
+        raise NotImplementedError
+
+    def pretrain(self, train_data=None):
+        start = time.perf_counter()
+        self._pretrain(train_data)
+        init_seed(self.config["seed"], self.config["reproducibility"])
+        self.model.after_pretraining()
+        self.pretrained = True
+        self.pretrain_seconds = time.perf_counter() - start
+        self.logger.info(f"pretraining: {self.pretrain_seconds:.1f} s")
+
+    def cached(self, module, key, run, what):
+        """``run()`` trains ``module`` in place; with ``pretrain_cache`` its weights are kept
+        in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed)."""
+        if not self.config["pretrain_cache"]:
+            return run()
+        key = dict(key, **{k: self.config[k] for k in PRETRAIN_SETTINGS},
+                   model=type(self.model).__name__, dataset=self.config["dataset"])
+        path, hit = cached_pretraining(module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run)
+        self.logger.info(f"{what} pretraining {'loaded from' if hit else 'saved in'} {path}")
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        if not self.pretrained:
+            self.pretrain(train_data)
+        return super().fit(train_data, valid_data, verbose=verbose, saved=saved,
+                           show_progress=show_progress, callback_fn=callback_fn)
+
+
+class ContentVAETrainer(PretrainingTrainer):
+    """PretrainingTrainer with the content VAE's stages, shared by CVAE and MD-CVAE.
+
+    ``pretrain``: the content VAE alone, as both papers and their code do - each tied hidden
+    layer as a denoising autoencoder (``pretrain_layer_epochs``, masking noise
+    ``pretrain_noise``), the Gaussian latent layer (``pretrain_latent_epochs``;
+    recbole_hybrid/model/pretrain.py), then the whole VAE on its negative ELBO
+    (``pretrain_epochs``), at ``pretrain_learning_rate`` with batches of
+    ``pretrain_batch_size`` items; ``pretrain_kl_anneal_epochs`` > 0 ramps the KL weight of
+    that last phase from 0 to 1 over as many epochs (KL warm-up, not in the papers). With
+    ``pretrain_cache`` the weights are keyed by the content, the architecture and these
+    settings (no interactions are involved, so every split of a dataset shares them).
+
+    The model provides ``content_vae``, ``content_matrix`` (scipy CSR), ``content_items()``,
+    ``content_loss(items, coupled)``, ``pretrain_key()`` and ``after_pretraining()``.
+    """
 
     def content_epoch(self, optimizer, batch_size, coupled=True, kl_weight=1.0):
         """One pass over the items with content in random order; returns the summed loss."""
@@ -68,29 +103,10 @@ class ContentVAETrainer(Trainer):
             if epoch % 10 == 0 or epoch == config["pretrain_epochs"] - 1:
                 self.logger.info(set_color("content VAE pretraining", "green") + f" epoch {epoch}: loss {loss:.2f}")
 
-    def pretrain(self):
-        start = time.perf_counter()
-        config, model = self.config, self.model
-        if config["pretrain_cache"]:
-            key = {k: config[k] for k in PRETRAIN_SETTINGS}
-            key.update(model.pretrain_key(), model=type(model).__name__, dataset=config["dataset"],
-                       content=content_checksum(model.content_matrix))
-            path, hit = cached_pretraining(model.content_vae, os.path.join(config["checkpoint_dir"], "pretrain"),
-                                           key, self._pretrain_content_vae)
-            self.logger.info(f"content VAE pretraining {'loaded from' if hit else 'saved in'} {path}")
-        else:
-            self._pretrain_content_vae()
-        init_seed(config["seed"], config["reproducibility"])
-        model.after_pretraining()
-        self.pretrained = True
-        self.pretrain_seconds = time.perf_counter() - start
-        self.logger.info(f"content VAE pretraining: {self.pretrain_seconds:.1f} s")
-
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        if not self.pretrained:
-            self.pretrain()
-        return super().fit(train_data, valid_data, verbose=verbose, saved=saved,
-                           show_progress=show_progress, callback_fn=callback_fn)
+    def _pretrain(self, train_data=None):
+        model = self.model
+        key = dict(model.pretrain_key(), content=content_checksum(model.content_matrix))
+        self.cached(model.content_vae, key, self._pretrain_content_vae, "content VAE")
 
 
 class MDCVAETrainer(ContentVAETrainer):
@@ -132,7 +148,7 @@ class MDCVAETrainer(ContentVAETrainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.pretrained:  # fit() pretrains; this covers direct calls
-            self.pretrain()
+            self.pretrain(train_data)
         model = self.model
         if not model.total_anneal_steps:
             model.total_anneal_steps = max(1, self.config["anneal_epochs"] * len(train_data))
@@ -159,8 +175,90 @@ class CVAETrainer(ContentVAETrainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.pretrained:
-            self.pretrain()
+            self.pretrain(train_data)
         loss = self.content_epoch(self.optimizer, self.config["vae_batch_size"], coupled=True)
         self.model.refresh_theta()
         self.model.als_sweep()
         return loss
+
+
+class DualNetTrainer(PretrainingTrainer):
+    """DualNet's training (Xiong et al., section 4):
+
+    1. ``pretrain``: the item network as stacked denoising autoencoders on the content
+       (``pretrain_layer_epochs`` per layer, masking noise ``pretrain_noise``, cached like the
+       content VAE's: no interactions involved), the user network random; then layer-by-layer
+       refinement: both networks truncated at level 1, ..., L-1, their top level matched, for
+       ``pretrain_refine_epochs`` dual epochs each.
+    2. every epoch (``dual_epoch``): the blocks (user batch of ``train_batch_size`` x item
+       batch of ``item_batch_size``) of the training matrix, each once, in random order.
+       ``dual_update: alternate`` steps the item network and the user network on alternate
+       blocks, each with its own optimizer; ``joint`` steps both on every block.
+    ``learner: sgd`` uses ``momentum`` (the paper: SGD with momentum).
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self._build_dual_optimizers()
+
+    def _build_optimizer(self, **kwargs):
+        optimizer = super()._build_optimizer(**kwargs)
+        if isinstance(optimizer, torch.optim.SGD):
+            for group in optimizer.param_groups:
+                group["momentum"] = self.config["momentum"] or 0.0
+        return optimizer
+
+    def _build_dual_optimizers(self):
+        model = self.model
+        self.optimizer = self._build_optimizer(params=model.parameters())
+        self.side_optimizers = {"both": self.optimizer,
+                                "user": self._build_optimizer(params=model.user_net.parameters()),
+                                "item": self._build_optimizer(params=model.item_net.parameters())}
+
+    def dual_epoch(self, train_data, depth=None):
+        """One pass over every (user batch, item batch) block; returns the summed loss."""
+        model, config = self.model, self.config
+        model.train()
+        user_batches = [inter[model.USER_ID].cpu().numpy() for inter in train_data]
+        items = model.trained_items()
+        items = items[torch.randperm(len(items)).numpy()]
+        size = config["item_batch_size"]
+        item_batches = [items[i:i + size] for i in range(0, len(items), size)]
+        blocks = [(u, i) for u in user_batches for i in item_batches]
+        sides = ("item", "user") if config["dual_update"] == "alternate" else ("both",)
+        total = 0.0
+        for b in torch.randperm(len(blocks)).tolist():
+            for side in sides:
+                optimizer = self.side_optimizers[side]
+                optimizer.zero_grad()
+                loss = model.block_loss(*blocks[b], update=side, depth=depth)
+                self._check_nan(loss)
+                loss.backward()
+                optimizer.step()
+            total += loss.item()
+        return total
+
+    def _pretrain(self, train_data):
+        config, model = self.config, self.model
+        if config["dual_update"] not in ("alternate", "joint"):
+            raise ValueError(f"dual_update [{config['dual_update']}]: alternate or joint")
+        if config["pretrain_layer_epochs"] > 0:
+            items = np.flatnonzero(model.has_content)
+            run = lambda: pretrain_dae_stack(
+                model.item_net.linears, lambda idx: model.content_rows(items[idx]), len(items), model.item_net.act,
+                config["pretrain_layer_epochs"], config["pretrain_learning_rate"], config["pretrain_batch_size"],
+                config["pretrain_noise"], config["seed"], recon=("bce", "mse"))
+            key = {"architecture": repr(model.item_net.linears), "content_norm": model.content_norm,
+                   "content": content_checksum(model.content_matrix)}
+            self.cached(model.item_net.linears, key, run, "item network")
+        for depth in range(1, model.item_net.depth):
+            self._build_dual_optimizers()
+            for epoch in range(config["pretrain_refine_epochs"] if train_data is not None else 0):
+                loss = self.dual_epoch(train_data, depth)
+                self.logger.info(set_color("layer-wise refinement", "green") + f" level {depth} epoch {epoch}: {loss:.2f}")
+        self._build_dual_optimizers()
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if not self.pretrained:
+            self.pretrain(train_data)
+        return self.dual_epoch(train_data)

@@ -4,7 +4,7 @@ import scipy.sparse as sp
 import torch
 
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse
-from recbole_hybrid.model.pretrain import mask_noise
+from recbole_hybrid.model.layers import mask_noise
 
 
 def test_content_vae_sparse_input_matches_dense():

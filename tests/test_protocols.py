@@ -1,4 +1,4 @@
-"""Protocol invariants (strong, cold, fixed, loo99, rating) and the extra metrics."""
+"""Protocol invariants (strong, cold, in-matrix, fixed, loo99, rating) and the extra metrics."""
 import numpy as np
 import pytest
 import torch
@@ -87,12 +87,50 @@ def test_cold_items_absent_from_training(cold):
     assert set(tests) == {"normal", "cold"}
 
 
-def test_no_pair_in_two_parts(cold, strong):
-    for split in (cold[2], strong[1]):
+def test_no_pair_in_two_parts(cold, strong, in_matrix):
+    for split in (cold[2], strong[1], in_matrix[1]):
         parts = [pairs(split.train), pairs(split.valid)] + [pairs(t) for t in split.tests.values()]
         for i, a in enumerate(parts):
             for b in parts[i + 1:]:
                 assert not a & b
+
+
+@pytest.fixture(scope="module")
+def in_matrix():
+    config = Config("ContentKNN", "ml-100k", config_dict=dict(QUIET, protocol="in-matrix"))
+    dataset = create_dataset(config)
+    data_preparation(config, dataset)
+    return dataset, dataset.protocol_split
+
+
+def test_in_matrix_known_users_and_seen_items(in_matrix):
+    dataset, split = in_matrix
+    train, valid, test = split.train, split.valid, split.tests["test"]
+    assert not pairs(train) & pairs(valid) and not pairs(train) & pairs(test) and not pairs(valid) & pairs(test)
+    all_users = users(dataset)
+    known = users(train)
+    assert users(valid) <= known and users(test) <= known
+    assert abs(len(known) - 0.9 * len(all_users)) <= 1  # ml-100k: every user has >= 20 items
+    unknown = all_users - known
+    assert len(pairs(train)) + len(pairs(valid)) + len(pairs(test)) == sum(
+        1 for u, _ in pairs(dataset) if u not in unknown)
+    train_items = {i for _, i in pairs(train)}
+    assert {i for _, i in pairs(valid) | pairs(test)} <= train_items  # every evaluated item seen
+    n = len(pairs(train)) + len(pairs(valid)) + len(pairs(test))
+    assert abs(len(pairs(test)) / n - 0.2) < 0.02 and abs(len(pairs(valid)) / n - 0.2) < 0.02
+
+
+def test_in_matrix_moves_unseen_items_to_training():
+    """An item of a single interaction is never evaluated: its pair moves to training."""
+    config = Config("ContentKNN", "ml-100k", config_dict=dict(QUIET, protocol="in-matrix", known_user_ratio=1.0))
+    dataset = create_dataset(config)
+    split = dataset.build_protocol()
+    train_items = {i for _, i in pairs(split.train)}
+    evaluated = pairs(split.valid) | pairs(split.tests["test"])
+    assert {i for _, i in evaluated} <= train_items
+    counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy())
+    single = set(np.flatnonzero(counts == 1).tolist())
+    assert single and single <= train_items  # items of one interaction always train
 
 
 def test_cold_rejects_models_without_cold_start():

@@ -112,7 +112,34 @@ def cold_split(dataset):
     )
 
 
-PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split}
+def in_matrix_split(dataset):
+    """In-matrix prediction (Wang & Blei 2011; DualNet's CiteULike2): users split
+    ``known_user_ratio`` known / unknown (unknown users are left out); each known user's
+    interactions split train / valid / test by ``in_matrix_ratio`` at random. A valid or
+    test interaction whose item no training interaction has moves to training, so every
+    evaluated item was seen in training."""
+    config = dataset.config
+    dataset._change_feat_format()
+    rng = _split_rng(dataset)
+    users = dataset.inter_feat[dataset.uid_field].numpy()
+    items = dataset.inter_feat[dataset.iid_field].numpy()
+    present = np.unique(users)
+    known = np.zeros(dataset.user_num, dtype=bool)
+    known[rng.permutation(present)[: int(round(len(present) * config["known_user_ratio"]))]] = True
+    counts = np.bincount(users, minlength=dataset.user_num)
+    ratio = np.asarray(config["in_matrix_ratio"], dtype=float)
+    bounds = np.cumsum(ratio / ratio.sum())
+    share = (rank_within_user(users, rng) + 0.5) / counts[users]  # position in (0, 1) within the user
+    role = np.searchsorted(bounds[:2], share)  # 0 train, 1 valid, 2 test
+    role[~known[users]] = -1
+    seen = np.zeros(dataset.item_num, dtype=bool)
+    seen[items[role == 0]] = True
+    role[(role > 0) & ~seen[items]] = 0
+    pick = lambda mask: dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(mask))])
+    return ProtocolSplit(train=pick(role == 0), valid=pick(role == 1), tests={"test": pick(role == 2)})
+
+
+PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split, "in-matrix": in_matrix_split}
 
 
 def check_model_fits_protocol(model_class, config):

@@ -29,6 +29,9 @@ class ContentRecommender(GeneralRecommender):
             )
         return dataset.item_content(name)
 
+    def after_pretraining(self):
+        """Hook run by PretrainingTrainer once pretraining is done."""
+
     # ---- models with a content VAE (``content_vae`` over the CSR ``content_matrix``) ----
     @torch.no_grad()
     def encode_content_rows(self, rows, batch_size=4096):

@@ -56,6 +56,18 @@ def linear_any(x, weight, bias=None):
     return out if bias is None else out + bias
 
 
+def mask_noise(x, level, generator=None):
+    """Zero each entry with probability ``level`` (masking noise: CVAE's 'mask-0.3',
+    DualNet's noise injection); zeros stay zero, so a sparse ``x`` only has its stored
+    values masked. ``generator`` None: torch's global RNG."""
+    if level <= 0:
+        return x
+    if x.is_sparse:
+        keep = torch.rand(x.values().shape, generator=generator, device=x.device) >= level
+        return torch.sparse_coo_tensor(x.indices(), x.values() * keep, x.shape, check_invariants=False)
+    return x * (torch.rand(x.shape, generator=generator, device=x.device) >= level)
+
+
 def dense(x):
     return x.to_dense() if x.is_sparse else x
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, reparameterize
+from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, mask_noise, reparameterize
 
 
 def _batches(n, batch_size, rng):
@@ -25,19 +25,19 @@ def _batches(n, batch_size, rng):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def mask_noise(x, level, generator):
-    """Zero each entry with probability ``level`` (the authors' 'mask-0.3'); zeros stay
-    zero, so a sparse ``x`` only has its stored values masked."""
-    if x.is_sparse:
-        keep = torch.rand(x.values().shape, generator=generator) >= level
-        return torch.sparse_coo_tensor(x.indices(), x.values() * keep, x.shape, check_invariants=False)
-    return x * (torch.rand(x.shape, generator=generator) >= level)
+def reconstruction_loss(kind, out, x, act):
+    """``bce``: inputs in [0, 1], cross-entropy on logits ``out``; ``mse``: inputs in the
+    activation's range (e.g. tanh codes), squared error of ``act(out)``. Summed per row."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+    if kind == "mse":
+        return (act(out) - x).pow(2).sum(1)
+    raise ValueError(f"unknown reconstruction loss [{kind}]: bce or mse")
 
 
-def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed):
-    """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives inputs in [0, 1]
-    (dense or sparse).
-    Returns (encoder Linear, decoder bias)."""
+def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed, recon="bce"):
+    """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives its inputs (dense
+    or sparse; in [0, 1] for ``recon='bce'``). Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     encoder = nn.Linear(in_dim, out_dim)
@@ -49,8 +49,7 @@ def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise
         for idx in _batches(n, batch_size, rng):
             x = rows(idx)
             h = act(linear_any(mask_noise(x, noise, generator), encoder.weight, encoder.bias))
-            loss = F.binary_cross_entropy_with_logits(F.linear(h, encoder.weight.t(), dec_bias), dense(x),
-                                                      reduction="none").sum(1).mean()
+            loss = reconstruction_loss(recon, F.linear(h, encoder.weight.t(), dec_bias), dense(x), act).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -86,21 +85,34 @@ def _codes(rows, n, layer, act, batch_size=4096):
                       for i in range(0, n, batch_size)])
 
 
+def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, seed, recon=("bce", "mse")):
+    """Stacked denoising autoencoders (Vincent et al., 2010), written into ``linears``:
+    layer i is trained on the codes of layers < i. ``recon[i]`` (the last entry repeats)
+    is layer i's reconstruction loss. Returns (decoder biases, codes of the last layer)."""
+    get, dec_biases, codes = rows, [], None
+    for i, linear in enumerate(linears):
+        encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, act, epochs, lr,
+                                            batch_size, noise, seed + i, recon[min(i, len(recon) - 1)])
+        with torch.no_grad():
+            linear.weight.copy_(encoder.weight)
+            linear.bias.copy_(encoder.bias)
+        dec_biases.append(dec_bias)
+        codes = _codes(get, n, encoder, act)
+        get = codes.__getitem__
+    return dec_biases, codes
+
+
 def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0):
     """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
     ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items ``idx`` (0..n-1)."""
     if not vae.n_hidden or not vae.tied:
         raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
-    get = rows
-    for i, linear in enumerate(vae.encoder.linears):
-        encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, vae.act,
-                                            layer_epochs, lr, batch_size, noise, seed + i)
-        with torch.no_grad():
-            linear.weight.copy_(encoder.weight)
-            linear.bias.copy_(encoder.bias)
+    # sigmoid codes are in [0, 1]: cross-entropy at every layer (the authors' schedule)
+    dec_biases, codes = pretrain_dae_stack(vae.encoder.linears, rows, n, vae.act, layer_epochs, lr, batch_size,
+                                           noise, seed, recon=("bce",))
+    with torch.no_grad():
+        for i, dec_bias in enumerate(dec_biases):
             vae.dec_biases[len(vae.dec_biases) - 1 - i].copy_(dec_bias)
-        codes = _codes(get, n, encoder, vae.act)
-        get = codes.__getitem__
     mu, logvar, out = train_latent_layer(codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100)
     with torch.no_grad():
         for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
