@@ -192,13 +192,16 @@ class DualNetTrainer(PretrainingTrainer):
        ``pretrain_refine_epochs`` dual epochs each.
     2. every epoch (``dual_epoch``): the blocks (user batch of ``train_batch_size`` x item
        batch of ``item_batch_size``) of the training matrix, each once, in random order.
-       ``dual_update: alternate`` steps the item network and the user network on alternate
-       blocks, each with its own optimizer; ``joint`` steps both on every block.
+       ``dual_update: joint`` steps both networks on every block (the gradients of one loss,
+       back-propagated along each network); ``alternate`` takes an item-network step, then a
+       user-network step on every block, each with its own optimizer and the other side fixed.
     ``learner: sgd`` uses ``momentum`` (the paper: SGD with momentum).
     """
 
     def __init__(self, config, model):
         super().__init__(config, model)
+        if config["dual_update"] not in ("alternate", "joint"):
+            raise ValueError(f"dual_update [{config['dual_update']}]: alternate or joint")
         self._build_dual_optimizers()
 
     def _build_optimizer(self, **kwargs):
@@ -215,6 +218,16 @@ class DualNetTrainer(PretrainingTrainer):
                                 "user": self._build_optimizer(params=model.user_net.parameters()),
                                 "item": self._build_optimizer(params=model.item_net.parameters())}
 
+    def dual_step(self, block, side="both", depth=None):
+        """One optimizer step on a (users, items) block: ``side`` 'user' / 'item' / 'both'."""
+        optimizer = self.side_optimizers[side]
+        optimizer.zero_grad()
+        loss = self.model.block_loss(*block, update=side, depth=depth)
+        self._check_nan(loss)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
     def dual_epoch(self, train_data, depth=None):
         """One pass over every (user batch, item batch) block; returns the summed loss."""
         model, config = self.model, self.config
@@ -229,19 +242,12 @@ class DualNetTrainer(PretrainingTrainer):
         total = 0.0
         for b in torch.randperm(len(blocks)).tolist():
             for side in sides:
-                optimizer = self.side_optimizers[side]
-                optimizer.zero_grad()
-                loss = model.block_loss(*blocks[b], update=side, depth=depth)
-                self._check_nan(loss)
-                loss.backward()
-                optimizer.step()
-            total += loss.item()
+                loss = self.dual_step(blocks[b], side, depth)
+            total += loss
         return total
 
     def _pretrain(self, train_data):
         config, model = self.config, self.model
-        if config["dual_update"] not in ("alternate", "joint"):
-            raise ValueError(f"dual_update [{config['dual_update']}]: alternate or joint")
         if config["pretrain_layer_epochs"] > 0:
             items = np.flatnonzero(model.has_content)
             run = lambda: pretrain_dae_stack(
