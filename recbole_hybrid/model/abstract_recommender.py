@@ -32,17 +32,22 @@ class ContentRecommender(GeneralRecommender):
     def after_pretraining(self):
         """Hook run by PretrainingTrainer once pretraining is done."""
 
-    # ---- models with a content VAE (``content_vae`` over the CSR ``content_matrix``) ----
     @torch.no_grad()
-    def encode_content_rows(self, rows, batch_size=4096):
-        """Posterior means mu of normalised content rows (scipy CSR): eval mode, batched."""
-        was_training = self.content_vae.training
-        self.content_vae.eval()
+    def encode_rows(self, module, encode, rows, batch_size=4096):
+        """``encode`` (a method of ``module``, run in eval mode) over the rows of a scipy CSR
+        matrix, in batches given as sparse tensors; no gradient."""
+        was_training = module.training
+        module.eval()
         n = rows.shape[0]
-        out = [self.content_vae.mu_t(csr_rows_sparse(rows, np.arange(i, min(i + batch_size, n)), self.device))
-               for i in range(0, n, batch_size)]
-        self.content_vae.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0, self.content_vae.latent_dim, device=self.device)
+        out = [encode(csr_rows_sparse(rows, np.arange(i, min(i + batch_size, n)), self.device))
+               for i in range(0, max(n, 1), batch_size)]
+        module.train(was_training)
+        return torch.cat(out)
+
+    # ---- models with a content VAE (``content_vae`` over the CSR ``content_matrix``) ----
+    def encode_content_rows(self, rows, batch_size=4096):
+        """Posterior means mu of normalised content rows (scipy CSR)."""
+        return self.encode_rows(self.content_vae, self.content_vae.mu_t, rows, batch_size)
 
     def content_means(self, items=None):
         """mu of the given items' content (all items by default), no gradient."""

@@ -187,21 +187,9 @@ class DualNet(ContentRecommender):
         self._item_cache = None
         return super().load_state_dict(state_dict, strict=strict, **kwargs)
 
-    @torch.no_grad()
     def encode_items(self, content_rows, batch_size=4096):
-        """m_v of normalised content rows (scipy CSR), eval mode (no noise), batched."""
-        was_training = self.training
-        self.eval()
-        n = content_rows.shape[0]
-        out = [self.item_net.matching(csr_rows_sparse(content_rows, np.arange(i, min(i + batch_size, n)), self.device))
-               for i in range(0, n, batch_size)]
-        self.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0, self.matching_dim, device=self.device)
-
-    @property
-    def matching_dim(self):
-        sizes = [linear.out_features for linear in self.item_net.linears]
-        return sizes[-1] if self.design == "basic" else sum(sizes)
+        """m_v of normalised content rows (scipy CSR): eval mode (no noise), batched."""
+        return self.encode_rows(self.item_net, self.item_net.matching, content_rows, batch_size)
 
     def all_item_vectors(self):
         if self._item_cache is None:
