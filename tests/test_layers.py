@@ -5,6 +5,7 @@ import torch
 
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse
 from recbole_hybrid.model.layers import mask_noise
+from recbole_hybrid.model.pretrain import pretrain_dae_stack, reconstruction_loss
 
 
 def test_content_vae_sparse_input_matches_dense():
@@ -29,3 +30,31 @@ def test_mask_noise_on_sparse_rows_drops_stored_values_only():
     kept = (noisy != 0).sum().item() / X.nnz
     assert 0.65 < kept < 0.75
     assert torch.all((noisy == 0) | (noisy == x.to_dense()))  # values kept unchanged or zeroed
+
+
+def test_stacked_dae_pretraining_learns_each_layer():
+    """Each layer of the stack is trained as a denoising autoencoder on the codes below it
+    (cross-entropy on [0, 1] input, squared error on tanh codes): its reconstruction error
+    falls below that of the random layer it started from."""
+    X = sp.random(300, 120, density=0.08, format="csr", dtype=np.float32, random_state=2)
+    X.data[:] = 1.0
+    rows = lambda idx: csr_rows_sparse(X, idx)
+    torch.manual_seed(0)
+    linears = torch.nn.ModuleList([torch.nn.Linear(120, 32), torch.nn.Linear(32, 16)])
+    before = [layer.weight.detach().clone() for layer in linears]
+    dec_biases, codes = pretrain_dae_stack(linears, rows, 300, torch.nn.Tanh(), epochs=30, lr=0.01,
+                                           batch_size=64, noise=0.2, seed=0, recon=("bce", "mse"))
+    assert all(not torch.equal(b, layer.weight) for b, layer in zip(before, linears))
+    assert codes.shape == (300, 16) and len(dec_biases) == 2
+
+    def error(layer, dec_bias, x, kind):
+        with torch.no_grad():
+            out = torch.nn.functional.linear(torch.tanh(layer(x)), layer.weight.t(), dec_bias)
+            return reconstruction_loss(kind, out, x, torch.tanh).mean().item()
+
+    x = torch.from_numpy(X.toarray())
+    fresh = torch.nn.Linear(120, 32)
+    assert error(linears[0], dec_biases[0], x, "bce") < 0.8 * error(fresh, torch.zeros(120), x, "bce")
+    h = torch.tanh(linears[0](x)).detach()
+    fresh = torch.nn.Linear(32, 16)
+    assert error(linears[1], dec_biases[1], h, "mse") < 0.8 * error(fresh, torch.zeros(32), h, "mse")

@@ -37,7 +37,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
@@ -76,7 +75,6 @@ class Tower(nn.Module):
     def matching(self, x, depth=None):
         """m(x): the concatenation of the vectors whose dot products sum to the score."""
         hs = self.levels(x, depth)
-        depth = len(hs)
         if self.design == "basic":
             return hs[-1]
         if self.design == "multilevel":
