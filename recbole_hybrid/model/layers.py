@@ -89,9 +89,12 @@ def normalize_bow(content, mode="max"):
 
     ``max``: each row divided by its largest count, so x_j in [0, 1] (CDL / CVAE /
     MD-CVAE's "normalised bag-of-words", the target of the Bernoulli likelihood);
-    ``l1``: rows sum to one; ``binary``: word present or not; ``none``: raw counts.
+    ``l1``: rows sum to one; ``binary``: word present or not; ``tfidf``: TF-IDF rows of unit
+    length (idf over these rows); ``none``: raw counts.
     """
     content = sp.csr_matrix(content, dtype=np.float32)
+    if mode == "tfidf":
+        return sp.csr_matrix(tfidf_rows(content))
     if mode == "none":
         return content
     if mode == "binary":
@@ -103,8 +106,22 @@ def normalize_bow(content, mode="max"):
     elif mode == "l1":
         scale = np.asarray(abs(content).sum(axis=1)).ravel()
     else:
-        raise ValueError(f"unknown content_norm [{mode}]: max, l1, binary or none")
+        raise ValueError(f"unknown content_norm [{mode}]: max, l1, binary, tfidf or none")
     return (sp.diags(1.0 / np.maximum(scale, 1e-12)).astype(np.float32) @ content).tocsr()
+
+
+def tfidf_rows(content):
+    """TF-IDF weighting and L2 row normalisation of a CSR item x word matrix."""
+    content = sp.csr_matrix(content, dtype=np.float32)
+    n_docs = max(int((content.getnnz(axis=1) > 0).sum()), 1)
+    df = np.bincount(content.indices, minlength=content.shape[1])
+    idf = np.log(n_docs / np.maximum(df, 1)).astype(np.float32)
+    return l2_normalize_rows(content @ sp.diags(idf))
+
+
+def l2_normalize_rows(matrix):
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ matrix
 
 
 class ContentVAE(nn.Module):

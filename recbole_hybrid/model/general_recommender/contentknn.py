@@ -10,20 +10,7 @@ import torch
 from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-
-
-def tfidf_rows(content):
-    """TF-IDF weighting and L2 row normalisation of a CSR item x word matrix."""
-    content = sp.csr_matrix(content, dtype=np.float32)
-    n_docs = max(int((content.getnnz(axis=1) > 0).sum()), 1)
-    df = np.bincount(content.indices, minlength=content.shape[1])
-    idf = np.log(n_docs / np.maximum(df, 1)).astype(np.float32)
-    return l2_normalize_rows(content @ sp.diags(idf))
-
-
-def l2_normalize_rows(matrix):
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ matrix
+from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows
 
 
 class ContentKNN(ContentRecommender):

@@ -40,7 +40,9 @@ import torch.nn as nn
 from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-from recbole_hybrid.model.layers import activation, csr_rows_sparse, linear_any, mask_noise, normalize_bow, xavier_init
+from recbole_hybrid.model.layers import (
+    activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, normalize_bow, xavier_init,
+)
 
 DESIGNS = ("basic", "multilevel", "branching")
 
@@ -136,8 +138,7 @@ class DualNet(ContentRecommender):
         to unit length, so a long history does not saturate the first layer)."""
         rows = (self.history if matrix is None else matrix)[np.asarray(users)]
         if self.user_input_norm == "l2":
-            norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
-            rows = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ rows
+            rows = l2_normalize_rows(rows)
         return csr_rows_sparse(rows.tocsr(), np.arange(rows.shape[0]), self.device)
 
     def fold_in(self, history_dataset):
