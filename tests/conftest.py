@@ -34,3 +34,14 @@ def raw_data_root() -> Path:
         pytest.skip(message)
     os.environ[RAW_DATA_ENV] = str(root)
     return root
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in a tmp dir (RecBole writes log/ and saved/ into the working directory), with
+    argv free of pytest's flags (RecBole's Config parses --key=value) and one torch thread."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["pytest"])
+    torch.set_num_threads(1)

@@ -10,6 +10,8 @@ from recbole_hybrid.model.general_recommender.cvae import confidence_weighted_so
 from recbole_hybrid.quick_start import prepare
 from recbole_hybrid.utils import get_trainer
 
+from helpers import assert_same_seed_same_metrics
+
 QUICK = {"state": "ERROR", "show_progress": False, "epochs": 2, "pretrain_epochs": 2, "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1,
          "content_field": "class", "metrics": ["Recall", "NDCG"], "topk": [10, 20], "valid_metric": "recall@20"}
 
@@ -137,9 +139,5 @@ def test_cold_item_scores_follow_their_content(trained):
 
 
 def test_same_seed_same_metrics(tmp_path):
-    from recbole_hybrid.quick_start import run_recbole_hybrid
-
     settings = dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_cache=False)
-    first = run_recbole_hybrid("CVAE", "ml-100k", config_dict=settings, saved=False)
-    second = run_recbole_hybrid("CVAE", "ml-100k", config_dict=settings, saved=False)
-    assert first["test_result"] == second["test_result"]
+    assert_same_seed_same_metrics("CVAE", "ml-100k", settings)

@@ -10,7 +10,9 @@ from recbole.utils import init_seed
 
 from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
-from recbole_hybrid.quick_start import prepare, run_recbole_hybrid
+from recbole_hybrid.quick_start import prepare
+
+from helpers import assert_same_seed_same_metrics
 
 SMALL = {
     "show_progress": False, "state": "ERROR", "epochs": 2, "hidden_sizes": [32, 32, 16],
@@ -20,11 +22,7 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # RecBole writes log/ and saved/ into the working directory
-    monkeypatch.setattr("sys.argv", ["pytest"])
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def build(dataset="ml-100k", **overrides):
@@ -164,10 +162,7 @@ def test_checkpoint_round_trip():
 
 
 def test_same_seed_same_metrics():
-    first = run_recbole_hybrid("DualNet", "ml-100k", config_dict=SMALL, saved=False)
-    second = run_recbole_hybrid("DualNet", "ml-100k", config_dict=SMALL, saved=False)
-    assert first["test_result"] == second["test_result"]
-    assert first["best_valid_result"] == second["best_valid_result"]
+    assert_same_seed_same_metrics("DualNet", "ml-100k", SMALL)
 
 
 def test_cold_items_ranked_from_real_text_citeulike_a(raw_data_root, tmp_path):

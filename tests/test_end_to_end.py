@@ -12,10 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUICK = {"epochs": 2, "show_progress": False, "state": "ERROR", "train_batch_size": 4096}
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # RecBole writes log/ and saved/ into the working directory
-    monkeypatch.setattr("sys.argv", ["pytest"])
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def test_multivae_through_runner_with_checkpoint():

@@ -8,7 +8,9 @@ import torch
 from recbole.utils import init_seed
 
 from recbole_hybrid.config import Config
-from recbole_hybrid.quick_start import prepare, run_recbole_hybrid
+from recbole_hybrid.quick_start import prepare
+
+from helpers import assert_same_seed_same_metrics
 
 
 SMALL = {
@@ -20,11 +22,7 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # RecBole writes log/ and saved/ into the working directory
-    monkeypatch.setattr("sys.argv", ["pytest"])
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def build(model="MDCVAE", dataset="ml-100k", **overrides):
@@ -125,10 +123,7 @@ def test_checkpoint_save_and_load_give_identical_predictions():
 
 
 def test_same_seed_same_metrics():
-    first = run_recbole_hybrid("MDsymCVAE", "ml-100k", config_dict=SMALL, saved=False)
-    second = run_recbole_hybrid("MDsymCVAE", "ml-100k", config_dict=SMALL, saved=False)
-    assert first["test_result"] == second["test_result"]
-    assert first["best_valid_result"] == second["best_valid_result"]
+    assert_same_seed_same_metrics("MDsymCVAE", "ml-100k", SMALL)
 
 
 def cold_recall(model, trainer, loader, metric="recall@20"):

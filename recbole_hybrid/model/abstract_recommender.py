@@ -29,6 +29,20 @@ class ContentRecommender(GeneralRecommender):
             )
         return dataset.item_content(name)
 
+    # ---- tensors derived from the weights for prediction, dropped when the weights may change ----
+    _cache = None
+
+    def invalidate_cache(self):
+        self._cache = None
+
+    def train(self, mode=True):
+        self.invalidate_cache()
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict=True, **kwargs):
+        self.invalidate_cache()
+        return super().load_state_dict(state_dict, strict=strict, **kwargs)
+
     def after_pretraining(self):
         """Hook run by PretrainingTrainer once pretraining is done."""
 

@@ -125,7 +125,6 @@ class DualNet(ContentRecommender):
         self.user_net = Tower(self.n_items, sizes, act, design)  # g(r_i; W_u)
         self.item_net = Tower(self.content_matrix.shape[1], sizes, act, design)  # f(x_j; W_v)
         xavier_init(self)
-        self._item_cache = None
 
     # ---- inputs ----
     def trained_items(self):
@@ -179,23 +178,15 @@ class DualNet(ContentRecommender):
         """Eq. (4) for a batch of users against every trained item (both networks)."""
         return self.block_loss(interaction[self.USER_ID].cpu().numpy(), self.trained_items())
 
-    # ---- prediction ----
-    def train(self, mode=True):
-        self._item_cache = None
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict=True, **kwargs):
-        self._item_cache = None
-        return super().load_state_dict(state_dict, strict=strict, **kwargs)
-
+    # ---- prediction (item vectors cached until train() / load_state_dict) ----
     def encode_items(self, content_rows, batch_size=4096):
         """m_v of normalised content rows (scipy CSR): eval mode (no noise), batched."""
         return self.encode_rows(self.item_net, self.item_net.matching, content_rows, batch_size)
 
     def all_item_vectors(self):
-        if self._item_cache is None:
-            self._item_cache = self.encode_items(self.content_matrix)
-        return self._item_cache
+        if self._cache is None:
+            self._cache = self.encode_items(self.content_matrix)
+        return self._cache
 
     @torch.no_grad()
     def encode_users(self, rating_matrix):

@@ -103,7 +103,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         glorot_(self.V)
         if not self.symmetric:
             glorot_(self.W_in)
-        self._cache = None
 
     # ---- parameters of the two halves (b-step / t-step optimizers) ----
     def user_vae_parameters(self):
@@ -183,17 +182,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         """Bias of an item scored from content alone: the mean bias of trained items."""
         trained = torch.from_numpy(self.trained[: len(bias)]).to(bias.device)
         return bias[trained].mean() if trained.any() else bias.new_zeros(())
-
-    def invalidate_cache(self):
-        self._cache = None
-
-    def train(self, mode=True):
-        self._cache = None
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict, strict=True, **kwargs):
-        self._cache = None
-        return super().load_state_dict(state_dict, strict=strict, **kwargs)
 
     # ---- losses ----
     def kl_weight(self):

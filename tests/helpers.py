@@ -1,0 +1,10 @@
+"""Assertions shared by the model tests."""
+from recbole_hybrid.quick_start import run_recbole_hybrid
+
+
+def assert_same_seed_same_metrics(model, dataset, config_dict):
+    """Two runs with the same config (and seed) give identical validation and test metrics."""
+    first = run_recbole_hybrid(model, dataset, config_dict=config_dict, saved=False)
+    second = run_recbole_hybrid(model, dataset, config_dict=config_dict, saved=False)
+    assert first["test_result"] == second["test_result"]
+    assert first["best_valid_result"] == second["best_valid_result"]
