@@ -118,6 +118,18 @@ def test_new_item_score_depends_on_content_not_id():
         model.score_new_items(history, np.ones((1, raw.shape[1] + 1)))
 
 
+@pytest.mark.parametrize("norm", ["tfidf", "max"])
+def test_new_content_normalised_with_training_statistics(norm):
+    """A new item's raw content gets the training items' weighting (tfidf: their idf), so
+    the raw row of item j becomes exactly item j's input; the idf is in the checkpoint."""
+    (train, _, _), model, _ = build(content_norm=norm)
+    raw = model.item_content(train._dataset).to_scipy()
+    rows = [3, 10, 42]
+    new = model.normalize_content(raw[rows])
+    assert np.allclose(new.toarray(), model.content_matrix[rows].toarray(), atol=1e-6)
+    assert ("content_idf" in model.state_dict()) and (model.content_idf.numel() > 0) == (norm == "tfidf")
+
+
 def test_unseen_users_encoded_from_fold_in_history():
     (train, valid, test), model, trainer = build(protocol="strong")
     trainer.fit(train, valid, saved=False)

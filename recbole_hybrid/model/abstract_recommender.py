@@ -6,13 +6,14 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 
 from recbole_hybrid.data.content import ContentError
-from recbole_hybrid.model.layers import csr_rows_sparse
+from recbole_hybrid.model.layers import csr_rows_sparse, idf_weights, normalize_bow
 
 
 class ContentRecommender(GeneralRecommender):
     """``input_rows = 'user'`` makes data_preparation train on user rows (autoencoders)."""
 
     input_rows = None
+    content_norm = None  # set by normalize_training_content
 
     def item_content(self, dataset, name=None):
         """``ItemContent`` named ``name`` (default: the first of ``content_fields``)."""
@@ -67,6 +68,20 @@ class ContentRecommender(GeneralRecommender):
         """mu of the given items' content (all items by default), no gradient."""
         items = np.arange(self.content_matrix.shape[0]) if items is None else np.asarray(items)
         return self.encode_content_rows(self.content_matrix[items])
+
+    def normalize_training_content(self, raw, mode):
+        """The model's content input (``normalize_bow`` ``mode``) from the raw training
+        content; what new items need from it (tfidf: the idf) is kept as a buffer."""
+        self.content_norm = mode
+        idf = idf_weights(raw) if mode == "tfidf" else np.zeros(0, dtype=np.float32)
+        self.register_buffer("content_idf", torch.from_numpy(idf))
+        return normalize_bow(raw, mode, idf if mode == "tfidf" else None)
+
+    def normalize_content(self, content_rows):
+        """New items' raw content rows (dense/sparse tensor, array or scipy) -> model input,
+        normalised with the training content's statistics."""
+        idf = self.content_idf.cpu().numpy() if self.content_norm == "tfidf" else None
+        return normalize_bow(self.new_content_rows(content_rows), self.content_norm, idf)
 
     def new_content_rows(self, content):
         """New items' raw content (tensor, array or scipy; [n_new, vocab]) as float32 CSR,

@@ -84,17 +84,18 @@ def gaussian_kl(mu, logvar):
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
-def normalize_bow(content, mode="max"):
+def normalize_bow(content, mode="max", idf=None):
     """Content rows as the VAE's input/target (scipy CSR in, float32 CSR out).
 
     ``max``: each row divided by its largest count, so x_j in [0, 1] (CDL / CVAE /
     MD-CVAE's "normalised bag-of-words", the target of the Bernoulli likelihood);
     ``l1``: rows sum to one; ``binary``: word present or not; ``tfidf``: TF-IDF rows of unit
-    length (idf over these rows); ``none``: raw counts.
+    length, with ``idf`` (new items: the training items' idf) or idf over these rows;
+    ``none``: raw counts.
     """
     content = sp.csr_matrix(content, dtype=np.float32)
     if mode == "tfidf":
-        return sp.csr_matrix(tfidf_rows(content))
+        return sp.csr_matrix(tfidf_rows(content, idf))
     if mode == "none":
         return content
     if mode == "binary":
@@ -110,12 +111,18 @@ def normalize_bow(content, mode="max"):
     return (sp.diags(1.0 / np.maximum(scale, 1e-12)).astype(np.float32) @ content).tocsr()
 
 
-def tfidf_rows(content):
-    """TF-IDF weighting and L2 row normalisation of a CSR item x word matrix."""
-    content = sp.csr_matrix(content, dtype=np.float32)
+def idf_weights(content):
+    """idf_w = log(N / df_w) over the N rows with content of a CSR item x word matrix."""
+    content = sp.csr_matrix(content)
     n_docs = max(int((content.getnnz(axis=1) > 0).sum()), 1)
     df = np.bincount(content.indices, minlength=content.shape[1])
-    idf = np.log(n_docs / np.maximum(df, 1)).astype(np.float32)
+    return np.log(n_docs / np.maximum(df, 1)).astype(np.float32)
+
+
+def tfidf_rows(content, idf=None):
+    """TF-IDF weighting (``idf``, default: over these rows) and L2 row normalisation."""
+    content = sp.csr_matrix(content, dtype=np.float32)
+    idf = idf_weights(content) if idf is None else np.asarray(idf, dtype=np.float32)
     return l2_normalize_rows(content @ sp.diags(idf))
 
 

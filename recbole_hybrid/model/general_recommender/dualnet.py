@@ -43,7 +43,7 @@ from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import (
-    activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, normalize_bow, xavier_init,
+    activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, xavier_init,
 )
 
 DESIGNS = ("basic", "multilevel", "branching")
@@ -111,8 +111,7 @@ class DualNet(ContentRecommender):
 
         content = self.item_content(dataset, config["content_field"])
         self.content_name = content.name
-        self.content_norm = config["content_norm"]
-        self.content_matrix = normalize_bow(content.to_scipy(), self.content_norm)
+        self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
 
         train = dataset.inter_matrix(form="csr").astype(np.float32)
@@ -193,9 +192,9 @@ class DualNet(ContentRecommender):
         """m_u of history rows (dense tensor/array or scipy, [B, n_items]): unseen users too."""
         if isinstance(rating_matrix, torch.Tensor):
             rating_matrix = (rating_matrix.to_dense() if rating_matrix.is_sparse else rating_matrix).cpu().numpy()
+        if rating_matrix.shape[1] != self.n_items:
+            raise ValueError(f"history rows have {rating_matrix.shape[1]} columns, the model knows {self.n_items} items")
         rows = self._known_columns(rating_matrix)
-        if rows.shape[1] != self.n_items:
-            raise ValueError(f"history rows have {rows.shape[1]} columns, the model knows {self.n_items} items")
         return self.user_net.matching(self.history_rows(np.arange(rows.shape[0]), rows))
 
     def users_matching(self, users):
@@ -214,6 +213,5 @@ class DualNet(ContentRecommender):
         """Scores [B, n_items + J'] of users with histories ``rating_matrix`` ([B, n_items])
         when J' new items of raw content ``content_rows`` ([J', vocab]) join; columns
         n_items.. are the new items. The model is not modified (no retraining)."""
-        new = normalize_bow(self.new_content_rows(content_rows), self.content_norm)
-        items = torch.cat([self.all_item_vectors(), self.encode_items(new)])
+        items = torch.cat([self.all_item_vectors(), self.encode_items(self.normalize_content(content_rows))])
         return self.encode_users(rating_matrix) @ items.t()

@@ -45,7 +45,7 @@ from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import (
-    MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, normalize_bow, reparameterize,
+    MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, reparameterize,
     xavier_init,
 )
 
@@ -75,8 +75,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
         self.content_name = content.name
-        self.content_norm = config["content_norm"]
-        self.content_matrix = normalize_bow(content.to_scipy(), self.content_norm)
+        self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
         counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
         self.trained = counts > 0  # items with training interactions
@@ -251,7 +250,3 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     def full_sort_predict(self, interaction):
         return self.scores(self.get_rating_matrix(interaction[self.USER_ID])).view(-1)
-
-    def normalize_content(self, content_rows):
-        """New items' raw content rows (dense/sparse tensor, array or scipy) -> model input."""
-        return normalize_bow(self.new_content_rows(content_rows), self.content_norm)
