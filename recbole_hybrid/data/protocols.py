@@ -42,6 +42,11 @@ def _split_rng(dataset):
     return np.random.default_rng(dataset.config["seed"] if seed is None else seed)
 
 
+def subset(dataset, mask):
+    """A copy of ``dataset`` with the interactions where ``mask`` (numpy bool) is True."""
+    return dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(mask))])
+
+
 def rank_within_user(users, rng):
     """A random rank 0..n_u-1 of each interaction among its user's interactions."""
     order = np.lexsort((rng.random(len(users)), users))
@@ -80,12 +85,11 @@ def strong_split(dataset):
     n_scored = np.maximum((counts * (1 - config["fold_in_ratio"])).astype(np.int64), 1)
     scored = rank_within_user(users, rng) < n_scored[users]
     user_role = role[users]
-    pick = lambda mask: dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(mask))])
     return ProtocolSplit(
-        train=pick(user_role == 0),
-        valid=pick((user_role == 1) & scored),
-        tests={"test": pick((user_role == 2) & scored)},
-        history=pick((user_role == 0) | ~scored),
+        train=subset(dataset, user_role == 0),
+        valid=subset(dataset, (user_role == 1) & scored),
+        tests={"test": subset(dataset, (user_role == 2) & scored)},
+        history=subset(dataset, (user_role == 0) | ~scored),
     )
 
 
@@ -101,8 +105,7 @@ def cold_split(dataset):
     n_cold = int(round(len(with_inter) * dataset.config["cold_item_ratio"]))
     cold_items = np.sort(rng.choice(with_inter, size=n_cold, replace=False))
     is_cold = np.isin(items, cold_items)
-    warm = dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(~is_cold))])
-    cold = dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(is_cold))])
+    warm, cold = subset(dataset, ~is_cold), subset(dataset, is_cold)
     train, valid, test = Dataset.build(warm)
     normal_items = np.setdiff1d(np.arange(1, dataset.item_num), cold_items)
     dataset.cold_items = cold_items
@@ -135,8 +138,8 @@ def in_matrix_split(dataset):
     seen = np.zeros(dataset.item_num, dtype=bool)
     seen[items[role == 0]] = True
     role[(role > 0) & ~seen[items]] = 0
-    pick = lambda mask: dataset.copy(dataset.inter_feat[torch.from_numpy(np.flatnonzero(mask))])
-    return ProtocolSplit(train=pick(role == 0), valid=pick(role == 1), tests={"test": pick(role == 2)})
+    return ProtocolSplit(train=subset(dataset, role == 0), valid=subset(dataset, role == 1),
+                         tests={"test": subset(dataset, role == 2)})
 
 
 PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split, "in-matrix": in_matrix_split}

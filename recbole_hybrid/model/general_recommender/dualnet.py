@@ -165,12 +165,12 @@ class DualNet(ContentRecommender):
     def block_loss(self, users, items, update="both", depth=None):
         """Eq. (4) on the dual mini-batch ``users`` x ``items`` (internal ids). ``update``:
         'user' / 'item' computes the other side without gradient (a fixed target)."""
-        users, items = np.asarray(users), np.asarray(items)
+        rows = self.train_matrix[np.asarray(users)]  # the users' R rows: network input and targets
         with torch.set_grad_enabled(update in ("both", "user")):
-            u = self.user_vectors(self.history_rows(users, self.train_matrix), depth)
+            u = self.user_vectors(self.history_rows(np.arange(rows.shape[0]), rows), depth)
         with torch.set_grad_enabled(update in ("both", "item")):
             v = self.item_vectors(self.content_rows(items), depth)
-        targets = torch.from_numpy(self.train_matrix[users][:, items].toarray()).to(self.device)
+        targets = torch.from_numpy(rows[:, np.asarray(items)].toarray()).to(self.device)
         return confidence_weighted_loss(u @ v.t(), targets, self.a, self.b)
 
     def calculate_loss(self, interaction):
