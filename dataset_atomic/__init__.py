@@ -4,6 +4,10 @@
 a dataset: for a name in `CONVERTERS` it (re)builds `<data_path>/<name>/` when
 that is missing or stale, and returns None for any other name (RecBole's own
 datasets, e.g. ml-100k, need nothing from us).
+
+Each converter module exports `SPECS` (name -> spec with `raw_files`, `sources` and,
+optionally, `raw_subdir`: the folder under the raw root, default the name) and
+`CONVERTERS` (name -> `convert(raw_dir, out_dir) -> stats`); they are merged here.
 """
 from __future__ import annotations
 
@@ -16,14 +20,18 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .citeulike import SPECS, convert_citeulike_a, convert_citeulike_t
+from . import amazon, citeulike, lastfm
 from .common import make_stamp, missing_files, output_files, stale_reason, write_stamp
 
 CONVERTER_VERSION = 1
 RAW_DATA_ENV = "RECBOLE_HYBRID_RAW_DATA"
-CONVERTERS = {"citeulike-a": convert_citeulike_a, "citeulike-t": convert_citeulike_t}
+_MODULES = (citeulike, amazon, lastfm)
+SPECS = {name: spec for module in _MODULES for name, spec in module.SPECS.items()}
+CONVERTERS = {name: convert for module in _MODULES for name, convert in module.CONVERTERS.items()}
+if len(SPECS) != sum(len(module.SPECS) for module in _MODULES) or set(SPECS) != set(CONVERTERS):
+    raise ImportError("dataset_atomic: converter modules disagree on their dataset names")
 
-__all__ = ["CONVERTERS", "CONVERTER_VERSION", "RAW_DATA_ENV", "ensure_atomic", "raw_data_root"]
+__all__ = ["CONVERTERS", "CONVERTER_VERSION", "RAW_DATA_ENV", "SPECS", "ensure_atomic", "raw_data_root", "raw_dir_of"]
 
 
 def raw_data_root() -> Path:
@@ -39,6 +47,12 @@ def raw_data_root() -> Path:
     return found.resolve()
 
 
+def raw_dir_of(name: str, raw_root: Path | None = None) -> Path:
+    """Where the raw files of `name` live: <raw root>/<spec.raw_subdir or name>."""
+    subdir = getattr(SPECS[name], "raw_subdir", name)
+    return Path(raw_root if raw_root is not None else raw_data_root()) / subdir
+
+
 def missing_raw_message(name: str, raw_dir: Path, missing: list[str]) -> str:
     spec = SPECS[name]
     problem = f"{raw_dir} not found" if not raw_dir.is_dir() else f"{raw_dir} lacks {', '.join(missing)}"
@@ -48,7 +62,7 @@ def missing_raw_message(name: str, raw_dir: Path, missing: list[str]) -> str:
         f"Download them from {spec.sources}.\n"
         f"Put them in {raw_dir} (raw data root {raw_dir.parent}: ${RAW_DATA_ENV} if set, else the first "
         f"existing of <cwd>/../shared/data and <repo>/../shared/data), or set {RAW_DATA_ENV} "
-        f"to a directory that holds {name}/."
+        f"to a directory that holds {raw_dir.name}/."
     )
 
 
@@ -115,7 +129,7 @@ def ensure_atomic(name: str, data_path: str | Path, raw_root: Path | None = None
         return None
     data_path = Path(data_path)
     out_dir = data_path / name
-    raw_dir = Path(raw_root if raw_root is not None else raw_data_root()) / name
+    raw_dir = raw_dir_of(name, raw_root)
     check_raw_dir(name, raw_dir)
     raw_files = SPECS[name].raw_files
     if stale_reason(out_dir, raw_dir, raw_files, CONVERTER_VERSION) is None:

@@ -343,3 +343,6 @@ def convert_citeulike_a(raw_dir: Path, out_dir: Path) -> dict:
 
 def convert_citeulike_t(raw_dir: Path, out_dir: Path) -> dict:
     return convert(raw_dir, out_dir, CITEULIKE_T)
+
+
+CONVERTERS = {"citeulike-a": convert_citeulike_a, "citeulike-t": convert_citeulike_t}

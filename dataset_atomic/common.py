@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -81,6 +82,16 @@ def write_inter(path: Path, items_by_user: Sequence[np.ndarray]) -> int:
 def join_tokens(tokens: Iterable[str]) -> str:
     """A `token_seq` cell: tokens joined by RecBole's default seq_separator (a space)."""
     return " ".join(tokens)
+
+
+# ---------------------------------------------------------------- dataset specs
+@dataclass(frozen=True)
+class RawSpec:
+    """What `ensure_atomic` needs to know about a dataset besides its converter."""
+    name: str                          # dataset name (RecBole's `dataset`, the output dir)
+    raw_subdir: str                    # folder under the raw data root
+    raw_files: tuple[str, ...]         # relative to raw_subdir; fingerprinted in the stamp
+    sources: str                       # where to download them
 
 
 # ---------------------------------------------------------------- raw dir checks

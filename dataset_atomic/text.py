@@ -103,6 +103,16 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letter/digit runs, inner apostrophes kept
+
+
+def tokenize_words(text: str) -> list[str]:
+    """Every word of running text (reviews), lowercased, in order: runs of letters/digits,
+    an apostrophe inside a word kept (`don't`, `player's`; `’` counts as `'`). Unlike
+    `tokenize`, no stop-word, length or digit filter: `not`, `a`, `5` stay."""
+    return _WORD.findall(text.lower().replace("\u2019", "'"))
+
+
 def safe_token(word: str) -> str:
     """A vocabulary word usable as a RecBole token: no whitespace, no quote char."""
     return re.sub(r'[\s"]', "_", word)

@@ -1,9 +1,13 @@
 """Tests of dataset_atomic: the citeulike converters on the real raw files (built
 once per session, both datasets in parallel), the text helpers, and
-ensure_atomic's stamp/rebuild/error behaviour on a tiny fake raw dir.
+ensure_atomic's stamp/rebuild/error behaviour on a tiny fake raw dir; the amazon-mi
+and lfm2k converters on the real raw files (built once per module) and on tiny fake
+raw dirs with malformed rows.
 """
+import html
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -342,3 +346,247 @@ def test_abstract_subset_raw_text_path(raw_data_root):
     title_words = sum(c for doc in title_corpus for _, c in doc)
     assert len(vocab) > 2 * len(title_vocab) and words > 10 * title_words  # abstracts add real text
     assert sum(not doc for doc in corpus) < 5
+
+
+# ---------------------------------------------------------------- amazon-mi and lfm2k (real data)
+MM_EXPECTED = {
+    "amazon-mi": dict(n_users=1429, n_items=900, n_inters=10261, empty_reviews=7),
+    "lfm2k": dict(n_users=1858, n_items=1425, n_inters=56345),
+}
+AMAZON_INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\treview:token"
+AMAZON_ITEM_HEADER = "item_id:token\ttitle:token_seq\tcategory:token\tprice:float\tmeta:token_seq"
+LFM2K_ITEM_HEADER = "item_id:token\ttext_vec:float_seq\taudio_vec:float_seq\tvggish_vec:float_seq\ttags:token_seq"
+LFM2K_VECTORS = {"text_vec": ("all-MiniLM-L6-v2.npy", 384), "audio_vec": ("whisper.npy", 512),
+                 "vggish_vec": ("vggish.npy", 128)}
+
+
+@pytest.fixture(scope="module")
+def built_mm(raw_data_root, tmp_path_factory) -> dict:
+    """amazon-mi and lfm2k built once per module by ensure_atomic (about 1 s each)."""
+    data_path = tmp_path_factory.mktemp("atomic-mm")
+    return {name: ensure_atomic(name, data_path, raw_root=raw_data_root) for name in MM_EXPECTED}
+
+
+def header_of(path: Path) -> str:
+    with open(path, encoding="utf8") as lines:
+        return lines.readline().rstrip("\n")
+
+
+def build_stats(out_dir: Path) -> dict:
+    from dataset_atomic.common import read_stamp
+
+    return read_stamp(out_dir)["stats"]
+
+
+def test_amazon_counts_match_data_readme(built_mm):
+    out_dir = built_mm["amazon-mi"]
+    assert out_dir.name == "amazon-mi"
+    inter = read_atomic(out_dir / "amazon-mi.inter")
+    expected = MM_EXPECTED["amazon-mi"]
+    assert len(inter) == expected["n_inters"]
+    assert inter["user_id"].nunique() == expected["n_users"]
+    assert inter["item_id"].nunique() == expected["n_items"]
+    assert not inter.duplicated(["user_id", "item_id"]).any()
+    assert (inter["review"] == "").sum() == expected["empty_reviews"]
+    assert sorted(inter["rating"].astype(float).unique()) == [1, 2, 3, 4, 5]
+    assert inter["timestamp"].str.fullmatch(r"\d+").all()
+    stats = build_stats(out_dir)
+    assert stats["duplicate_pairs"] == 0 and stats["empty_review_texts"] == 7
+    assert stats["ratings"] == {"1": 217, "2": 250, "3": 772, "4": 2084, "5": 6938}
+
+
+def test_amazon_review_is_one_token_cell(built_mm, raw_data_root):
+    import gzip
+    import json
+
+    from dataset_atomic.text import tokenize_words
+
+    path = built_mm["amazon-mi"] / "amazon-mi.inter"
+    assert header_of(path) == AMAZON_INTER_HEADER
+    lines = path.read_text(encoding="utf8").split("\n")[1:-1]
+    assert all(line.count("\t") == 4 for line in lines)  # no tab inside a review
+    reviews = [line.split("\t")[4] for line in lines]
+    word = r"[^\W_]+(?:'[^\W_]+)*"
+    assert all(re.fullmatch(rf"({word}( {word})*)?", review) for review in reviews)
+    assert all(review == review.lower() for review in reviews)
+    assert sum("'" in review for review in reviews) > 1000  # it's, don't ... kept whole
+    raw_path = raw_data_root / "amazon-musical-instruments" / "reviews_Musical_Instruments_5.json.gz"
+    with gzip.open(raw_path, "rt", encoding="utf8") as raw:
+        raw_rows = [json.loads(line) for line in raw]
+    assert len(raw_rows) == len(reviews)  # no duplicates: same order as the raw file
+    for raw_row, review in zip(raw_rows, reviews):
+        assert review == " ".join(tokenize_words(html.unescape(raw_row["reviewText"])))
+        assert (review == "") == (raw_row["reviewText"].strip() == "")
+    assert reviews[0].startswith("not much to write about here but it does exactly what it's supposed to")
+
+
+def test_amazon_item_file(built_mm):
+    from dataset_atomic.text import tokenize
+
+    out_dir = built_mm["amazon-mi"]
+    assert header_of(out_dir / "amazon-mi.item") == AMAZON_ITEM_HEADER
+    items = read_atomic(out_dir / "amazon-mi.item")
+    inter = read_atomic(out_dir / "amazon-mi.inter")
+    assert len(items) == MM_EXPECTED["amazon-mi"]["n_items"] and items["item_id"].is_unique
+    assert set(items["item_id"]) == set(inter["item_id"])  # every .inter item has a row, no extra
+    assert not items["category"].str.contains(r"\s").any()
+    assert items["category"].nunique() == 149 and (items["category"] != "").all()
+    prices = pd.to_numeric(items["price"])
+    assert prices.notna().all() and (prices <= 0.1).sum() == 3
+    for title, category, meta in zip(items["title"], items["category"], items["meta"]):
+        assert meta.split() == title.split() + tokenize(category.replace("_", " "))
+    assert (items["title"] != "").all() and (items["meta"] != "").all()
+    first = items.set_index("item_id").loc["B00004Y2UT"]
+    assert first["category"] == "Instrument_Cables" and first["price"] == "19.56"
+    assert first["meta"] == "monster standard instrument cable straight straight plugs instrument cables"
+    stats = build_stats(out_dir)
+    assert stats["meta_items_without_reviews"] == 0 and stats["items_without_metadata"] == 0
+
+
+def test_lfm2k_counts_and_inter(built_mm):
+    out_dir = built_mm["lfm2k"]
+    path = out_dir / "lfm2k.inter"
+    assert header_of(path) == "user_id:token\titem_id:token"
+    inter = read_atomic(path)
+    expected = MM_EXPECTED["lfm2k"]
+    assert len(inter) == expected["n_inters"]
+    assert inter["user_id"].nunique() == expected["n_users"]
+    assert inter["item_id"].nunique() == expected["n_items"]
+    assert not inter.duplicated().any()
+    stats = build_stats(out_dir)
+    assert stats["inter_has_header"] and stats["ratings"] == {"1": 56345}
+    assert stats["x_label_counts"] == {"0": 44327, "1": 4799, "2": 7219}
+
+
+def test_lfm2k_item_vectors_and_tags(built_mm, raw_data_root):
+    from dataset_atomic.text import tokenize
+
+    out_dir = built_mm["lfm2k"]
+    assert header_of(out_dir / "lfm2k.item") == LFM2K_ITEM_HEADER
+    items = read_atomic(out_dir / "lfm2k.item")
+    n_items = MM_EXPECTED["lfm2k"]["n_items"]
+    assert list(items["item_id"]) == [str(i) for i in range(n_items)]
+    assert set(read_atomic(out_dir / "lfm2k.inter")["item_id"]) <= set(items["item_id"])
+    raw_dir = raw_data_root / "lastfm-2k"
+    for field, (file, dim) in LFM2K_VECTORS.items():
+        matrix = np.array([np.array(cell.split(), dtype=float) for cell in items[field]])
+        assert matrix.shape == (n_items, dim), field
+        assert np.isfinite(matrix).all()
+        assert np.allclose(matrix, np.load(raw_dir / file), rtol=1e-5, atol=1e-7), field  # %.6g
+    artists = pd.read_csv(raw_dir / "item_id_map.tsv", sep="\t", dtype=str, quoting=3)["original_artistID"]
+    texts = dict(line.split("\t", 1) for line in read_lines(raw_dir / "lfm2k_text.tsv")[1:])
+    for item in (0, 2, 700, n_items - 1):
+        assert items["tags"][item].split() == tokenize(texts[artists[item]]), item
+    assert (items["tags"] != "").all()  # every artist has tags text
+
+
+# ---------------------------------------------------------------- amazon-mi and lfm2k: malformed raw files
+def review_row(user="U1", item="I1", rating=5.0, text="Great strings, don't break.", when=1393545600):
+    row = {"reviewerID": user, "asin": item, "reviewText": text, "overall": rating, "unixReviewTime": when}
+    return {key: value for key, value in row.items() if value is not None}
+
+
+def write_fake_amazon(raw_dir: Path, reviews: list[dict], items=("I1", "I2")) -> None:
+    import gzip
+    import json
+
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with gzip.open(raw_dir / "reviews_Musical_Instruments_5.json.gz", "wt", encoding="utf8") as out:
+        out.writelines(json.dumps(row) + "\n" for row in reviews)
+    meta = ["Product ID,Description,price,Category"]
+    meta += [f"{item},Guitar Strings &amp; Picks {item},{i + 1}.5,Acoustic Guitar Strings" for i, item in enumerate(items)]
+    meta += ["I9,Unreviewed Cable,,Cables"]
+    (raw_dir / "meta_Musical_Instruments_5.csv").write_text("\n".join(meta) + "\n", encoding="utf8")
+
+
+FAKE_REVIEWS = [review_row(), review_row("U2", "I2", 3.0, ""), review_row("U1", "I2", 4, "Ok &#34;cable&#34;")]
+
+
+def test_fake_amazon_builds(tmp_path):
+    raw_root = tmp_path / "raw"
+    write_fake_amazon(raw_root / "amazon-musical-instruments", FAKE_REVIEWS + [review_row(text="again")])
+    out_dir = ensure_atomic("amazon-mi", tmp_path / "dataset", raw_root=raw_root)
+    inter = read_atomic(out_dir / "amazon-mi.inter")
+    assert list(inter["review"]) == ["great strings don't break", "", "ok cable"]  # duplicate dropped
+    assert list(inter["rating"]) == ["5", "3", "4"]
+    items = read_atomic(out_dir / "amazon-mi.item")
+    assert list(items["item_id"]) == ["I1", "I2"]  # I9 has no review: dropped
+    assert items["meta"][0] == "guitar strings picks i1 acoustic guitar strings"
+    assert items["category"][0] == "Acoustic_Guitar_Strings" and items["price"][0] == "1.5"
+    stats = build_stats(out_dir)
+    assert stats["duplicate_pairs"] == 1 and stats["meta_items_without_reviews"] == 1
+    assert stats["empty_reviews"] == 1
+
+
+@pytest.mark.parametrize("bad_row, field", [
+    (review_row(item=None), "asin"),
+    (review_row(user=""), "reviewerID"),
+    (review_row(rating=7), "overall"),
+    (review_row(rating=0), "overall"),
+    (review_row(rating="five"), "overall"),
+])
+def test_fake_amazon_malformed_row_names_file_line_and_field(tmp_path, bad_row, field):
+    raw_root = tmp_path / "raw"
+    write_fake_amazon(raw_root / "amazon-musical-instruments", FAKE_REVIEWS[:1] + [bad_row] + FAKE_REVIEWS[1:])
+    with pytest.raises(ValueError) as error:
+        ensure_atomic("amazon-mi", tmp_path / "dataset", raw_root=raw_root)
+    message = str(error.value)
+    assert "reviews_Musical_Instruments_5.json.gz:2:" in message and field in message, message
+    assert not (tmp_path / "dataset" / "amazon-mi").exists()
+
+
+def write_fake_lfm2k(raw_dir: Path, n_items: int = 4, rows: dict | None = None) -> None:
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    pairs = [(u, i) for u in range(3) for i in range(n_items) if (u + i) % 2 == 0]
+    inter = ["userID\titemID\trating\tx_label"] + [f"{u}\t{i}\t1\t0" for u, i in pairs]
+    (raw_dir / "lfm2k.inter").write_text("\n".join(inter) + "\n")
+    artists = [str(10 + 3 * i) for i in range(n_items)]
+    item_map = ["npy_row_and_inter_itemID\toriginal_artistID\tartist_name"]
+    item_map += [f"{i}\t{a}\tBand {i}" for i, a in enumerate(artists)]
+    (raw_dir / "item_id_map.tsv").write_text("\n".join(item_map) + "\n")
+    texts = ["artistID\ttext", "1\tjazz"] + [f"{a}\tpost-rock,seen live,2009" for a in artists[1:]]
+    (raw_dir / "lfm2k_text.tsv").write_text("\n".join(texts) + "\n")
+    rng = np.random.default_rng(0)
+    for file, dim in (("all-MiniLM-L6-v2.npy", 6), ("whisper.npy", 5), ("vggish.npy", 3)):
+        matrix = rng.normal(size=((rows or {}).get(file, n_items), dim)).astype(np.float32)
+        np.save(raw_dir / file, matrix)
+
+
+def test_fake_lfm2k_builds(tmp_path):
+    raw_root = tmp_path / "raw"
+    write_fake_lfm2k(raw_root / "lastfm-2k")
+    out_dir = ensure_atomic("lfm2k", tmp_path / "dataset", raw_root=raw_root)
+    items = read_atomic(out_dir / "lfm2k.item")
+    assert list(items["tags"]) == ["", "post rock seen live", "post rock seen live", "post rock seen live"]
+    assert [len(cell.split()) for cell in items.iloc[0, 1:4]] == [6, 5, 3]
+    assert build_stats(out_dir)["artists_without_tags_text"] == 1
+
+
+def test_fake_lfm2k_nan_names_file_field_and_row(tmp_path):
+    raw_dir = tmp_path / "raw" / "lastfm-2k"
+    write_fake_lfm2k(raw_dir)
+    matrix = np.load(raw_dir / "whisper.npy")
+    matrix[2, 1] = np.nan
+    np.save(raw_dir / "whisper.npy", matrix)
+    with pytest.raises(ValueError) as error:
+        ensure_atomic("lfm2k", tmp_path / "dataset", raw_root=tmp_path / "raw")
+    message = str(error.value)
+    assert "whisper.npy" in message and "audio_vec" in message and "row 2" in message, message
+
+
+def test_fake_lfm2k_wrong_row_count_names_file_and_field(tmp_path):
+    raw_dir = tmp_path / "raw" / "lastfm-2k"
+    write_fake_lfm2k(raw_dir, rows={"vggish.npy": 3})
+    with pytest.raises(ValueError) as error:
+        ensure_atomic("lfm2k", tmp_path / "dataset", raw_root=tmp_path / "raw")
+    message = str(error.value)
+    assert "vggish.npy" in message and "vggish_vec" in message and "item_id_map.tsv" in message, message
+
+
+def test_missing_raw_dir_error_for_amazon_names_its_folder(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        ensure_atomic("amazon-mi", tmp_path / "dataset", tmp_path / "nowhere")
+    message = str(error.value)
+    for needed in ("reviews_Musical_Instruments_5.json.gz", "meta_Musical_Instruments_5.csv",
+                   str(tmp_path / "nowhere" / "amazon-musical-instruments"), RAW_DATA_ENV):
+        assert needed in message, needed

@@ -64,6 +64,7 @@ def data_preparation(config, dataset):
         return recbole_data_utils.data_preparation(config, dataset)
     split = dataset.build_protocol()
     dataset.protocol_split = split
+    split.train.split_role = "train"  # what review documents may be built from (data/reviews.py)
     history = split.train if split.history is None else split.history
     tests = {}
     for name, test_set in split.tests.items():

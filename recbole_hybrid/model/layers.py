@@ -255,3 +255,68 @@ def glorot_(param):
     with torch.no_grad():
         param.uniform_(-bound, bound)
     return param
+
+
+class SequenceEncoder(nn.Module):
+    """LSTM over the rows of a ``Documents`` table (recbole_hybrid/data/reviews.py): the last
+    hidden state h_T of each row's sequence of unit vectors (reviews or words; DEAMER eqs. 1-3,
+    LRMM's LSTM option). The unit vectors are pretrained (Doc2Vec) and frozen unless
+    ``finetune``; the tables are rebuilt from the dataset, not saved in checkpoints."""
+
+    def __init__(self, documents, hidden_size, finetune=False):
+        super().__init__()
+        self.units = nn.Embedding.from_pretrained(documents.units, freeze=not finetune, padding_idx=0)
+        self.register_buffer("ids", documents.ids, persistent=False)
+        self.register_buffer("lengths", documents.lengths, persistent=False)
+        self.lstm = nn.LSTM(documents.dim, hidden_size, batch_first=True)
+        self.output_size = hidden_size
+
+    def mask(self, rows):
+        return self.lengths[rows] > 0
+
+    def forward(self, rows):
+        lengths = self.lengths[rows].clamp(min=1)
+        ids = self.ids[rows, : int(lengths.max())]
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.units(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return h[-1]
+
+
+class VectorEncoder(nn.Module):
+    """A dense content vector (image / audio / sentence embedding) -> ReLU(W x) (DEAMER eq. 6
+    with the CNN's output given: the dataset's vectors are already a network's features)."""
+
+    def __init__(self, vectors, hidden_size, present=None):
+        super().__init__()
+        self.register_buffer("vectors", vectors.float(), persistent=False)
+        present = torch.ones(len(vectors), dtype=torch.bool) if present is None else present
+        self.register_buffer("present", present, persistent=False)
+        self.linear = nn.Linear(vectors.shape[1], hidden_size)
+        self.output_size = hidden_size
+
+    def mask(self, rows):
+        return self.present[rows]
+
+    def forward(self, rows):
+        return F.relu(self.linear(self.vectors[rows]))
+
+
+def pair_keys(users, items, n_items):
+    return users.long() * n_items + items.long()
+
+
+def sample_negatives(users, n_neg, positive_keys, n_items, max_rounds=1000):
+    """``n_neg`` items per user in ``users``, uniform over 1..n_items-1, never one of the
+    user's positives (``positive_keys``: sorted ``pair_keys`` of her positive pairs).
+    Returns [len(users), n_neg] long. Uses torch's global generator (RecBole seeds it)."""
+    users = users.repeat_interleave(n_neg)
+    items = torch.randint(1, n_items, users.shape, device=users.device)
+    for _ in range(max_rounds):
+        keys = pair_keys(users, items, n_items)
+        pos = torch.searchsorted(positive_keys, keys).clamp(max=len(positive_keys) - 1)
+        clash = positive_keys[pos] == keys
+        if not clash.any():
+            return items.view(-1, n_neg)
+        items[clash] = torch.randint(1, n_items, (int(clash.sum()),), device=users.device)
+    raise ValueError("negative sampling: some users interacted with (almost) every item")

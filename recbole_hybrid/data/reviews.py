@@ -1,0 +1,224 @@
+"""Review documents, built from the training split only (DEAMER, LRMM).
+
+The review text of an interaction is the ``.inter`` token field named by ``review_field``
+(the whole review, words separated by spaces, one RecBole token: it gets no global
+vocabulary). From the *training* interactions only:
+  * a user's document is her training reviews, an item's document the training reviews it
+    received, in time order, the most recent ``max_doc_units`` units kept;
+  * texts become vectors with Doc2Vec (PV-DBOW with word vectors; gensim, one worker, seeded)
+    trained on the training reviews and the items' metadata words, cached in
+    ``<checkpoint_dir>/doc2vec/`` under a key of the training reviews and the settings.
+``text_unit: review`` makes a document the sequence of its reviews' Doc2Vec vectors;
+``text_unit: word`` the sequence of its words' vectors. A review of a validation or test
+interaction is never read. A user or item without training reviews (or an empty review
+text only) gets an empty document, ``Documents.mask`` False: a model sees the gap.
+"""
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from logging import getLogger
+
+import gensim
+import numpy as np
+import torch
+from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+
+from recbole_hybrid.data.content import ContentError
+
+DOC2VEC_SETTINGS = ("d2v_dim", "d2v_epochs", "d2v_min_count", "d2v_window", "seed")
+TEXT_UNITS = ("review", "word")
+EMPTY_TOKENS = ("", "[PAD]")  # an empty review cell (RecBole fills a missing token with [PAD])
+
+
+@dataclass
+class Documents:
+    """Row r (a user or item id) is the sequence ``units[ids[r, :lengths[r]]]``."""
+
+    ids: torch.Tensor  # [n_rows, max_len] long, 1-based unit ids, 0 pads
+    lengths: torch.Tensor  # [n_rows] long
+    units: torch.Tensor  # [n_units + 1, dim] float, row 0 (padding) zero
+
+    @property
+    def mask(self):
+        return self.lengths > 0
+
+    @property
+    def dim(self):
+        return self.units.shape[1]
+
+
+def check_training_split(dataset, what="review documents"):
+    """Refuse anything but the training split: documents must not see held-out reviews."""
+    if getattr(dataset, "split_role", None) != "train":
+        raise ContentError(
+            f"{what} are built from the training split only: pass the training dataset "
+            "(the one RecBole gives the model: train_data.dataset), not the full dataset "
+            "or a validation/test split")
+
+
+@dataclass
+class TrainingReviews:
+    """The training interactions with their review words, in a canonical order."""
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    words: list  # list of word lists
+
+    @classmethod
+    def of(cls, dataset, review_field):
+        check_training_split(dataset)
+        if review_field not in dataset.field2type:
+            raise ContentError(
+                f"{dataset.dataset_name}.inter: review field [{review_field}] was not loaded; "
+                "add it to load_col: inter (the dataset yaml's review_field)")
+        inter = dataset.inter_feat
+        users = inter[dataset.uid_field].numpy()
+        items = inter[dataset.iid_field].numpy()
+        time_field = dataset.time_field
+        times = inter[time_field].numpy() if time_field in dataset.field2type else np.zeros(len(users))
+        tokens = dataset.field2id_token[review_field]
+        texts = tokens[inter[review_field].numpy()]
+        # canonical order: by raw user and item token, so RecBole's row order does not matter
+        user_tokens = dataset.field2id_token[dataset.uid_field][users]
+        item_tokens = dataset.field2id_token[dataset.iid_field][items]
+        order = np.lexsort((item_tokens, user_tokens))
+        words = [[] if t in EMPTY_TOKENS else str(t).split() for t in texts[order]]
+        return cls(users[order], items[order], times[order], words)
+
+    def digest(self, dataset):
+        h = hashlib.sha1()
+        for u, i, w in zip(self.users, self.items, self.words):
+            h.update(f"{dataset.field2id_token[dataset.uid_field][u]}\t"
+                     f"{dataset.field2id_token[dataset.iid_field][i]}\t{' '.join(w)}\n".encode())
+        return h.hexdigest()
+
+
+def train_doc2vec(docs, dim, epochs, min_count, window, seed):
+    """PV-DBOW with skip-gram word vectors (Lau & Baldwin 2016), one worker thread so the
+    same seed gives the same vectors. Returns the gensim model."""
+    tagged = [TaggedDocument(doc, [i]) for i, doc in enumerate(docs)]
+    model = Doc2Vec(vector_size=dim, dm=0, dbow_words=1, window=window, min_count=min_count,
+                    negative=5, hs=0, sample=1e-3, epochs=epochs, workers=1, seed=seed)
+    model.build_vocab(tagged)
+    model.train(tagged, total_examples=len(tagged), epochs=epochs)
+    return model
+
+
+class TextVectors:
+    """Doc2Vec vectors of the training reviews and of the words, cached per training split."""
+
+    def __init__(self, reviews, meta_words, config, dataset):
+        settings = {k: config[k] for k in DOC2VEC_SETTINGS}
+        key = dict(settings, dataset=config["dataset"], reviews=reviews.digest(dataset),
+                   meta=hashlib.sha1(json.dumps(meta_words).encode()).hexdigest(),
+                   gensim=gensim.__version__, version=1)
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+        path = os.path.join(config["checkpoint_dir"], "doc2vec", f"d2v-{digest}.npz")
+        if os.path.isfile(path):
+            cached = np.load(path, allow_pickle=False)
+            self.review_vectors, self.word_vectors = cached["reviews"], cached["words"]
+            self.vocab = {w: i for i, w in enumerate(cached["vocab"].tolist())}
+            getLogger().info(f"Doc2Vec vectors loaded from {path}")
+            return
+        model = train_doc2vec(reviews.words + meta_words, settings["d2v_dim"], settings["d2v_epochs"],
+                              settings["d2v_min_count"], settings["d2v_window"], settings["seed"])
+        n = len(reviews.words)
+        self.review_vectors = np.stack([model.dv[i] for i in range(n)]).astype(np.float32) if n else \
+            np.zeros((0, settings["d2v_dim"]), np.float32)
+        self.review_vectors[[len(w) == 0 for w in reviews.words]] = 0.0
+        vocab = list(model.wv.index_to_key)
+        self.word_vectors = model.wv.vectors.astype(np.float32)
+        self.vocab = {w: i for i, w in enumerate(vocab)}
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.savez(path + ".tmp.npz", reviews=self.review_vectors, words=self.word_vectors,
+                 vocab=np.array(vocab, dtype=str))
+        os.replace(path + ".tmp.npz", path)
+        getLogger().info(f"Doc2Vec vectors saved in {path}")
+
+    def word_ids(self, words):
+        """0-based vocabulary ids of the words Doc2Vec knows (the others are dropped)."""
+        return [self.vocab[w] for w in words if w in self.vocab]
+
+
+def pad_sequences(sequences, max_len):
+    """List of id lists (1-based) -> (ids [n, L] long, lengths [n]); the last ``max_len`` kept."""
+    sequences = [s[-max_len:] if max_len else s for s in sequences]
+    width = max([len(s) for s in sequences] + [1])
+    ids = np.zeros((len(sequences), width), dtype=np.int64)
+    for r, s in enumerate(sequences):
+        ids[r, :len(s)] = s
+    return torch.from_numpy(ids), torch.tensor([len(s) for s in sequences], dtype=torch.long)
+
+
+def make_documents(sequences, unit_vectors, max_len):
+    ids, lengths = pad_sequences(sequences, max_len)
+    units = np.concatenate([np.zeros((1, unit_vectors.shape[1]), np.float32), unit_vectors])
+    return Documents(ids, lengths, torch.from_numpy(units))
+
+
+def group_in_time_order(rows, times, n_rows, keep):
+    """Per row id (user or item), the indices of its entries where ``keep`` is True, oldest first."""
+    order = np.lexsort((np.arange(len(rows)), times, rows))
+    order = order[keep[order]]
+    groups = [[] for _ in range(n_rows)]
+    for idx in order:
+        groups[rows[idx]].append(int(idx))
+    return groups
+
+
+def item_token_words(dataset, field):
+    """Per internal item id, the words of the ``.item`` token_seq field ``field`` (e.g. meta)."""
+    if field not in dataset.field2type:
+        raise ContentError(f"{dataset.item_file_path}: field [{field}] was not loaded (load_col: item)")
+    feat = dataset.item_feat
+    values = feat[field].numpy() if hasattr(feat, "interaction") else None
+    tokens = dataset.field2id_token[field]
+    if values is None or values.ndim != 2:
+        raise ContentError(f"{dataset.item_file_path}: field [{field}] must be token_seq (words)")
+    return [[str(tokens[t]) for t in row if t > 0] for row in values]
+
+
+def review_documents(dataset, config, meta_field=None):
+    """{'user': Documents, 'item': Documents[, 'meta': Documents]} from the training split.
+
+    yaml: review_field, text_unit (review | word), max_doc_units, d2v_* settings.
+    ``meta``: the items' metadata words (``.item`` token_seq ``meta_field``) as word vectors.
+    """
+    unit = config["text_unit"]
+    if unit not in TEXT_UNITS:
+        raise ValueError(f"text_unit [{unit}] must be one of {TEXT_UNITS}")
+    reviews = TrainingReviews.of(dataset, config["review_field"])
+    meta_words = item_token_words(dataset, meta_field) if meta_field else []
+    vectors = TextVectors(reviews, meta_words, config, dataset)
+    has_text = np.array([len(w) > 0 for w in reviews.words], dtype=bool)
+    max_len = config["max_doc_units"]
+    docs = {}
+    for side, rows, n_rows in (("user", reviews.users, dataset.user_num), ("item", reviews.items, dataset.item_num)):
+        groups = group_in_time_order(rows, reviews.times, n_rows, has_text)
+        if unit == "review":
+            sequences = [[i + 1 for i in g] for g in groups]
+            docs[side] = make_documents(sequences, vectors.review_vectors, max_len)
+        else:
+            sequences = [[w + 1 for i in g for w in vectors.word_ids(reviews.words[i])] for g in groups]
+            docs[side] = make_documents(sequences, vectors.word_vectors, max_len)
+    if meta_field:
+        sequences = [[w + 1 for w in vectors.word_ids(words)] for words in meta_words]
+        docs["meta"] = make_documents(sequences, vectors.word_vectors, config["max_meta_words"])
+    return docs
+
+
+def history_documents(dataset, item_vectors, max_len):
+    """Users' documents when there are no reviews (e.g. lfm2k): the sequence of the content
+    vectors (``item_vectors`` [n_items, dim], an ``ItemContent`` matrix) of the items of her
+    training interactions, in time order."""
+    check_training_split(dataset, "history documents")
+    inter = dataset.inter_feat
+    users = inter[dataset.uid_field].numpy()
+    items = inter[dataset.iid_field].numpy()
+    times = inter[dataset.time_field].numpy() if dataset.time_field in dataset.field2type else np.zeros(len(users))
+    groups = group_in_time_order(users, times, dataset.user_num, np.ones(len(users), dtype=bool))
+    sequences = [[int(items[i]) for i in g] for g in groups]  # item id = row of item_vectors
+    ids, lengths = pad_sequences(sequences, max_len)
+    return Documents(ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32))

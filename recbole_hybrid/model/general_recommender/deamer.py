@@ -1,0 +1,198 @@
+"""DEAMER: deep exposure-aware multimodal content-based recommender.
+
+Hong et al., "DEAMER: A Deep Exposure-Aware Multimodal Content-Based Recommendation
+System" (DASFAA 2020), ../shared/papers/DEAMER.md, section 3:
+  h_u = LSTM(X_u), h_{w,v} = LSTM(w_v), h_{m,v} = LSTM(m_v)      (eqs. 1-3: text encoders)
+  h_{g,v} = ReLU(W_G Q)                                           (eq. 6: visual / dense)
+  z_v = ReLU(W_z concat(h_{w,v}, h_{m,v}, h_{g,v}))               (eqs. 7-8)
+  y_uv = sigma(W_L (h_u * z_v))                                   (eq. 9: exposure)
+  r_uv = sigma(W_R concat(e_u, y_uv, e_v)), scaled to the rating range   (eq. 10: rating)
+  L = sum BCE(y_uv) + lambda (r_uv - r)^2, 5 sampled negatives per positive  (eq. 11)
+
+Inputs (recbole_hybrid/data/reviews.py; built from the training split only): X_u = the
+user's training reviews, w_v = the item's training reviews, each a sequence of Doc2Vec review
+vectors (``text_unit: review``, the default on CPU) or of word vectors (``text_unit: word``);
+m_v = the item's metadata words (a ``.item`` token_seq) or a metadata vector (float_seq);
+the visual modality is any dense ``.item`` vector (``dense_field``: an MLP, eq. 6 on given
+features; the paper's CNN over a raw image is not built: no images exist here). On a dataset
+without reviews (lfm2k) X_u is the sequence of the content vectors of the user's training
+items (``user_document: history``) and w_v is absent.
+
+``modalities`` (Fig. 3a): D (reviews), M (metadata), I (image / dense), R (ratings: the rating
+module and its loss). ``architecture: parallel`` is the paper's Fig. 3b alternative (rating from
+the shared representation h_u * z_v instead of the exposure). A missing modality (an item
+without training reviews, metadata or vector) is replaced by a learned "missing" vector.
+
+``predict`` serves both tasks: the exposure probability for ranking protocols, the rating
+for protocols scored by RMSE / MAE (``predict_task: auto``).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from recbole.utils import FeatureType, InputType
+
+from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.data.reviews import history_documents, review_documents
+from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.layers import SequenceEncoder, VectorEncoder, pair_keys, sample_negatives
+
+MODALITIES = ("D", "M", "I", "R")
+RATING_METRICS = ("rmse", "mae")
+
+
+class DEAMER(ContentRecommender):
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.modalities = set(config["modalities"])
+        unknown = self.modalities - set(MODALITIES)
+        if unknown or "D" not in self.modalities:
+            raise ValueError(f"modalities {sorted(self.modalities)}: D is required, the others are {MODALITIES}")
+        if config["architecture"] not in ("cascade", "parallel"):
+            raise ValueError(f"architecture [{config['architecture']}] must be cascade or parallel")
+        self.parallel = config["architecture"] == "parallel"
+        self.lambda_rating = config["rating_weight"]
+        self.n_neg = config["neg_samples"]
+        self.reg_weight = config["reg_weight"]
+        self.predict_rating = self._predicts_rating(config)
+        hidden = config["hidden_size"]
+
+        self.user_text, item_parts = self._build_encoders(config, dataset, hidden)
+        self.item_parts = nn.ModuleDict(item_parts)
+        self.missing = nn.ParameterDict(
+            {name: nn.Parameter(torch.zeros(hidden)) for name in ["user", *item_parts]})
+        self.dropout = nn.Dropout(config["dropout_prob"])
+        self.item_fuse = nn.Linear(hidden * len(item_parts), hidden)  # W_z
+        self.exposure_out = nn.Linear(hidden, 1)  # W_L
+        if "R" in self.modalities:
+            self._build_rating_module(config, dataset, hidden)
+        elif self.predict_rating:
+            raise ValueError("DEAMER without the R modality predicts no ratings: add R to modalities "
+                             "or use a ranking protocol")
+        train = dataset.inter_feat
+        keys = pair_keys(train[self.USER_ID], train[self.ITEM_ID], self.n_items)
+        self.register_buffer("positive_keys", torch.sort(keys).values, persistent=False)
+
+    # ---- construction
+    @staticmethod
+    def _predicts_rating(config):
+        task = config["predict_task"]
+        if task == "auto":
+            return config["valid_metric"].split("@")[0].lower() in RATING_METRICS
+        if task not in ("exposure", "rating"):
+            raise ValueError(f"predict_task [{task}] must be auto, exposure or rating")
+        return task == "rating"
+
+    def _build_encoders(self, config, dataset, hidden):
+        meta_field = config["meta_field"] if "M" in self.modalities else None
+        meta_is_text = meta_field is not None and dataset.field2type.get(meta_field) == FeatureType.TOKEN_SEQ
+        parts = {}
+        if config["user_document"] == "reviews":
+            docs = review_documents(dataset, config, meta_field if meta_is_text else None)
+            parts["reviews"] = SequenceEncoder(docs["item"], hidden, config["finetune_text"])
+        elif config["user_document"] == "history":
+            field = config["history_field"]
+            docs = {"user": history_documents(dataset, self.item_content(dataset, field).matrix,
+                                              config["max_doc_units"])}
+        else:
+            raise ValueError(f"user_document [{config['user_document']}] must be reviews or history")
+        user_text = SequenceEncoder(docs["user"], hidden, config["finetune_text"])
+        if meta_field is not None:
+            parts["meta"] = (SequenceEncoder(docs["meta"], hidden, config["finetune_text"]) if meta_is_text
+                             else self._vector_encoder(dataset, meta_field, hidden))
+        if "I" in self.modalities:
+            if not config["dense_field"]:
+                raise ContentError(f"modality I needs dense_field: a float_seq field of {dataset.item_file_path}")
+            parts["dense"] = self._vector_encoder(dataset, config["dense_field"], hidden)
+        if not parts:
+            raise ValueError("DEAMER needs at least one item modality (item reviews, M or I)")
+        return user_text, parts
+
+    def _vector_encoder(self, dataset, field, hidden):
+        content = self.item_content(dataset, field)
+        if content.is_sparse:
+            raise ContentError(f"{dataset.item_file_path}: field [{field}] must be a dense float_seq vector")
+        return VectorEncoder(content.matrix, hidden, content.mask)
+
+    def _build_rating_module(self, config, dataset, hidden):
+        field = config["RATING_FIELD"]
+        if not field or field not in dataset.field2type:
+            raise ValueError(f"DEAMER's R modality needs ratings: dataset {config['dataset']} has no "
+                             f"rating field loaded (RATING_FIELD: {field})")
+        self.rating_field = field
+        ratings = dataset.inter_feat[field].float()
+        self.register_buffer("rating_range", torch.stack([ratings.min(), ratings.max()]))
+        emb = config["embedding_size"]
+        self.user_embedding = nn.Embedding(self.n_users, emb)  # e_u
+        self.item_embedding = nn.Embedding(self.n_items, emb)  # e_v
+        nn.init.normal_(self.user_embedding.weight, std=0.01)
+        nn.init.normal_(self.item_embedding.weight, std=0.01)
+        self.rating_out = nn.Linear(2 * emb + (hidden if self.parallel else 1), 1)  # W_R
+
+    # ---- the network
+    def _present(self, encoder, rows, name):
+        h = encoder(rows)
+        return torch.where(encoder.mask(rows).unsqueeze(1), h, self.missing[name])
+
+    def user_vectors(self, users):
+        return self.dropout(self._present(self.user_text, users, "user"))  # h_u
+
+    def item_vectors(self, items):
+        concat = torch.cat([self._present(enc, items, name) for name, enc in self.item_parts.items()], 1)
+        return F.relu(self.item_fuse(self.dropout(concat)))  # z_v (eqs. 7-8)
+
+    def _pairs(self, users, items):
+        """h_u * z_v of each pair, encoding each distinct user and item once (in evaluation,
+        every user and item once until the weights change)."""
+        if not self.training:
+            if self._cache is None:
+                self._cache = (self._all(self.user_vectors, self.n_users), self._all(self.item_vectors, self.n_items))
+            return self._cache[0][users] * self._cache[1][items]
+        uniq_u, inv_u = torch.unique(users, return_inverse=True)
+        uniq_i, inv_i = torch.unique(items, return_inverse=True)
+        return self.user_vectors(uniq_u)[inv_u] * self.item_vectors(uniq_i)[inv_i]
+
+    def _all(self, encode, n, batch_size=1024):
+        rows = torch.arange(n, device=self.device)
+        return torch.cat([encode(rows[i:i + batch_size]) for i in range(0, n, batch_size)])
+
+    def forward(self, users, items):
+        """(exposure logit, rating or None) of each (user, item) pair."""
+        shared = self._pairs(users, items)
+        logit = self.exposure_out(shared).squeeze(-1)  # eq. 9 before the sigmoid
+        if "R" not in self.modalities:
+            return logit, None
+        middle = shared if self.parallel else torch.sigmoid(logit).unsqueeze(1)
+        x = torch.cat([self.user_embedding(users), middle, self.item_embedding(items)], 1)
+        low, high = self.rating_range
+        return logit, low + (high - low) * torch.sigmoid(self.rating_out(x).squeeze(-1))  # eq. 10
+
+    # ---- RecBole interface
+    def calculate_loss(self, interaction):
+        users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        negatives = sample_negatives(users, self.n_neg, self.positive_keys, self.n_items)
+        all_users = torch.cat([users, users.repeat_interleave(self.n_neg)])
+        all_items = torch.cat([items, negatives.reshape(-1)])
+        logit, rating = self.forward(all_users, all_items)
+        labels = torch.zeros_like(logit)
+        labels[: len(users)] = 1.0
+        # eq. 11, per positive: BCE of it and its negatives + lambda * squared rating error
+        loss = F.binary_cross_entropy_with_logits(logit, labels, reduction="sum") / len(users)
+        if rating is not None:
+            error = rating[: len(users)] - interaction[self.rating_field].float()
+            loss = loss + self.lambda_rating * error.pow(2).mean()
+            loss = loss + self.reg_weight * (self.user_embedding(users).pow(2).sum(1)
+                                             + self.item_embedding(items).pow(2).sum(1)).mean()
+        return loss
+
+    def predict(self, interaction):
+        logit, rating = self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])
+        return rating if self.predict_rating else torch.sigmoid(logit)
+
+    def full_sort_predict(self, interaction):
+        users = interaction[self.USER_ID]
+        items = torch.arange(self.n_items, device=users.device)
+        pairs_u = users.repeat_interleave(self.n_items)
+        pairs_i = items.repeat(len(users))
+        return self.predict({self.USER_ID: pairs_u, self.ITEM_ID: pairs_i})
