@@ -30,11 +30,12 @@ def parse_protocol(text):
     return name, split or None
 
 
-def run_specs(model, dataset, protocol, split, config):
-    """Specs of the processes for one record (several for random splits)."""
+def run_specs(model, dataset, protocol, split, config, seeds=None):
+    """Specs of the processes for one record (several for random splits, or one per seed
+    of ``seeds``: the split and the model's initialisation both follow RecBole's seed)."""
     base = dict(config, protocol=protocol)
     if protocol != "fixed":
-        return [base]
+        return [dict(base, seed=seed) for seed in seeds] if seeds else [base]
     base["fixed_split"] = split
     if split.endswith("-random"):
         return [dict(base, fixed_seed=seed) for seed in RANDOM_SEEDS]
@@ -61,6 +62,13 @@ def mean_metrics(runs, split):
     return {k: round(sum(r["tests"][split][k] for r in runs) / len(runs), 4) for k in keys}
 
 
+def std_metrics(runs, split):
+    keys = runs[0]["tests"][split].keys()
+    n = len(runs)
+    mean = {k: sum(r["tests"][split][k] for r in runs) / n for k in keys}
+    return {k: round((sum((r["tests"][split][k] - mean[k]) ** 2 for r in runs) / (n - 1)) ** 0.5, 4) for k in keys}
+
+
 def records_for(model, dataset, protocol, split, runs, command, variant=None):
     base = {
         "model": model, "dataset": dataset, "protocol": protocol,
@@ -80,7 +88,11 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
                       valid_metrics=runs[0]["valid_metrics"])
         if len(runs) > 1:
             record["per_seed"] = [r["tests"][test_split] for r in runs]
-            record["fixed_seeds"] = list(RANDOM_SEEDS)
+            record["std"] = std_metrics(runs, test_split)
+            if protocol == "fixed":
+                record["fixed_seeds"] = list(RANDOM_SEEDS)
+            else:
+                record["seeds"] = [r["seed"] for r in runs]
         records.append(record)
     return records
 
@@ -120,7 +132,8 @@ def markdown_table(records):
                   "| model | " + " | ".join(metrics) + " | s/epoch | epochs | eval s | peak MB |",
                   "|---" * (len(metrics) + 5) + "|"]
         for r in rows:
-            values = [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics]
+            values = [f"{r['metrics'][m]:.4f}" + (f" ± {r['std'][m]:.4f}" if "std" in r else "")
+                      if m in r["metrics"] else "" for m in metrics]
             name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
             lines.append(f"| {name} | " + " | ".join(values)
                          + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |")
@@ -148,6 +161,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config")
     parser.add_argument("--set", nargs="*", help="key=value for every run")
+    parser.add_argument("--seeds", nargs="+", type=int, help="one run per seed (non-fixed protocols); "
+                        "the record holds the mean, the std and each seed's metrics")
     parser.add_argument("--variant", help="label of a non-default setting (e.g. 'title-only content'): "
                         "part of the record's key, so it does not replace the default's record")
     args = parser.parse_args()
@@ -162,7 +177,7 @@ def main():
                 config = dict(settings.get(model, {}), **settings.get(f"{dataset}/{model}", {}), **overrides)
                 try:
                     runs = [run_process(model, dataset, spec, out.parent / "logs")
-                            for spec in run_specs(model, dataset, protocol, split, config)]
+                            for spec in run_specs(model, dataset, protocol, split, config, args.seeds)]
                 except RuntimeError as err:
                     print(f"SKIPPED {err}", flush=True)
                     continue

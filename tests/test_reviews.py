@@ -13,6 +13,8 @@ from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.data.reviews import (
     group_in_time_order,
+    item_token_words,
+    item_word_counts,
     make_documents,
     review_documents,
     train_doc2vec,
@@ -192,3 +194,40 @@ def test_negatives_are_never_positives():
     full = torch.sort(pair_keys(torch.ones(11, dtype=torch.long), torch.arange(1, 12), n_items)).values
     with pytest.raises(ValueError, match="every item"):
         sample_negatives(torch.tensor([1]), 1, full, n_items, max_rounds=5)
+
+
+def test_contentknn_item_reviews_are_training_reviews_only(amazon_dir, tmp_path):
+    """ContentKNN's item documents (metadata + training reviews): a held-out review's words
+    never enter the vocabulary; a training review's words do."""
+    base = copy_dataset(amazon_dir, tmp_path / "a", "ami-base")
+    config, _, loaders, _, _ = prepared("ami-base", base)
+    held_out = held_out_pairs(loaders)
+    first_test = sorted(held_out)[0]
+    train = loaders[0]._dataset
+    counts = item_word_counts(train, "review", item_token_words(train, "meta"))
+    edited = copy_dataset(amazon_dir, tmp_path / "b", "ami-edited",
+                          rewrite_reviews({first_test}, "zzqheldoutword"))
+    _, _, loaders_b, _, _ = prepared("ami-edited", edited)
+    train_b = loaders_b[0]._dataset
+    counts_b = item_word_counts(train_b, "review", item_token_words(train_b, "meta"))
+    assert (counts != counts_b).nnz == 0
+    some_train = next(p for p in sorted(set(zip(*[pd.read_csv(amazon_dir / "amazon-mi.inter", sep="\t",
+                      dtype=str)[c] for c in ("user_id:token", "item_id:token")]))) if p not in held_out)
+    edited = copy_dataset(amazon_dir, tmp_path / "c", "ami-edited2",
+                          rewrite_reviews({some_train}, "zzqtrainword"))
+    _, _, loaders_c, _, _ = prepared("ami-edited2", edited)
+    train_c = loaders_c[0]._dataset
+    counts_c = item_word_counts(train_c, "review", item_token_words(train_c, "meta"))
+    assert counts_c.shape[1] == counts.shape[1] + 1 or (counts_c != counts).nnz > 0
+    item = train_c.token2id(train_c.iid_field, some_train[1])
+    assert counts_c[item].sum() > 0
+
+
+def test_contentknn_scores_dense_vectors(raw_data_root):
+    """On lfm2k's dense text vectors the scores are cosines, not all equal (idf of a dense
+    vector would zero every weight)."""
+    from recbole_hybrid.quick_start import run_recbole_hybrid
+
+    result = run_recbole_hybrid("ContentKNN", "lfm2k", config_dict={"state": "ERROR", "show_progress": False},
+                                saved=False)
+    assert result["test_result"]["recall@20"] > 0.05

@@ -209,6 +209,24 @@ def review_documents(dataset, config, meta_field=None):
     return docs
 
 
+def item_word_counts(dataset, review_field, extra_words=None):
+    """Bag of words [n_items, vocab] (scipy CSR, counts) of each item's training reviews,
+    plus ``extra_words`` (a word list per item id, e.g. its metadata); the vocabulary is
+    the words of these documents only (sorted)."""
+    import scipy.sparse as sp
+
+    reviews = TrainingReviews.of(dataset, review_field)
+    docs = [list(words) for words in extra_words] if extra_words else [[] for _ in range(dataset.item_num)]
+    for item, words in zip(reviews.items, reviews.words):
+        docs[item].extend(words)
+    vocab = {w: i for i, w in enumerate(sorted({w for d in docs for w in d}))}
+    rows = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
+    cols = np.array([vocab[w] for d in docs for w in d], dtype=np.int64)
+    matrix = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(docs), len(vocab)))
+    matrix.sum_duplicates()
+    return matrix
+
+
 def history_documents(dataset, item_vectors, max_len):
     """Users' documents when there are no reviews (e.g. lfm2k): the sequence of the content
     vectors (``item_vectors`` [n_items, dim], an ``ItemContent`` matrix) of the items of her

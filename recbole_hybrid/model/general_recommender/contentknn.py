@@ -3,12 +3,16 @@
 score(u, j) = cos(p_u, x_j), where x_j is item j's TF-IDF content vector
 (tf = the content weights, idf_w = log(N / df_w) over the N items with content) and
 p_u = sum of x_i over u's training items. No training; scores cold items as any other.
+A dense content vector (text / audio embedding) is used as it is, at unit length (idf means
+nothing there). ``item_reviews: True`` adds each item's training review words to its
+content words (``content_field``, token_seq), one TF-IDF vocabulary of both.
 """
 import numpy as np
 import scipy.sparse as sp
 import torch
 from recbole.utils import InputType, ModelType
 
+from recbole_hybrid.data.reviews import item_token_words, item_word_counts
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows
 
@@ -21,10 +25,18 @@ class ContentKNN(ContentRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.dummy_param = torch.nn.Parameter(torch.zeros(1))  # RecBole's trainer needs one
-        content = self.item_content(dataset, config["content_field"])
-        self.item_vectors = sp.csr_matrix(tfidf_rows(content.to_scipy()))
+        self.item_vectors = sp.csr_matrix(self._item_vectors(config, dataset))
         self.interaction_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
         self.other_parameter_name = ["item_vectors", "interaction_matrix"]
+
+    def _item_vectors(self, config, dataset):
+        if config["item_reviews"]:
+            field = config["content_field"] or dataset.content_names[0]
+            return tfidf_rows(item_word_counts(dataset, config["review_field"], item_token_words(dataset, field)))
+        content = self.item_content(dataset, config["content_field"])
+        if not content.is_sparse:
+            return l2_normalize_rows(content.to_scipy())
+        return tfidf_rows(content.to_scipy())
 
     def fold_in(self, history_dataset):
         """Score users from the interactions of ``history_dataset`` (new users' fold-in)."""
