@@ -1,7 +1,5 @@
 """Review documents without leakage (issue 8 part 1): documents and Doc2Vec vectors come from
 the training split only, missing documents are masked, negatives are never positives."""
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,16 +33,17 @@ def amazon_dir(raw_data_root, tmp_path_factory):
     return dataset_atomic.ensure_atomic("amazon-mi", tmp_path_factory.mktemp("data"), raw_data_root)
 
 
-def copy_dataset(source_dir, data_path, name, edit=None):
+def copy_dataset(source_dir, data_path, name, edit=None, edit_items=None):
     """amazon-mi's atomic files under another name (no converter rebuilds them), the .inter
-    optionally edited by ``edit(frame)``; returns the config dict that loads them."""
+    optionally edited by ``edit(frame)``, the .item by ``edit_items(frame)``; returns the
+    config dict that loads them."""
     out = data_path / name
     out.mkdir(parents=True)
-    inter = pd.read_csv(source_dir / "amazon-mi.inter", sep="\t", dtype=str, keep_default_na=False)
-    if edit is not None:
-        edit(inter)
-    inter.to_csv(out / f"{name}.inter", sep="\t", index=False)
-    shutil.copy(source_dir / "amazon-mi.item", out / f"{name}.item")
+    for suffix, change in (("inter", edit), ("item", edit_items)):
+        frame = pd.read_csv(source_dir / f"amazon-mi.{suffix}", sep="\t", dtype=str, keep_default_na=False)
+        if change is not None:
+            change(frame)
+        frame.to_csv(out / f"{name}.{suffix}", sep="\t", index=False)
     yaml_config = Config("DEAMER", "amazon-mi", config_dict={"protocol": "loo99"})
     keys = ("USER_ID_FIELD", "ITEM_ID_FIELD", "RATING_FIELD", "TIME_FIELD", "load_col",
             "content_fields", "review_field", "metrics", "topk", "valid_metric")
@@ -140,6 +139,18 @@ def test_user_without_review_text_is_masked(amazon_dir, tmp_path):
     with torch.no_grad():
         model.missing["user"].fill_(0.5)
         assert torch.allclose(model.user_vectors(torch.tensor([uid])), torch.full((1, 16), 0.5))
+
+
+def test_item_without_metadata_is_masked(amazon_dir, tmp_path):
+    def drop_meta(frame):
+        frame.loc[:2, "meta:token_seq"] = ""
+    base = copy_dataset(amazon_dir, tmp_path / "a", "ami-nometa", edit_items=drop_meta)
+    _, _, loaders, model, _ = prepared("ami-nometa", base)
+    train = loaders[0]._dataset
+    items = pd.read_csv(tmp_path / "a" / "ami-nometa" / "ami-nometa.item", sep="\t", dtype=str)["item_id:token"]
+    ids = torch.tensor([train.token2id(train.iid_field, t) for t in items])
+    meta = model.item_parts["meta"]
+    assert meta.mask(ids[:3]).tolist() == [False] * 3 and meta.mask(ids[3:]).all()
 
 
 def test_group_in_time_order_and_truncation():
