@@ -2,6 +2,7 @@
 and RecBole's own, without importing ``recbole.quick_start`` (which imports ray)."""
 import logging
 import sys
+from contextlib import nullcontext
 from logging import getLogger
 
 from recbole.utils import get_environment, init_logger, init_seed, set_color
@@ -24,16 +25,34 @@ def prepare(config):
     if split is not None and split.history is not None:
         install_fold_in(model, split.history)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    test_data = condition_test_splits(model, test_data)
     return dataset, (train_data, valid_data, test_data), model, trainer
 
 
-def evaluate_test(trainer, test_data, load_best_model, show_progress=False):
-    """Test metrics; {split: metrics} when the protocol has several test splits."""
+def condition_test_splits(model, test_data):
+    """A model with ``test_splits`` (names of conditions it scores the test set under, e.g.
+    LRMM's missing modalities '+F', '-U') gets the test loader once per condition: {name: the
+    same loader}; ``model.test_condition(name)`` applies each (``evaluate_test``)."""
+    names = list(getattr(model, "test_splits", None) or [])
+    if not names:
+        return test_data
     if isinstance(test_data, dict):
-        return {
-            name: trainer.evaluate(loader, load_best_model=load_best_model and i == 0, show_progress=show_progress)
-            for i, (name, loader) in enumerate(test_data.items())
-        }
+        raise ValueError(f"{type(model).__name__}: test conditions {names} need a protocol with one test "
+                         f"split, this one has {list(test_data)}")
+    return {name: test_data for name in names}
+
+
+def evaluate_test(trainer, test_data, load_best_model, show_progress=False):
+    """Test metrics; {split: metrics} when the protocol has several test splits (or the model
+    several test conditions: each is scored within ``model.test_condition(split)``)."""
+    if isinstance(test_data, dict):
+        condition = getattr(trainer.model, "test_condition", None)
+        results = {}
+        for i, (name, loader) in enumerate(test_data.items()):
+            with condition(name) if condition else nullcontext():
+                results[name] = trainer.evaluate(
+                    loader, load_best_model=load_best_model and i == 0, show_progress=show_progress)
+        return results
     return trainer.evaluate(test_data, load_best_model=load_best_model, show_progress=show_progress)
 
 

@@ -268,3 +268,25 @@ class DualNetTrainer(PretrainingTrainer):
         if not self.pretrained:
             self.pretrain(train_data)
         return self.dual_epoch(train_data)
+
+
+class LRMMTrainer(Trainer):
+    """LRMM (Wang et al., EMNLP 2018): RecBole's Trainer, except that validation always scores
+    with every modality (+F) whatever ``missing`` masks on the test set, so the epoch kept does
+    not depend on the test condition; and each epoch logs the training MSE, the reconstruction
+    loss, the learned loss weights alpha, beta (eq. 22) and the share of modalities m-drop dropped."""
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        with self.model.missing_modalities(None):
+            return super()._valid_epoch(valid_data, show_progress=show_progress)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self.model.reset_loss_stats()
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        stats = self.model.loss_stats
+        n = max(stats["batches"], 1)
+        alpha, beta = self.model.loss_weights().tolist()
+        self.logger.info(set_color("LRMM", "green") + f" epoch {epoch_idx}: train mse {stats['mse'] / n:.4f}, "
+                         f"reconstruction {stats['recon'] / n:.4f}, alpha {alpha:.3f}, beta {beta:.3f}, "
+                         f"m-drop dropped {stats['dropped'] / n:.3f} of the available modalities")
+        return loss

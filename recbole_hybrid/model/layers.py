@@ -283,6 +283,29 @@ class SequenceEncoder(nn.Module):
         return h[-1]
 
 
+class MeanPoolEncoder(nn.Module):
+    """Average pooling over the rows of a ``Documents`` table, then a linear map:
+    e = W (1/T sum_t x_t) + b over a row's T unit vectors (LRMM eq. 9, average pooling, on the
+    word vectors). SequenceEncoder's conventions: frozen unit vectors unless ``finetune``,
+    tables rebuilt from the dataset (not in checkpoints), ``mask(rows)``; an empty row gives b."""
+
+    def __init__(self, documents, out_size, finetune=False):
+        super().__init__()
+        self.units = nn.Embedding.from_pretrained(documents.units, freeze=not finetune, padding_idx=0)
+        self.register_buffer("ids", documents.ids, persistent=False)
+        self.register_buffer("lengths", documents.lengths, persistent=False)
+        self.linear = nn.Linear(documents.dim, out_size)
+        self.output_size = out_size
+
+    def mask(self, rows):
+        return self.lengths[rows] > 0
+
+    def forward(self, rows):
+        ids = self.ids[rows, : max(int(self.lengths[rows].max()), 1)]
+        # padding (id 0) is left out of each bag's mean; an empty bag is zero
+        return self.linear(F.embedding_bag(ids, self.units.weight, mode="mean", padding_idx=0))
+
+
 class VectorEncoder(nn.Module):
     """A dense content vector (image / audio / sentence embedding) -> ReLU(W x) (DEAMER eq. 6
     with the CNN's output given: the dataset's vectors are already a network's features)."""

@@ -29,12 +29,11 @@ for protocols scored by RMSE / MAE (``predict_task: auto``).
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from recbole.utils import FeatureType, InputType
+from recbole.utils import InputType
 
-from recbole_hybrid.data.content import ContentError
-from recbole_hybrid.data.reviews import history_documents, review_documents
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-from recbole_hybrid.model.layers import SequenceEncoder, VectorEncoder, pair_keys, sample_negatives
+from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
+from recbole_hybrid.model.modalities import content_encoders, encode_all, training_ratings
 
 MODALITIES = ("D", "M", "I", "R")
 RATING_METRICS = ("rmse", "mae")
@@ -85,43 +84,18 @@ class DEAMER(ContentRecommender):
         return task == "rating"
 
     def _build_encoders(self, config, dataset, hidden):
-        meta_field = config["meta_field"] if "M" in self.modalities else None
-        meta_is_text = meta_field is not None and dataset.field2type.get(meta_field) == FeatureType.TOKEN_SEQ
-        parts = {}
-        if config["user_document"] == "reviews":
-            docs = review_documents(dataset, config, meta_field if meta_is_text else None)
-            parts["reviews"] = SequenceEncoder(docs["item"], hidden, config["finetune_text"])
-        elif config["user_document"] == "history":
-            field = config["history_field"]
-            docs = {"user": history_documents(dataset, self.item_content(dataset, field).matrix,
-                                              config["max_doc_units"])}
-        else:
-            raise ValueError(f"user_document [{config['user_document']}] must be reviews or history")
-        user_text = SequenceEncoder(docs["user"], hidden, config["finetune_text"])
-        if meta_field is not None:
-            parts["meta"] = (SequenceEncoder(docs["meta"], hidden, config["finetune_text"]) if meta_is_text
-                             else self._vector_encoder(dataset, meta_field, hidden))
-        if "I" in self.modalities:
-            if not config["dense_field"]:
-                raise ContentError(f"modality I needs dense_field: a float_seq field of {dataset.item_file_path}")
-            parts["dense"] = self._vector_encoder(dataset, config["dense_field"], hidden)
+        encoders = content_encoders(
+            self, config, dataset, hidden, SequenceEncoder,
+            meta_field=config["meta_field"] if "M" in self.modalities else None,
+            dense_field=(config["dense_field"] or "") if "I" in self.modalities else None)
+        parts = {name: encoders[key] for name, key in (("reviews", "item"), ("meta", "meta"), ("dense", "dense"))
+                 if key in encoders}
         if not parts:
             raise ValueError("DEAMER needs at least one item modality (item reviews, M or I)")
-        return user_text, parts
-
-    def _vector_encoder(self, dataset, field, hidden):
-        content = self.item_content(dataset, field)
-        if content.is_sparse:
-            raise ContentError(f"{dataset.item_file_path}: field [{field}] must be a dense float_seq vector")
-        return VectorEncoder(content.matrix, hidden, content.mask)
+        return encoders["user"], parts
 
     def _build_rating_module(self, config, dataset, hidden):
-        field = config["RATING_FIELD"]
-        if not field or field not in dataset.field2type:
-            raise ValueError(f"DEAMER's R modality needs ratings: dataset {config['dataset']} has no "
-                             f"rating field loaded (RATING_FIELD: {field})")
-        self.rating_field = field
-        ratings = dataset.inter_feat[field].float()
+        self.rating_field, ratings = training_ratings(config, dataset, "DEAMER's R modality")
         self.register_buffer("rating_range", torch.stack([ratings.min(), ratings.max()]))
         emb = config["embedding_size"]
         self.user_embedding = nn.Embedding(self.n_users, emb)  # e_u
@@ -154,8 +128,7 @@ class DEAMER(ContentRecommender):
         return self.user_vectors(uniq_u)[inv_u] * self.item_vectors(uniq_i)[inv_i]
 
     def _all(self, encode, n, batch_size=1024):
-        rows = torch.arange(n, device=self.device)
-        return torch.cat([encode(rows[i:i + batch_size]) for i in range(0, n, batch_size)])
+        return encode_all(encode, n, self.device, batch_size)
 
     def forward(self, users, items):
         """(exposure logit, rating or None) of each (user, item) pair."""

@@ -1,0 +1,349 @@
+"""LRMM: learning to recommend with missing modalities (rating regression).
+
+Wang, Niepert & Li, "LRMM: Learning to Recommend with Missing Modalities" (EMNLP 2018),
+../shared/papers/LRMM.md, section 2. Modalities g (``modalities``, the dataset's yaml keys):
+  U  the user's training reviews, D^u (eq. 1)          O  the item's training reviews, D^o (eq. 2)
+  M  the item's metadata (``meta_field``): its words D^m, or a float_seq vector
+  V  the item's dense vector (``dense_field``; the paper's 4096-d CNN features, eq. 10), if any
+Documents are word sequences from the training split only, at most L = ``max_doc_units`` /
+``max_meta_words`` words (the most recent ones), Doc2Vec word vectors (recbole_hybrid/data/reviews.py).
+
+  e^g = W mean_t(x_t) + b     ``text_encoder: mean``: average pooling of the word vectors (eq. 9)
+      = h_T of an LSTM         ``text_encoder: lstm`` (eqs. 5-8; the last state, not eq. 9's mean)
+  e^v = ReLU(W x_v)            eq. 10 on the given features; every e^g has size d (``hidden_size``),
+                               then dropout (``dropout_prob``, "after the recurrent layer")
+  m-drop (eqs. 13-15)          in training each available modality of a sample is zeroed with
+                               probability p_m (``mdrop_prob``), never all of a sample's (below)
+  m-auto (eqs. 17-18)          per modality g: e_hid^g = sigm(W_vh^g x~ + b), e_recon^g = W_hv^g e_hid^g + b
+  shared layer (eq. 11)        s^ = w^T ReLU(W_s [e~^u, e~^o, e~^m, e~^v] + b_s) + b
+  L = alpha MSE(s^, s) + beta sum_g (||e_recon^g - e^g||^2 + lambda_rho H^g)   (eqs. 19-22)
+
+Choices where the paper is silent or not applicable here:
+  * m-auto's input x~ is the concatenation of all the sample's modality embeddings, the dropped
+    / missing ones zeroed, plus the availability bits: each modality's autoencoder reconstructs its
+    embedding from what is there (the bimodal autoencoder of Ngiam et al. 2011, which the paper
+    cites). An autoencoder fed its own modality alone would see zeros when that modality is
+    dropped and could not impute it from the others (Fig. 3c-d, section 2.3's inter-modal claim).
+  * e~^g, the shared layer's input, is e^g where the modality is available and e_recon^g where
+    it is missing: dropped by m-drop, absent from the data (no training review, no metadata row,
+    no vector) or masked at inference (``missing``). A missing modality never enters as zeros.
+  * the decoder output is linear (the paper's eq. 18 has a sigmoid, for embeddings in (0, 1);
+    ours are not bounded that way), and eq. 18's 1/T sum over words is the encoder's business.
+  * m-auto reads the embeddings detached (stop-gradient), as input and as reconstruction target:
+    the encoders are shaped by the rating loss alone; m-auto learns from the reconstruction loss
+    and from the rating loss through the embeddings it imputes. A target the reconstruction loss
+    could move would let it collapse the embeddings (constants are perfectly imputable); with the
+    gradient flowing back through m-auto's input, the embeddings' norm grew from 2 to 7 in five
+    epochs on amazon-mi (reconstruction ~10x the MSE) while the rating fit stalled. Targets exist
+    only where the modality is available; all of them count, dropped or not (the full embedding
+    is reconstructed).
+  * H^g (eq. 20) is the KL sparsity penalty of the autoencoder's sigmoid units, rho_hat their mean
+    activation over the batch; rho = ``sparsity_target``, lambda_rho = ``sparsity_weight``.
+  * alpha, beta (eq. 22, "learnable"): a raw learnable weight would fall to 0, so they follow the
+    uncertainty weighting of Kendall, Gal & Cipolla (CVPR 2018): alpha = exp(-s_1), beta = exp(-s_2),
+    L = exp(-s_1) L_reg + s_1 + exp(-s_2) sum_g L_recon^g + s_2 with learnable s (init 0). At the
+    optimum alpha = 1 / L_reg, beta = 1 / sum_g L_recon^g. The L2 term of eq. 19 is RecBole's
+    ``weight_decay``.
+  * m-drop: the paper's eqs. 13-15 leave the per-modality rate unclear; here ``mdrop_prob`` is
+    exactly each modality's drop rate. A sample with n available modalities draws independent
+    drops with probability q_n; if all n are drawn, one of them, picked uniformly, is kept. Its
+    rate is q_n - q_n^n / n, q_n solved so that it equals p_m (at most (n-1)/n: one always stays);
+    a modality that is a sample's only one is never dropped.
+  * the rating is a linear output, its bias initialised at the training mean; ``predict`` clips
+    it to the training rating range (training does not). Weights: Glorot uniform, LSTM
+    recurrent weights orthogonal (section 3.3).
+
+Missing modalities at inference: ``missing: [U]`` etc. masks those modalities for every
+prediction except validation (LRMMTrainer validates with all modalities: +F), so the test set
+is scored with them imputed by m-auto (-U, -O: user, item cold start). ``missing_splits``
+(e.g. ['+F', '-U', '-O', '-M']) scores the same test interactions once per condition from one
+trained model: the test loader becomes {split name: loader} (quick_start.prepare) and
+``test_condition(split)`` sets the mask per split (quick_start.evaluate_test).
+"""
+from contextlib import contextmanager
+from dataclasses import dataclass
+from logging import getLogger
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from recbole.utils import InputType
+
+from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, xavier_init
+from recbole_hybrid.model.modalities import content_encoders, encode_all, training_ratings
+
+MODALITIES = ("U", "O", "M", "V")  # canonical order of the shared layer's input
+ENCODER_KEYS = {"U": "user", "O": "item", "M": "meta", "V": "dense"}
+TEXT_ENCODERS = {"mean": MeanPoolEncoder, "lstm": SequenceEncoder}
+FULL = "+F"
+
+
+def drop_probabilities(p, n_max):
+    """q_n (n = 0..n_max available modalities): the independent drop probability whose rate,
+    once an all-dropped sample keeps one of them at random, is q - q^n / n = p."""
+    qs = [0.0, 0.0]
+    for n in range(2, n_max + 1):
+        if p >= (n - 1) / n:
+            qs.append(1.0)
+            continue
+        low, high = 0.0, 1.0
+        for _ in range(60):  # q - q^n / n increases on [0, 1]
+            mid = (low + high) / 2
+            low, high = (mid, high) if mid - mid ** n / n < p else (low, mid)
+        qs.append((low + high) / 2)
+    return qs[: n_max + 1]
+
+
+def kl_sparsity(hidden, rho, eps=1e-6):
+    """H of eq. 20: sum over units of KL(rho || rho_hat), rho_hat = mean activation over the batch."""
+    rho_hat = hidden.mean(0).clamp(eps, 1 - eps)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+class SparseAutoencoder(nn.Module):
+    """e_hid = sigm(W_vh x + b_vh) (eq. 17), e_recon = W_hv e_hid + b_hv (eq. 18, linear output)."""
+
+    def __init__(self, in_size, hidden_size, out_size):
+        super().__init__()
+        self.encoder = nn.Linear(in_size, hidden_size)
+        self.decoder = nn.Linear(hidden_size, out_size)
+
+    def forward(self, x):
+        hidden = torch.sigmoid(self.encoder(x))
+        return self.decoder(hidden), hidden
+
+
+@dataclass
+class LRMMOutput:
+    rating: torch.Tensor  # [B] (not clipped)
+    embeddings: torch.Tensor  # e^g [B, n, d], before dropout
+    available: torch.Tensor  # [B, n] bool: the data has the modality (and it is not masked)
+    kept: torch.Tensor  # [B, n] bool: available and not dropped: the autoencoders' visible input
+    ae_input: torch.Tensor  # x~ [B, n * d + n]
+    recon: dict  # g -> e_recon^g [B, d] (the modalities whose autoencoder ran)
+    hidden: dict  # g -> e_hid^g [B, ae_hidden_size]
+
+
+class LRMM(ContentRecommender):
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.rating_field, ratings = training_ratings(config, dataset, "LRMM (rating regression)")
+        self.register_buffer("rating_range", torch.stack([ratings.min(), ratings.max()]))
+        self.dataset_name = config["dataset"]
+        self.has_dense = bool(config["dense_field"])
+        self.modalities = self._modalities(config)
+        n, d = len(self.modalities), config["hidden_size"]
+        self.rho, self.sparsity_weight = config["sparsity_target"], config["sparsity_weight"]
+        self._init_mdrop(config["mdrop_prob"], n)
+
+        encoders = self._build_encoders(config, dataset, d)
+        self.encoders = nn.ModuleDict({g: encoders[g] for g in self.modalities})
+        self.dropout = nn.Dropout(config["dropout_prob"])
+        self.autoencoders = nn.ModuleDict(
+            {g: SparseAutoencoder(n * d + n, config["ae_hidden_size"], d) for g in self.modalities})
+        self.shared = nn.Linear(n * d, config["shared_size"])  # W_s (eq. 11)
+        self.rating_out = nn.Linear(config["shared_size"], 1)
+        self.loss_log_weights = nn.Parameter(torch.zeros(2))  # s_1, s_2: alpha = exp(-s_1), beta = exp(-s_2)
+        self._init_weights(ratings.mean())
+
+        self.test_missing = self._condition(config["missing"], "missing")
+        self.inference_missing = self.test_missing  # what eval-mode predictions mask (validation: +F)
+        self.test_splits = {str(name): self._condition(name, "missing_splits")
+                            for name in (config["missing_splits"] or [])}
+        self.reset_loss_stats()
+
+    # ---- construction
+    def _modalities(self, config):
+        requested = list(config["modalities"] or [])
+        unknown = set(requested) - set(MODALITIES)
+        if unknown or not requested:
+            raise ValueError(f"LRMM modalities {requested}: choose among U (user reviews), O (item reviews), "
+                             "M (item metadata), V (dense item vector)")
+        if "V" in requested and not self.has_dense:
+            getLogger().info(f"LRMM: dataset {config['dataset']} has no dense modality (dense_field is empty): "
+                             "V is not a modality of this model")
+        if "O" in requested and config["user_document"] != "reviews":
+            raise ContentError("LRMM modality O (the item's reviews) needs user_document: reviews; "
+                               f"dataset {config['dataset']} has none: drop O from modalities")
+        if "M" in requested and not config["meta_field"]:
+            raise ContentError(f"LRMM modality M needs meta_field (a .item token_seq or float_seq field); "
+                               f"dataset {config['dataset']} has none: drop M from modalities")
+        modalities = tuple(g for g in MODALITIES if g in requested and (g != "V" or self.has_dense))
+        if not modalities:
+            raise ValueError(f"LRMM has no modality left on dataset {config['dataset']} (modalities {requested})")
+        return modalities
+
+    def _init_mdrop(self, p, n):
+        p = float(p or 0.0)
+        if not 0.0 <= p < 1.0 or (p > 0 and p > (n - 1) / n):
+            raise ValueError(f"mdrop_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
+                             f"{n} modalities {list(self.modalities)} (a sample always keeps one)")
+        self.mdrop_prob = p
+        self.register_buffer("drop_q", torch.tensor(drop_probabilities(p, n)), persistent=False)
+
+    def _build_encoders(self, config, dataset, d):
+        if config["text_encoder"] not in TEXT_ENCODERS:
+            raise ValueError(f"text_encoder [{config['text_encoder']}] must be one of {sorted(TEXT_ENCODERS)}")
+        encoders = content_encoders(
+            self, config, dataset, d, TEXT_ENCODERS[config["text_encoder"]],
+            meta_field=config["meta_field"] if "M" in self.modalities else None,
+            dense_field=config["dense_field"] if "V" in self.modalities else None)
+        return {g: encoders[ENCODER_KEYS[g]] for g in self.modalities}
+
+    def _init_weights(self, mean_rating):
+        xavier_init(self)  # Glorot uniform, zero biases (section 3.3)
+        for module in self.modules():
+            if isinstance(module, nn.LSTM):
+                for name, weight in module.named_parameters():
+                    if name.startswith("weight_hh"):
+                        for gate in weight.data.chunk(4, 0):
+                            nn.init.orthogonal_(gate)
+        nn.init.constant_(self.rating_out.bias, float(mean_rating))
+
+    def _condition(self, value, key):
+        """Modalities masked by a condition: '+F' / [] / ~ (none), '-U', '-UO', ['U'], 'U'."""
+        if value is None:
+            return frozenset()
+        if isinstance(value, str):
+            text = value.strip()
+            if text == FULL:
+                return frozenset()
+            letters = list(text.removeprefix("-"))
+        else:
+            letters = [str(v).strip().lstrip("-") for v in value]
+        if "V" in letters and "V" not in self.modalities and not self.has_dense:
+            raise ValueError(f"{key} {value}: dataset {self.dataset_name} has no dense modality "
+                             "(dense_field is empty), so V cannot be masked")
+        unknown = set(letters) - set(self.modalities)
+        if unknown:
+            raise ValueError(f"{key} {value}: {sorted(unknown)} not among this model's modalities "
+                             f"{list(self.modalities)} ('+F' or '-' followed by modality letters)")
+        if set(letters) == set(self.modalities):
+            raise ValueError(f"{key} {value} masks every modality: nothing is left to impute from")
+        return frozenset(letters)
+
+    # ---- missing modalities at inference
+    @contextmanager
+    def missing_modalities(self, missing):
+        """Within the block, eval-mode predictions mask ``missing`` (a condition, see ``_condition``)."""
+        previous = self.inference_missing
+        self.inference_missing = self._condition(missing, "missing")
+        try:
+            yield
+        finally:
+            self.inference_missing = previous
+
+    def test_condition(self, split):
+        """Context for scoring test split ``split``: its ``missing_splits`` mask, else ``missing``."""
+        return self.missing_modalities(sorted(self.test_splits.get(split, self.test_missing)))
+
+    # ---- the network
+    def _rows(self, g, users, items):
+        return users if g == "U" else items
+
+    def _embeddings(self, users, items):
+        """e^g [B, n, d] and availability [B, n]; in evaluation every user's and item's encodings
+        are computed once until the weights change (ContentRecommender's cache)."""
+        if not self.training:
+            if self._cache is None:
+                self._cache = {}
+                for g, enc in self.encoders.items():
+                    n_rows = self.n_users if g == "U" else self.n_items
+                    all_rows = torch.arange(n_rows, device=self.device)
+                    self._cache[g] = (encode_all(enc, n_rows, self.device), enc.mask(all_rows))
+            pairs = [(self._cache[g][0][self._rows(g, users, items)], self._cache[g][1][self._rows(g, users, items)])
+                     for g in self.modalities]
+        else:
+            uniq = {"U": torch.unique(users, return_inverse=True), "I": torch.unique(items, return_inverse=True)}
+            pairs = []
+            for g, enc in self.encoders.items():
+                rows, inverse = uniq["U" if g == "U" else "I"]
+                pairs.append((enc(rows)[inverse], enc.mask(rows)[inverse]))
+        return torch.stack([e for e, _ in pairs], 1), torch.stack([m for _, m in pairs], 1)
+
+    def modality_dropout(self, available):
+        """m-drop: the modalities kept [B, n] (bool) of samples with ``available`` ones."""
+        if self.mdrop_prob <= 0:
+            return available
+        count = available.sum(1)
+        drop = (torch.rand(available.shape, device=available.device) < self.drop_q[count].unsqueeze(1)) & available
+        everything = (drop.sum(1) == count) & (count > 0)
+        if everything.any():
+            rows = everything.nonzero().squeeze(1)
+            pick = torch.rand(len(rows), available.shape[1], device=available.device)
+            keep_one = pick.masked_fill(~available[rows], -1.0).argmax(1)
+            drop[rows, keep_one] = False
+        return available & ~drop
+
+    def forward(self, users, items):
+        embeddings, available = self._embeddings(users, items)
+        if self.training:
+            kept = self.modality_dropout(available)
+        else:
+            masked = torch.tensor([g in self.inference_missing for g in self.modalities], device=available.device)
+            available = available & ~masked
+            kept = available
+        x = self.dropout(embeddings)
+        # m-auto reads the embeddings without sending gradients back into the encoders (see above)
+        ae_input = torch.cat([(x.detach() * kept.unsqueeze(2)).flatten(1), kept.float()], 1)
+        recon, hidden, slots = {}, {}, []
+        for j, g in enumerate(self.modalities):
+            if self.training or not bool(kept[:, j].all()):  # in evaluation: only to impute
+                recon[g], hidden[g] = self.autoencoders[g](ae_input)
+                slots.append(torch.where(kept[:, j:j + 1], x[:, j], recon[g]))
+            else:
+                slots.append(x[:, j])
+        joint = F.relu(self.shared(torch.cat(slots, 1)))
+        rating = self.rating_out(joint).squeeze(-1)
+        return LRMMOutput(rating, embeddings, available, kept, ae_input, recon, hidden)
+
+    def reconstruction_loss(self, out):
+        """sum_g ||e_recon^g - e^g||^2 (mean over the samples that have g; e^g detached) + lambda_rho H^g."""
+        total = 0.0
+        for j, g in enumerate(self.modalities):
+            has = out.available[:, j]
+            if has.any():
+                error = (out.recon[g] - out.embeddings[:, j].detach()).pow(2).sum(1)
+                total = total + error[has].mean()
+            total = total + self.sparsity_weight * kl_sparsity(out.hidden[g], self.rho)
+        return total
+
+    def loss_weights(self):
+        """(alpha, beta) of eq. 22."""
+        return torch.exp(-self.loss_log_weights)
+
+    # ---- RecBole interface
+    def calculate_loss(self, interaction):
+        out = self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])
+        mse = F.mse_loss(out.rating, interaction[self.rating_field].float())
+        recon = self.reconstruction_loss(out)
+        s = self.loss_log_weights
+        loss = torch.exp(-s[0]) * mse + s[0] + torch.exp(-s[1]) * recon + s[1]
+        stats = self.loss_stats
+        stats["batches"] += 1
+        stats["mse"] += mse.item()
+        stats["recon"] += recon.item()
+        stats["dropped"] += float((out.available & ~out.kept).sum() / out.available.sum().clamp(min=1))
+        return loss
+
+    def reset_loss_stats(self):
+        """Running sums over training batches of the MSE, the reconstruction loss and the share
+        of available modalities m-drop dropped (logged per epoch by LRMMTrainer)."""
+        self.loss_stats = {"batches": 0, "mse": 0.0, "recon": 0.0, "dropped": 0.0}
+
+    def predict(self, interaction):
+        low, high = self.rating_range
+        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID]).rating.clamp(low, high)
+
+    def full_sort_predict(self, interaction, chunk=1 << 16):
+        """Predicted ratings of every item for each user (ranking protocols), [n_users * n_items]."""
+        users = interaction[self.USER_ID]
+        pairs_u = users.repeat_interleave(self.n_items)
+        pairs_i = torch.arange(self.n_items, device=users.device).repeat(len(users))
+        low, high = self.rating_range
+        return torch.cat([self.forward(pairs_u[i:i + chunk], pairs_i[i:i + chunk]).rating
+                          for i in range(0, len(pairs_u), chunk)]).clamp(low, high)
