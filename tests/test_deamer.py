@@ -8,7 +8,7 @@ from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.quick_start import prepare
 
-from helpers import assert_same_seed_same_metrics
+from helpers import assert_checkpoint_round_trip, assert_same_seed_same_metrics
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "raw_data_root")
 
@@ -93,16 +93,8 @@ def test_modalities_switch_encoders():
 def test_checkpoint_round_trip(tmp_path):
     _, (train, valid, _), model, trainer = build(protocol="loo99", epochs=1)
     trainer.fit(train, valid, saved=False)
-    path = tmp_path / "deamer.pth"
-    torch.save(model.state_dict(), path)
     _, _, fresh, _ = build(protocol="loo99")  # same split, untrained
-    model.eval()
-    fresh.eval()
-    batch = next(iter(valid))[0]
-    with torch.no_grad():
-        assert not torch.allclose(model.predict(batch), fresh.predict(batch))
-        fresh.load_state_dict(torch.load(path, weights_only=True))
-        assert torch.allclose(model.predict(batch), fresh.predict(batch))
+    assert_checkpoint_round_trip(model, fresh, next(iter(valid))[0], tmp_path / "deamer.pth")
 
 
 def test_same_seed_same_metrics():

@@ -16,7 +16,7 @@ from recbole_hybrid.model.general_recommender.lrmm import drop_probabilities
 from recbole_hybrid.model.layers import MeanPoolEncoder
 from recbole_hybrid.quick_start import evaluate_test, prepare
 
-from helpers import assert_same_seed_same_metrics
+from helpers import assert_checkpoint_round_trip, assert_same_seed_same_metrics
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "raw_data_root")
 
@@ -224,16 +224,10 @@ def test_ranks_under_a_ranking_protocol():
 def test_checkpoint_round_trip(tmp_path):
     _, (train, valid, _), model, trainer = build()
     trainer.fit(train, valid, saved=False)
-    path = tmp_path / "lrmm.pth"
-    torch.save(model.state_dict(), path)
     _, _, fresh, _ = build()  # same split, untrained
-    model.eval()
-    fresh.eval()
     batch = next(iter(valid))[0]
+    assert_checkpoint_round_trip(model, fresh, batch, tmp_path / "lrmm.pth")
     with torch.no_grad():
-        assert not torch.allclose(model.predict(batch), fresh.predict(batch))
-        fresh.load_state_dict(torch.load(path, weights_only=True))
-        assert torch.equal(model.predict(batch), fresh.predict(batch))
         assert torch.equal(model.loss_weights(), fresh.loss_weights())
         with model.missing_modalities(["O"]), fresh.missing_modalities(["O"]):
             assert torch.equal(model.predict(batch), fresh.predict(batch))
