@@ -99,3 +99,19 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("DEAMER", "amazon-mi", dict(SMALL, protocol="loo99", epochs=1))
+
+
+def test_training_pair_never_reads_its_own_review():
+    _, (train, _, _), model, _ = build(protocol="loo99", dropout_prob=0.0)
+    batch = next(iter(train))
+    users, items = batch[model.USER_ID][:20], batch[model.ITEM_ID][:20]
+    own = model.own_review(users, items)
+    assert (own > 0).all()  # every training pair has its review (amazon-mi: 7 empty texts aside)
+    model.train()
+    with torch.no_grad():
+        before = model._pairs(users, items, own)
+        before_with_own = model._pairs(users, items)
+        for encoder in (model.user_text, model.item_parts["reviews"]):
+            encoder.units.weight[own] += 1.0
+        assert torch.allclose(model._pairs(users, items, own), before, atol=1e-6)
+        assert not torch.allclose(model._pairs(users, items), before_with_own)

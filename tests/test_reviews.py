@@ -10,6 +10,7 @@ import dataset_atomic
 from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.data.reviews import (
+    PairReviews,
     group_in_time_order,
     item_token_words,
     item_word_counts,
@@ -17,7 +18,7 @@ from recbole_hybrid.data.reviews import (
     review_documents,
     train_doc2vec,
 )
-from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
+from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, pair_keys, sample_negatives
 from recbole_hybrid.quick_start import prepare
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
@@ -242,3 +243,27 @@ def test_contentknn_scores_dense_vectors(raw_data_root):
     result = run_recbole_hybrid("ContentKNN", "lfm2k", config_dict={"state": "ERROR", "show_progress": False},
                                 saved=False)
     assert result["test_result"]["recall@20"] > 0.05
+
+
+def test_encoders_leave_out_a_pairs_own_review():
+    units = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    # row 0: words 1, 2 from review 1 and word 3 from review 2; row 1: one word of review 3
+    docs = make_documents([[1, 2, 3], [4]], units, max_len=0, sources=[[1, 1, 2], [3]])
+    without_review_1 = make_documents([[3], []], units, max_len=0)
+    for cls in (SequenceEncoder, MeanPoolEncoder):
+        torch.manual_seed(0)
+        encoder = cls(docs, 5)
+        torch.manual_seed(0)
+        reference = cls(without_review_1, 5)
+        rows = torch.tensor([0, 1])
+        with torch.no_grad():
+            out = encoder(rows, torch.tensor([1, 0]))
+            assert torch.allclose(out[0], reference(torch.tensor([0]))[0], atol=1e-6)
+            assert torch.allclose(out[1], encoder(torch.tensor([1]))[0], atol=1e-6)
+        assert encoder.mask(rows, torch.tensor([1, 3])).tolist() == [True, False]
+        assert encoder.mask(rows).tolist() == [True, True]
+
+
+def test_pair_reviews_lookup():
+    own = PairReviews(np.array([3, 1, 2]), np.array([5, 7, 5]), n_items=10)
+    assert own(torch.tensor([3, 1, 2, 1]), torch.tensor([5, 7, 5, 5])).tolist() == [1, 2, 3, 0]

@@ -38,6 +38,7 @@ class Documents:
     ids: torch.Tensor  # [n_rows, max_len] long, 1-based unit ids, 0 pads
     lengths: torch.Tensor  # [n_rows] long
     units: torch.Tensor  # [n_units + 1, dim] float, row 0 (padding) zero
+    sources: torch.Tensor = None  # [n_rows, max_len] long: the training review (1-based) of each unit
 
     @property
     def mask(self):
@@ -152,10 +153,31 @@ def pad_sequences(sequences, max_len):
     return torch.from_numpy(ids), torch.tensor([len(s) for s in sequences], dtype=torch.long)
 
 
-def make_documents(sequences, unit_vectors, max_len):
+def make_documents(sequences, unit_vectors, max_len, sources=None):
+    """``sources``: per sequence, the training review number of each unit (same shape)."""
     ids, lengths = pad_sequences(sequences, max_len)
     units = np.concatenate([np.zeros((1, unit_vectors.shape[1]), np.float32), unit_vectors])
-    return Documents(ids, lengths, torch.from_numpy(units))
+    origin = pad_sequences(sources, max_len)[0] if sources is not None else None
+    return Documents(ids, lengths, torch.from_numpy(units), origin)
+
+
+class PairReviews(torch.nn.Module):
+    """The training review number (1-based, as in ``Documents.sources``) of each training
+    (user, item) pair, 0 for any other pair: what ``own_review: exclude`` leaves out of the
+    pair's user and item documents while that pair is scored in training."""
+
+    def __init__(self, users, items, n_items):
+        super().__init__()
+        keys = torch.as_tensor(users, dtype=torch.long) * n_items + torch.as_tensor(items, dtype=torch.long)
+        order = torch.argsort(keys)
+        self.n_items = n_items
+        self.register_buffer("keys", keys[order], persistent=False)
+        self.register_buffer("numbers", order + 1, persistent=False)
+
+    def forward(self, users, items):
+        keys = users.long() * self.n_items + items.long()
+        pos = torch.searchsorted(self.keys, keys).clamp(max=max(len(self.keys) - 1, 0))
+        return torch.where(self.keys[pos] == keys, self.numbers[pos], torch.zeros_like(keys))
 
 
 def group_in_time_order(rows, times, n_rows, keep):
@@ -181,7 +203,8 @@ def item_token_words(dataset, field):
 
 
 def review_documents(dataset, config, meta_field=None):
-    """{'user': Documents, 'item': Documents[, 'meta': Documents]} from the training split.
+    """{'user': Documents, 'item': Documents[, 'meta': Documents], 'own': PairReviews} from the
+    training split.
 
     yaml: review_field, text_unit (review | word), max_doc_units, d2v_* settings.
     ``meta``: the items' metadata words (``.item`` token_seq ``meta_field``) as word vectors.
@@ -199,10 +222,13 @@ def review_documents(dataset, config, meta_field=None):
         groups = group_in_time_order(rows, reviews.times, n_rows, has_text)
         if unit == "review":
             sequences = [[i + 1 for i in g] for g in groups]
-            docs[side] = make_documents(sequences, vectors.review_vectors, max_len)
+            docs[side] = make_documents(sequences, vectors.review_vectors, max_len, sequences)
         else:
-            sequences = [[w + 1 for i in g for w in vectors.word_ids(reviews.words[i])] for g in groups]
-            docs[side] = make_documents(sequences, vectors.word_vectors, max_len)
+            word_ids = [vectors.word_ids(words) for words in reviews.words]
+            sequences = [[w + 1 for i in g for w in word_ids[i]] for g in groups]
+            sources = [[i + 1 for i in g for _ in word_ids[i]] for g in groups]
+            docs[side] = make_documents(sequences, vectors.word_vectors, max_len, sources)
+    docs["own"] = PairReviews(reviews.users, reviews.items, dataset.item_num)
     if meta_field:
         sequences = [[w + 1 for w in vectors.word_ids(words)] for words in meta_words]
         docs["meta"] = make_documents(sequences, vectors.word_vectors, config["max_meta_words"])

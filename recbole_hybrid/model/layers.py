@@ -257,51 +257,67 @@ def glorot_(param):
     return param
 
 
-class SequenceEncoder(nn.Module):
-    """LSTM over the rows of a ``Documents`` table (recbole_hybrid/data/reviews.py): the last
-    hidden state h_T of each row's sequence of unit vectors (reviews or words; DEAMER eqs. 1-3,
-    LRMM's LSTM option). The unit vectors are pretrained (Doc2Vec) and frozen unless
-    ``finetune``; the tables are rebuilt from the dataset, not saved in checkpoints."""
+class DocumentEncoder(nn.Module):
+    """Base of the encoders of a ``Documents`` table (recbole_hybrid/data/reviews.py): its
+    pretrained unit vectors (Doc2Vec; frozen unless ``finetune``) and rows, rebuilt from the
+    dataset (not saved in checkpoints). ``exclude`` (one training review number per row, 0 for
+    none) leaves that review's units out of the row: a training pair's own review
+    (``own_review: exclude``)."""
 
-    def __init__(self, documents, hidden_size, finetune=False):
+    def __init__(self, documents, finetune=False):
         super().__init__()
         self.units = nn.Embedding.from_pretrained(documents.units, freeze=not finetune, padding_idx=0)
         self.register_buffer("ids", documents.ids, persistent=False)
         self.register_buffer("lengths", documents.lengths, persistent=False)
+        self.register_buffer("sources", documents.sources, persistent=False)
+
+    def rows(self, rows, exclude=None):
+        """(unit ids [B, L], lengths [B]) of the rows, without the excluded review's units."""
+        ids, lengths = self.ids[rows], self.lengths[rows]
+        if exclude is None or self.sources is None:
+            return ids, lengths
+        drop = (self.sources[rows] == exclude.unsqueeze(1)) & (exclude.unsqueeze(1) > 0)
+        if not drop.any():
+            return ids, lengths
+        keep = (ids > 0) & ~drop
+        order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept units first, in order
+        return torch.gather(ids * keep, 1, order), keep.sum(1)
+
+    def mask(self, rows, exclude=None):
+        """True where the row (without ``exclude``) has at least one unit."""
+        return self.rows(rows, exclude)[1] > 0
+
+
+class SequenceEncoder(DocumentEncoder):
+    """LSTM over a row's sequence of unit vectors (reviews or words): its last hidden state h_T
+    (DEAMER eqs. 1-3, LRMM's LSTM option)."""
+
+    def __init__(self, documents, hidden_size, finetune=False):
+        super().__init__(documents, finetune)
         self.lstm = nn.LSTM(documents.dim, hidden_size, batch_first=True)
         self.output_size = hidden_size
 
-    def mask(self, rows):
-        return self.lengths[rows] > 0
-
-    def forward(self, rows):
-        lengths = self.lengths[rows].clamp(min=1)
-        ids = self.ids[rows, : int(lengths.max())]
+    def forward(self, rows, exclude=None):
+        ids, lengths = self.rows(rows, exclude)
+        lengths = lengths.clamp(min=1)
         packed = nn.utils.rnn.pack_padded_sequence(
-            self.units(ids), lengths.cpu(), batch_first=True, enforce_sorted=False)
+            self.units(ids[:, : int(lengths.max())]), lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)
         return h[-1]
 
 
-class MeanPoolEncoder(nn.Module):
-    """Average pooling over the rows of a ``Documents`` table, then a linear map:
-    e = W (1/T sum_t x_t) + b over a row's T unit vectors (LRMM eq. 9, average pooling, on the
-    word vectors). SequenceEncoder's conventions: frozen unit vectors unless ``finetune``,
-    tables rebuilt from the dataset (not in checkpoints), ``mask(rows)``; an empty row gives b."""
+class MeanPoolEncoder(DocumentEncoder):
+    """Average pooling over a row's unit vectors, then a linear map: e = W (1/T sum_t x_t) + b
+    (LRMM eq. 9, average pooling, on the word vectors); an empty row gives b."""
 
     def __init__(self, documents, out_size, finetune=False):
-        super().__init__()
-        self.units = nn.Embedding.from_pretrained(documents.units, freeze=not finetune, padding_idx=0)
-        self.register_buffer("ids", documents.ids, persistent=False)
-        self.register_buffer("lengths", documents.lengths, persistent=False)
+        super().__init__(documents, finetune)
         self.linear = nn.Linear(documents.dim, out_size)
         self.output_size = out_size
 
-    def mask(self, rows):
-        return self.lengths[rows] > 0
-
-    def forward(self, rows):
-        ids = self.ids[rows, : max(int(self.lengths[rows].max()), 1)]
+    def forward(self, rows, exclude=None):
+        ids, lengths = self.rows(rows, exclude)
+        ids = ids[:, : max(int(lengths.max()), 1)]
         # padding (id 0) is left out of each bag's mean; an empty bag is zero
         return self.linear(F.embedding_bag(ids, self.units.weight, mode="mean", padding_idx=0))
 
@@ -318,10 +334,10 @@ class VectorEncoder(nn.Module):
         self.linear = nn.Linear(vectors.shape[1], hidden_size)
         self.output_size = hidden_size
 
-    def mask(self, rows):
+    def mask(self, rows, exclude=None):
         return self.present[rows]
 
-    def forward(self, rows):
+    def forward(self, rows, exclude=None):  # exclude: a vector holds no review
         return F.relu(self.linear(self.vectors[rows]))
 
 

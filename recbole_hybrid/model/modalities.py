@@ -38,7 +38,8 @@ def content_encoders(model, config, dataset, hidden, text_encoder, meta_field=No
       'user'   the user's document (her training reviews, or her history's item vectors),
       'meta'   the item's metadata (``meta_field``: token_seq -> ``text_encoder`` over its words,
                float_seq -> a VectorEncoder), when ``meta_field`` is given,
-      'dense'  the item's dense vector (``dense_field``), when given.
+      'dense'  the item's dense vector (``dense_field``), when given,
+      'own'    with reviews: the ``PairReviews`` lookup of each training pair's own review.
     ``text_encoder(documents, hidden, finetune)`` builds a document encoder (SequenceEncoder,
     MeanPoolEncoder). Every encoder has ``mask(rows)``: the row has that content."""
     meta_is_text = is_token_seq(dataset, meta_field)
@@ -47,6 +48,7 @@ def content_encoders(model, config, dataset, hidden, text_encoder, meta_field=No
     if config["user_document"] == "reviews":
         docs = review_documents(dataset, config, meta_field if meta_is_text else None)
         encoders["item"] = text_encoder(docs["item"], hidden, finetune)
+        encoders["own"] = docs["own"]
     elif config["user_document"] == "history":
         if meta_is_text:
             raise ContentError(f"meta_field [{meta_field}] is text (token_seq): its word vectors come from the "
@@ -74,6 +76,15 @@ def training_ratings(config, dataset, who):
         raise ValueError(f"{who} needs ratings: dataset {config['dataset']} has no rating field loaded "
                          f"(RATING_FIELD: {field})")
     return field, dataset.inter_feat[field].float()
+
+
+def own_reviews(config, encoders):
+    """The ``PairReviews`` to leave each training pair's own review out of its documents
+    (``own_review: exclude``), or None (``include``, or no reviews)."""
+    choice = config["own_review"]
+    if choice not in ("exclude", "include"):
+        raise ValueError(f"own_review [{choice}] must be exclude or include")
+    return encoders.get("own") if choice == "exclude" else None
 
 
 def encode_all(encode, n, device, batch_size=1024):

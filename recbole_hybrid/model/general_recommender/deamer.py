@@ -33,7 +33,7 @@ from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
-from recbole_hybrid.model.modalities import content_encoders, encode_all, training_ratings
+from recbole_hybrid.model.modalities import content_encoders, encode_all, own_reviews, training_ratings
 
 MODALITIES = ("D", "M", "I", "R")
 RATING_METRICS = ("rmse", "mae")
@@ -88,6 +88,7 @@ class DEAMER(ContentRecommender):
             self, config, dataset, hidden, SequenceEncoder,
             meta_field=config["meta_field"] if "M" in self.modalities else None,
             dense_field=(config["dense_field"] or "") if "I" in self.modalities else None)
+        self.own_review = own_reviews(config, encoders)
         parts = {name: encoders[key] for name, key in (("reviews", "item"), ("meta", "meta"), ("dense", "dense"))
                  if key in encoders}
         if not parts:
@@ -105,34 +106,40 @@ class DEAMER(ContentRecommender):
         self.rating_out = nn.Linear(2 * emb + (hidden if self.parallel else 1), 1)  # W_R
 
     # ---- the network
-    def _present(self, encoder, rows, name):
-        h = encoder(rows)
-        return torch.where(encoder.mask(rows).unsqueeze(1), h, self.missing[name])
+    def _present(self, encoder, rows, name, exclude=None):
+        h = encoder(rows, exclude)
+        return torch.where(encoder.mask(rows, exclude).unsqueeze(1), h, self.missing[name])
 
-    def user_vectors(self, users):
-        return self.dropout(self._present(self.user_text, users, "user"))  # h_u
+    def user_vectors(self, users, exclude=None):
+        return self.dropout(self._present(self.user_text, users, "user", exclude))  # h_u
 
-    def item_vectors(self, items):
-        concat = torch.cat([self._present(enc, items, name) for name, enc in self.item_parts.items()], 1)
+    def item_vectors(self, items, exclude=None):
+        concat = torch.cat([self._present(enc, items, name, exclude) for name, enc in self.item_parts.items()], 1)
         return F.relu(self.item_fuse(self.dropout(concat)))  # z_v (eqs. 7-8)
 
-    def _pairs(self, users, items):
+    def _pairs(self, users, items, own=None):
         """h_u * z_v of each pair, encoding each distinct user and item once (in evaluation,
-        every user and item once until the weights change)."""
+        every user and item once until the weights change). ``own``: per pair, its training
+        review number (0: none), left out of that pair's user and item documents."""
         if not self.training:
             if self._cache is None:
                 self._cache = (self._all(self.user_vectors, self.n_users), self._all(self.item_vectors, self.n_items))
             return self._cache[0][users] * self._cache[1][items]
         uniq_u, inv_u = torch.unique(users, return_inverse=True)
         uniq_i, inv_i = torch.unique(items, return_inverse=True)
-        return self.user_vectors(uniq_u)[inv_u] * self.item_vectors(uniq_i)[inv_i]
+        h_u, z_v = self.user_vectors(uniq_u)[inv_u], self.item_vectors(uniq_i)[inv_i]
+        if own is not None and bool((own > 0).any()):
+            pos = (own > 0).nonzero().squeeze(1)
+            h_u = h_u.index_put((pos,), self.user_vectors(users[pos], own[pos]))
+            z_v = z_v.index_put((pos,), self.item_vectors(items[pos], own[pos]))
+        return h_u * z_v
 
     def _all(self, encode, n, batch_size=1024):
         return encode_all(encode, n, self.device, batch_size)
 
-    def forward(self, users, items):
+    def forward(self, users, items, own=None):
         """(exposure logit, rating or None) of each (user, item) pair."""
-        shared = self._pairs(users, items)
+        shared = self._pairs(users, items, own)
         logit = self.exposure_out(shared).squeeze(-1)  # eq. 9 before the sigmoid
         if "R" not in self.modalities:
             return logit, None
@@ -147,7 +154,10 @@ class DEAMER(ContentRecommender):
         negatives = sample_negatives(users, self.n_neg, self.positive_keys, self.n_items)
         all_users = torch.cat([users, users.repeat_interleave(self.n_neg)])
         all_items = torch.cat([items, negatives.reshape(-1)])
-        logit, rating = self.forward(all_users, all_items)
+        own = None
+        if self.own_review is not None:  # negatives have no review of their own
+            own = torch.cat([self.own_review(users, items), torch.zeros_like(negatives.reshape(-1))])
+        logit, rating = self.forward(all_users, all_items, own)
         labels = torch.zeros_like(logit)
         labels[: len(users)] = 1.0
         # eq. 11, per positive: BCE of it and its negatives + lambda * squared rating error

@@ -72,7 +72,7 @@ from recbole.utils import InputType
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, xavier_init
-from recbole_hybrid.model.modalities import content_encoders, encode_all, training_ratings
+from recbole_hybrid.model.modalities import content_encoders, encode_all, own_reviews, training_ratings
 
 MODALITIES = ("U", "O", "M", "V")  # canonical order of the shared layer's input
 ENCODER_KEYS = {"U": "user", "O": "item", "M": "meta", "V": "dense"}
@@ -192,6 +192,7 @@ class LRMM(ContentRecommender):
             self, config, dataset, d, TEXT_ENCODERS[config["text_encoder"]],
             meta_field=config["meta_field"] if "M" in self.modalities else None,
             dense_field=config["dense_field"] if "V" in self.modalities else None)
+        self.own_review = own_reviews(config, encoders)
         return {g: encoders[ENCODER_KEYS[g]] for g in self.modalities}
 
     def _init_weights(self, mean_rating):
@@ -245,9 +246,10 @@ class LRMM(ContentRecommender):
     def _rows(self, g, users, items):
         return users if g == "U" else items
 
-    def _embeddings(self, users, items):
+    def _embeddings(self, users, items, own=None):
         """e^g [B, n, d] and availability [B, n]; in evaluation every user's and item's encodings
-        are computed once until the weights change (ContentRecommender's cache)."""
+        are computed once until the weights change (ContentRecommender's cache). ``own``: per
+        training pair, its review number, left out of its U and O documents."""
         if not self.training:
             if self._cache is None:
                 self._cache = {}
@@ -261,6 +263,10 @@ class LRMM(ContentRecommender):
             uniq = {"U": torch.unique(users, return_inverse=True), "I": torch.unique(items, return_inverse=True)}
             pairs = []
             for g, enc in self.encoders.items():
+                if own is not None and g in ("U", "O"):  # each pair's documents without its own review
+                    rows = self._rows(g, users, items)
+                    pairs.append((enc(rows, own), enc.mask(rows, own)))
+                    continue
                 rows, inverse = uniq["U" if g == "U" else "I"]
                 pairs.append((enc(rows)[inverse], enc.mask(rows)[inverse]))
         return torch.stack([e for e, _ in pairs], 1), torch.stack([m for _, m in pairs], 1)
@@ -279,8 +285,8 @@ class LRMM(ContentRecommender):
             drop[rows, keep_one] = False
         return available & ~drop
 
-    def forward(self, users, items):
-        embeddings, available = self._embeddings(users, items)
+    def forward(self, users, items, own=None):
+        embeddings, available = self._embeddings(users, items, own)
         if self.training:
             kept = self.modality_dropout(available)
         else:
@@ -318,7 +324,9 @@ class LRMM(ContentRecommender):
 
     # ---- RecBole interface
     def calculate_loss(self, interaction):
-        out = self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])
+        users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        own = self.own_review(users, items) if self.own_review is not None else None
+        out = self.forward(users, items, own)
         mse = F.mse_loss(out.rating, interaction[self.rating_field].float())
         recon = self.reconstruction_loss(out)
         s = self.loss_log_weights
