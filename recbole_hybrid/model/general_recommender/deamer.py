@@ -16,7 +16,9 @@ m_v = the item's metadata words (a ``.item`` token_seq) or a metadata vector (fl
 the visual modality is any dense ``.item`` vector (``dense_field``: an MLP, eq. 6 on given
 features; the paper's CNN over a raw image is not built: no images exist here). On a dataset
 without reviews (lfm2k) X_u is the sequence of the content vectors of the user's training
-items (``user_document: history``) and w_v is absent.
+items (``user_document: history``) and w_v is absent. With ``own_review: exclude`` a training
+pair's own review is left out of X_u and w_v while that pair is scored (a test pair's review is
+never in them: training then sees documents as the test does).
 
 ``modalities`` (Fig. 3a): D (reviews), M (metadata), I (image / dense), R (ratings: the rating
 module and its loss). ``architecture: parallel`` is the paper's Fig. 3b alternative (rating from

@@ -6,7 +6,9 @@ Wang, Niepert & Li, "LRMM: Learning to Recommend with Missing Modalities" (EMNLP
   M  the item's metadata (``meta_field``): its words D^m, or a float_seq vector
   V  the item's dense vector (``dense_field``; the paper's 4096-d CNN features, eq. 10), if any
 Documents are word sequences from the training split only, at most L = ``max_doc_units`` /
-``max_meta_words`` words (the most recent ones), Doc2Vec word vectors (recbole_hybrid/data/reviews.py).
+``max_meta_words`` words (the most recent ones), Doc2Vec word vectors (recbole_hybrid/data/reviews.py);
+with ``own_review: exclude`` a training pair's own review is left out of its U and O documents
+while it is scored (the test pair's review is never in them).
 
   e^g = W mean_t(x_t) + b     ``text_encoder: mean``: average pooling of the word vectors (eq. 9)
       = h_T of an LSTM         ``text_encoder: lstm`` (eqs. 5-8; the last state, not eq. 9's mean)
