@@ -102,7 +102,7 @@ def test_same_seed_same_metrics():
 
 
 def test_training_pair_never_reads_its_own_review():
-    _, (train, _, _), model, _ = build(protocol="loo99", dropout_prob=0.0)
+    _, (train, _, _), model, _ = build(protocol="loo99", dropout_prob=0.0, own_review="exclude")
     batch = next(iter(train))
     users, items = batch[model.USER_ID][:20], batch[model.ITEM_ID][:20]
     own = model.own_review(users, items)
@@ -115,3 +115,5 @@ def test_training_pair_never_reads_its_own_review():
             encoder.units.weight[own] += 1.0
         assert torch.allclose(model._pairs(users, items, own), before, atol=1e-6)
         assert not torch.allclose(model._pairs(users, items), before_with_own)
+    _, _, model, _ = build(protocol="loo99", own_review="include")
+    assert model.own_review is None
