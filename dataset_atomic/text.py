@@ -149,20 +149,28 @@ def lsi_vectors(corpus: list[BowDoc], dim: int = 100, seed: int = 0) -> np.ndarr
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def doc2vec_vectors(
-    docs: Sequence[Sequence[str]], dim: int = 100, seed: int = 0, epochs: int = 10
-) -> np.ndarray:
-    """PV-DBOW Doc2Vec (word order does not matter), one worker thread for reproducibility.
-
-    Returns (n_docs, dim) float32; empty documents get zero vectors (never trained).
-    """
+def train_doc2vec(docs, dim, epochs, min_count, window, seed, word_vectors=True):
+    """PV-DBOW Doc2Vec (Le & Mikolov 2014), with skip-gram word vectors trained alongside
+    (``word_vectors``; Lau & Baldwin 2016), one worker thread so the same seed gives the
+    same vectors. Returns the gensim model."""
     tagged = [TaggedDocument(list(doc), [i]) for i, doc in enumerate(docs)]
     model = Doc2Vec(
-        vector_size=dim, dm=0, min_count=1, negative=5, hs=0,
-        sample=1e-3, epochs=epochs, workers=1, seed=seed,
+        vector_size=dim, dm=0, dbow_words=int(word_vectors), window=window, min_count=min_count,
+        negative=5, hs=0, sample=1e-3, epochs=epochs, workers=1, seed=seed,
     )
     model.build_vocab(tagged)
     model.train(tagged, total_examples=len(tagged), epochs=epochs)
+    return model
+
+
+def doc2vec_vectors(
+    docs: Sequence[Sequence[str]], dim: int = 100, seed: int = 0, epochs: int = 10
+) -> np.ndarray:
+    """Document vectors of PV-DBOW Doc2Vec (word order does not matter; no word vectors).
+
+    Returns (n_docs, dim) float32; empty documents get zero vectors (never trained).
+    """
+    model = train_doc2vec(docs, dim, epochs, min_count=1, window=5, seed=seed, word_vectors=False)
     vectors = np.array([model.dv[i] for i in range(len(docs))], dtype=np.float32)
     vectors[[len(doc) == 0 for doc in docs]] = 0.0
     return vectors

@@ -22,8 +22,8 @@ from logging import getLogger
 import gensim
 import numpy as np
 import torch
-from gensim.models.doc2vec import Doc2Vec, TaggedDocument
 
+from dataset_atomic.text import train_doc2vec
 from recbole_hybrid.data.content import ContentError
 
 DOC2VEC_SETTINGS = ("d2v_dim", "d2v_epochs", "d2v_min_count", "d2v_window", "seed")
@@ -47,6 +47,13 @@ class Documents:
     @property
     def dim(self):
         return self.units.shape[1]
+
+
+def interaction_times(dataset):
+    """The interactions' timestamps (zeros when the dataset has no time field)."""
+    if dataset.time_field in dataset.field2type:
+        return dataset.inter_feat[dataset.time_field].numpy()
+    return np.zeros(len(dataset.inter_feat))
 
 
 def check_training_split(dataset, what="review documents"):
@@ -77,8 +84,7 @@ class TrainingReviews:
         inter = dataset.inter_feat
         users = inter[dataset.uid_field].numpy()
         items = inter[dataset.iid_field].numpy()
-        time_field = dataset.time_field
-        times = inter[time_field].numpy() if time_field in dataset.field2type else np.zeros(len(users))
+        times = interaction_times(dataset)
         tokens = dataset.field2id_token[review_field]
         texts = tokens[inter[review_field].numpy()]
         # canonical order: by raw user and item token, so RecBole's row order does not matter
@@ -94,17 +100,6 @@ class TrainingReviews:
             h.update(f"{dataset.field2id_token[dataset.uid_field][u]}\t"
                      f"{dataset.field2id_token[dataset.iid_field][i]}\t{' '.join(w)}\n".encode())
         return h.hexdigest()
-
-
-def train_doc2vec(docs, dim, epochs, min_count, window, seed):
-    """PV-DBOW with skip-gram word vectors (Lau & Baldwin 2016), one worker thread so the
-    same seed gives the same vectors. Returns the gensim model."""
-    tagged = [TaggedDocument(doc, [i]) for i, doc in enumerate(docs)]
-    model = Doc2Vec(vector_size=dim, dm=0, dbow_words=1, window=window, min_count=min_count,
-                    negative=5, hs=0, sample=1e-3, epochs=epochs, workers=1, seed=seed)
-    model.build_vocab(tagged)
-    model.train(tagged, total_examples=len(tagged), epochs=epochs)
-    return model
 
 
 class TextVectors:
@@ -261,8 +256,8 @@ def history_documents(dataset, item_vectors, max_len):
     inter = dataset.inter_feat
     users = inter[dataset.uid_field].numpy()
     items = inter[dataset.iid_field].numpy()
-    times = inter[dataset.time_field].numpy() if dataset.time_field in dataset.field2type else np.zeros(len(users))
-    groups = group_in_time_order(users, times, dataset.user_num, np.ones(len(users), dtype=bool))
+    groups = group_in_time_order(users, interaction_times(dataset), dataset.user_num,
+                                 np.ones(len(users), dtype=bool))
     sequences = [[int(items[i]) for i in g] for g in groups]  # item id = row of item_vectors
     ids, lengths = pad_sequences(sequences, max_len)
     return Documents(ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32))

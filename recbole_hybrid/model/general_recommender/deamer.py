@@ -125,7 +125,8 @@ class DEAMER(ContentRecommender):
         review number (0: none), left out of that pair's user and item documents."""
         if not self.training:
             if self._cache is None:
-                self._cache = (self._all(self.user_vectors, self.n_users), self._all(self.item_vectors, self.n_items))
+                self._cache = (encode_all(self.user_vectors, self.n_users, self.device),
+                               encode_all(self.item_vectors, self.n_items, self.device))
             return self._cache[0][users] * self._cache[1][items]
         uniq_u, inv_u = torch.unique(users, return_inverse=True)
         uniq_i, inv_i = torch.unique(items, return_inverse=True)
@@ -135,9 +136,6 @@ class DEAMER(ContentRecommender):
             h_u = h_u.index_put((pos,), self.user_vectors(users[pos], own[pos]))
             z_v = z_v.index_put((pos,), self.item_vectors(items[pos], own[pos]))
         return h_u * z_v
-
-    def _all(self, encode, n, batch_size=1024):
-        return encode_all(encode, n, self.device, batch_size)
 
     def forward(self, users, items, own=None):
         """(exposure logit, rating or None) of each (user, item) pair."""
