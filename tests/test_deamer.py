@@ -77,6 +77,24 @@ def test_predict_serves_exposure_or_rating():
     assert exposure.min() >= 0 and exposure.max() <= 1 and not torch.allclose(exposure, ratings)
 
 
+def test_rating_starts_at_the_training_mean_and_bias_reg_penalises():
+    _, (train, _, _), model, _ = build(protocol="loo-rating")
+    ratings = train._dataset.inter_feat["rating"].float()
+    model.eval()
+    batch = next(iter(train))
+    with torch.no_grad():
+        assert abs(float(model.predict(batch).mean()) - float(ratings.mean())) < 0.1
+    model.train()
+    with torch.no_grad():
+        b_u, b_v = model._rating_biases(batch[model.USER_ID], batch[model.ITEM_ID])
+    expected = 0.5 * float((b_u.pow(2) + b_v.pow(2)).mean())
+    init_seed(7, True)
+    plain = float(model.calculate_loss(batch))
+    model.bias_reg = 0.5
+    init_seed(7, True)
+    assert float(model.calculate_loss(batch)) - plain == pytest.approx(expected, rel=1e-3, abs=1e-6)
+
+
 def test_modalities_switch_encoders():
     _, _, model, _ = build(protocol="loo99", modalities=["D"])
     assert set(model.item_parts) == {"reviews"} and not hasattr(model, "rating_out")

@@ -178,6 +178,23 @@ def test_masked_modality_is_imputed_never_read(g, request):
         assert not torch.allclose(model.predict(batch), full_before)  # present, it is
 
 
+@pytest.mark.parametrize("g", ["U", "O"])
+def test_rating_biases_ride_with_their_modality(g):
+    """b_u counts only with U, b_v only with O: under -U / -O the bias is never read."""
+    _, (_, valid, _), model, _ = build(rating_biases=True)
+    model.eval()
+    batch = next(iter(valid))[0][:300]
+    table = model.user_bias if g == "U" else model.item_bias
+    with torch.no_grad():
+        full_before = model.predict(batch)
+        with model.missing_modalities([g]):
+            masked_before = model.predict(batch)
+        table.weight.add_(0.3)
+        assert not torch.allclose(model.predict(batch), full_before)
+        with model.missing_modalities([g]):
+            assert torch.equal(model.predict(batch), masked_before)
+
+
 def test_missing_v_without_dense_modality_is_an_error():
     with pytest.raises(ValueError, match="no dense modality"):
         build(missing=["V"])

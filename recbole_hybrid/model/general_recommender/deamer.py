@@ -106,6 +106,10 @@ class DEAMER(ContentRecommender):
         nn.init.normal_(self.user_embedding.weight, std=0.01)
         nn.init.normal_(self.item_embedding.weight, std=0.01)
         self.rating_out = nn.Linear(2 * emb + (hidden if self.parallel else 1), 1)  # W_R
+        # start at the training mean: sigma(b) scaled to the range equals it
+        mean = ((ratings.mean() - ratings.min()) / (ratings.max() - ratings.min())).clamp(0.01, 0.99)
+        nn.init.constant_(self.rating_out.bias, float(torch.logit(mean)))
+        self.bias_reg = config["bias_reg"]
 
     # ---- the network
     def _present(self, encoder, rows, name, exclude=None):
@@ -148,6 +152,12 @@ class DEAMER(ContentRecommender):
         low, high = self.rating_range
         return logit, low + (high - low) * torch.sigmoid(self.rating_out(x).squeeze(-1))  # eq. 10
 
+    def _rating_biases(self, users, items):
+        """W_R's user and item terms, w_u . e_u and w_v . e_v: the user and item biases of eq. 10."""
+        emb = self.user_embedding.embedding_dim
+        w = self.rating_out.weight[0]
+        return self.user_embedding(users) @ w[:emb], self.item_embedding(items) @ w[-emb:]
+
     # ---- RecBole interface
     def calculate_loss(self, interaction):
         users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
@@ -167,6 +177,9 @@ class DEAMER(ContentRecommender):
             loss = loss + self.lambda_rating * error.pow(2).mean()
             loss = loss + self.reg_weight * (self.user_embedding(users).pow(2).sum(1)
                                              + self.item_embedding(items).pow(2).sum(1)).mean()
+            if self.bias_reg:  # L2 on the biases themselves: e_u alone can shrink while W_R grows
+                b_u, b_v = self._rating_biases(users, items)
+                loss = loss + self.bias_reg * (b_u.pow(2) + b_v.pow(2)).mean()
         return loss
 
     def predict(self, interaction):

@@ -54,6 +54,10 @@ Choices where the paper is silent or not applicable here:
   * the rating is a linear output, its bias initialised at the training mean; ``predict`` clips
     it to the training rating range (training does not). Weights: Glorot uniform, LSTM
     recurrent weights orthogonal (section 3.3).
+  * ``rating_biases: True`` (an extension, not the paper's; default False) adds a learned user
+    bias b_u and item bias b_v (L2 ``bias_reg``) to the rating. b_u counts only where U is kept
+    and b_v only where O is: m-drop drops them with their modality, and -U / -O (cold users /
+    items) predict without them, as a new user or item has none.
 
 Missing modalities at inference: ``missing: [U]`` etc. masks those modalities for every
 prediction except validation (LRMMTrainer validates with all modalities: +F), so the test set
@@ -150,6 +154,10 @@ class LRMM(ContentRecommender):
         self.shared = nn.Linear(n * d, config["shared_size"])  # W_s (eq. 11)
         self.rating_out = nn.Linear(config["shared_size"], 1)
         self.loss_log_weights = nn.Parameter(torch.zeros(2))  # s_1, s_2: alpha = exp(-s_1), beta = exp(-s_2)
+        self.bias_reg = config["bias_reg"]
+        if config["rating_biases"]:  # not the paper's: b_u rides with U, b_v with O (see the docstring)
+            self.user_bias = nn.Embedding(self.n_users, 1)
+            self.item_bias = nn.Embedding(self.n_items, 1)
         self._init_weights(ratings.mean())
 
         self.test_missing = self._condition(config["missing"], "missing")
@@ -206,6 +214,9 @@ class LRMM(ContentRecommender):
                         for gate in weight.data.chunk(4, 0):
                             nn.init.orthogonal_(gate)
         nn.init.constant_(self.rating_out.bias, float(mean_rating))
+        for name in ("user_bias", "item_bias"):
+            if hasattr(self, name):
+                nn.init.zeros_(getattr(self, name).weight)
 
     def _condition(self, value, key):
         """Modalities masked by a condition: '+F' / [] / ~ (none), '-U', '-UO', ['U'], 'U'."""
@@ -306,8 +317,18 @@ class LRMM(ContentRecommender):
             else:
                 slots.append(x[:, j])
         joint = F.relu(self.shared(torch.cat(slots, 1)))
-        rating = self.rating_out(joint).squeeze(-1)
+        rating = self.rating_out(joint).squeeze(-1) + self._biases(users, items, kept).sum(1)
         return LRMMOutput(rating, embeddings, available, kept, ae_input, recon, hidden)
+
+    def _biases(self, users, items, kept):
+        """[B, 2]: b_u where U is kept, b_v where O is kept (``rating_biases``; zeros without)."""
+        if not hasattr(self, "user_bias"):
+            return kept.new_zeros((len(users), 2), dtype=torch.float)
+        biases = []
+        for g, table, rows in (("U", self.user_bias, users), ("O", self.item_bias, items)):
+            on = kept[:, self.modalities.index(g)] if g in self.modalities else torch.zeros_like(rows, dtype=torch.bool)
+            biases.append(table(rows).squeeze(1) * on)
+        return torch.stack(biases, 1)
 
     def reconstruction_loss(self, out):
         """sum_g ||e_recon^g - e^g||^2 (mean over the samples that have g; e^g detached) + lambda_rho H^g."""
@@ -333,6 +354,8 @@ class LRMM(ContentRecommender):
         recon = self.reconstruction_loss(out)
         s = self.loss_log_weights
         loss = torch.exp(-s[0]) * mse + s[0] + torch.exp(-s[1]) * recon + s[1]
+        if self.bias_reg and hasattr(self, "user_bias"):
+            loss = loss + self.bias_reg * self._biases(users, items, out.kept).pow(2).sum(1).mean()
         stats = self.loss_stats
         stats["batches"] += 1
         stats["mse"] += mse.item()

@@ -1,0 +1,142 @@
+"""Hyperparameter search: RecBole's ``HyperTuning`` (hyperopt) over ``objective_function``.
+
+Every trial trains on the training split and keeps its best epoch on validation; the trial
+chosen is the one with the best ``best_valid_score`` (the ``valid_metric``). Test metrics
+are recorded for each trial and never used for choosing.
+
+Search spaces: ``properties/hyper/<Model>.hyper`` (``default.hyper`` for a model without
+one), RecBole's params-file format, one ``name type value`` per line, plus ``#`` comments:
+
+    lambda_v choice [0.1, 1.0, 10.0]      # a list of values (a Python literal)
+    learning_rate loguniform -9.2,-4.6    # exp(uniform(low, high)); also uniform, quniform
+"""
+import ast
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from recbole_hybrid.properties_path import properties_dir
+from recbole_hybrid.quick_start import objective_function
+
+ALGOS = ("exhaustive", "random", "bayes")
+PARAM_TYPES = ("choice", "uniform", "quniform", "loguniform")
+
+
+def params_file_for(model):
+    """``properties/hyper/<model>.hyper``, else ``properties/hyper/default.hyper``."""
+    own = properties_dir() / "hyper" / f"{model}.hyper"
+    return own if own.is_file() else properties_dir() / "hyper" / "default.hyper"
+
+
+def read_space(params_file):
+    """A params file as RecBole's ``params_dict``: {type: {name: value}}."""
+    space = {}
+    for number, line in enumerate(Path(params_file).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, kind, value = (line.split(None, 2) + ["", ""])[:3]
+        if kind not in PARAM_TYPES or not value:
+            raise ValueError(f"{params_file}:{number}: expected 'name {'|'.join(PARAM_TYPES)} value', got {line!r}")
+        if any(name in names for names in space.values()):
+            raise ValueError(f"{params_file}:{number}: {name} is searched twice")
+        parsed = ast.literal_eval(value) if kind == "choice" else [float(v) for v in value.split(",")]
+        space.setdefault(kind, {})[name] = parsed
+    if not space:
+        raise ValueError(f"{params_file}: no parameter to search")
+    return space
+
+
+def searched_names(space):
+    return sorted(name for names in space.values() for name in names)
+
+
+def check_fixed(space, fixed_names):
+    """A searched parameter must not be fixed as well (a command-line value would win every trial)."""
+    clash = sorted(set(searched_names(space)) & set(fixed_names))
+    if clash:
+        raise ValueError(f"{clash} are searched and also fixed (config_dict / command line): "
+                         "drop them from one of the two")
+
+
+class TrialObjective:
+    """``objective(config_dict, config_file_list)`` with the fixed settings (model, dataset, ...)
+    under each trial's parameters, as ``HyperTuning`` calls it."""
+
+    def __init__(self, objective, fixed):
+        self.objective, self.fixed = objective, fixed
+
+    def __call__(self, params, config_file_list=None):
+        return self.objective(dict(self.fixed, **params), config_file_list)
+
+
+@contextmanager
+def search_seed(seed):
+    """hyperopt's ``fmin`` draws its proposals from ``HYPEROPT_FMIN_SEED``: a repeatable search."""
+    before = os.environ.get("HYPEROPT_FMIN_SEED")
+    os.environ["HYPEROPT_FMIN_SEED"] = str(seed)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["HYPEROPT_FMIN_SEED"]
+        else:
+            os.environ["HYPEROPT_FMIN_SEED"] = before
+
+
+def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list):
+    """RecBole's ``HyperTuning``; ``max_evals`` also caps the exhaustive grid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # hyperopt 0.2.5 imports pkg_resources
+        import hyperopt  # noqa: F401
+        from recbole.trainer.hyper_tuning import HyperTuning
+    if algo not in ALGOS:
+        raise ValueError(f"algo [{algo}] must be one of {ALGOS}")
+    if algo == "exhaustive" and set(space) != {"choice"}:
+        raise ValueError(f"algo exhaustive is a grid over 'choice' parameters; {sorted(set(space) - {'choice'})} "
+                         "need algo random or bayes")
+    tuner = HyperTuning(objective, params_dict=space, fixed_config_file_list=config_file_list,
+                        algo=algo, max_evals=max_evals or 100, early_stop=early_stop)
+    if max_evals:
+        tuner.max_evals = min(tuner.max_evals, max_evals)
+    return tuner
+
+
+def trials(tuner):
+    """Every trial: its parameters, validation score and results, in the order run."""
+    return [{"params": params, "valid_score": result["best_valid_score"],
+             "best_valid_result": result["best_valid_result"], "test_result": result["test_result"]}
+            for params, result in tuner.params2result.items()]
+
+
+def best_trial(tuner):
+    """The trial chosen on validation (``HyperTuning.best_params``)."""
+    chosen = tuner.params2str(tuner.best_params)
+    return next(t for t in trials(tuner) if t["params"] == chosen)
+
+
+def export(tuner, output_file):
+    """RecBole's export (each trial: parameters, valid result, test result) + the chosen trial."""
+    tuner.export_result(output_file=output_file)
+    best = best_trial(tuner)
+    with open(output_file, "a") as out:
+        out.write(f"Best on validation (valid score {best['valid_score']:.4f}; test not used for choosing):\n"
+                  f"{best['params']}\n")
+
+
+def tune(model, dataset, params_file=None, algo="exhaustive", max_evals=None, early_stop=10,
+         config_dict=None, config_file_list=None, output_file=None, seed=2020, fixed_names=(),
+         objective=objective_function):
+    """Search ``params_file`` (default: the model's) for ``model`` on ``dataset``. ``config_dict``
+    and ``config_file_list`` are fixed for every trial; ``fixed_names``: keys set elsewhere (the
+    command line). Returns {'best': the chosen trial, 'trials': every trial}."""
+    space = read_space(params_file or params_file_for(model))
+    check_fixed(space, set(config_dict or {}) | set(fixed_names) | {"model", "dataset"})
+    fixed = dict(config_dict or {}, model=model, dataset=dataset)
+    tuner = hyper_tuning(TrialObjective(objective, fixed), space, algo, max_evals, early_stop, config_file_list)
+    with search_seed(seed):
+        tuner.run()
+    if output_file:
+        export(tuner, output_file)
+    return {"best": best_trial(tuner), "trials": trials(tuner)}

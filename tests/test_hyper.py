@@ -1,0 +1,107 @@
+"""Hyperparameter search (issue 10, part 3): search-space files, selection on validation only,
+run_hyper.py end to end (2 trials on ml-100k)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recbole_hybrid.config import Config
+from recbole_hybrid.hyper import params_file_for, read_space, searched_names, tune
+from recbole_hybrid.properties_path import properties_dir
+
+REPO = Path(__file__).resolve().parents[1]
+NOTHING_TO_TUNE = {"MostPop"}  # training-interaction counts: no hyperparameter
+
+pytestmark = pytest.mark.usefixtures("in_tmp")
+
+
+def our_models():
+    return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", sorted(set(our_models()) - NOTHING_TO_TUNE) + ["MultiVAE", "BPR"])
+def test_search_space_names_parameters_of_the_model(model):
+    """Every model of ours has its own file (RecBole's fall back to default.hyper), and every
+    searched name is a key of the model's config (a typo would be searched in vain)."""
+    params_file = params_file_for(model)
+    assert params_file.stem == (model if model != "BPR" else "default")
+    config = Config(model, "ml-100k", config_dict={"state": "ERROR"})
+    unknown = [name for name in searched_names(read_space(params_file)) if name not in config.final_config_dict]
+    assert not unknown, f"{params_file.name}: not parameters of {model}: {unknown}"
+
+
+def test_read_space_comments_and_errors(tmp_path):
+    good = tmp_path / "good.hyper"
+    good.write_text("# comment\nlambda_v choice [0.1, 1e-3]  # trailing\n\nlearning_rate loguniform -9,-4\n")
+    assert read_space(good) == {"choice": {"lambda_v": [0.1, 0.001]}, "loguniform": {"learning_rate": [-9.0, -4.0]}}
+    for text in ("lambda_v choose [1]\n", "lambda_v choice\n", "a choice [1]\na choice [2]\n", "# empty\n"):
+        (tmp_path / "bad.hyper").write_text(text)
+        with pytest.raises(ValueError):
+            read_space(tmp_path / "bad.hyper")
+
+
+def stub_objective(bigger):
+    """Valid and test scores ranked in opposite orders: choosing on test would pick another trial."""
+    def objective(config_dict, config_file_list=None):
+        a = config_dict["a"]
+        return {"model": config_dict["model"], "best_valid_score": a, "valid_score_bigger": bigger,
+                "best_valid_result": {"score": a}, "test_result": {"score": -a}}
+    return objective
+
+
+@pytest.mark.parametrize("bigger", [True, False])
+def test_best_trial_is_chosen_on_validation_only(tmp_path, bigger):
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [2, 3, 1]\n")
+    out = tmp_path / "trials.result"
+    result = tune("MultiVAE", "ml-100k", params_file=space, output_file=out, objective=stub_objective(bigger))
+    assert sorted(t["params"] for t in result["trials"]) == ["a:1", "a:2", "a:3"]
+    assert result["best"]["params"] == ("a:3" if bigger else "a:1")  # best valid; worst test
+    text = out.read_text()
+    assert all(f"a:{a}\nValid result:" in text for a in (1, 2, 3))
+    assert text.rstrip().endswith(result["best"]["params"])
+
+
+def test_searched_parameter_cannot_be_fixed_too(tmp_path):
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2]\nlr uniform 0.1,0.2\n")
+    with pytest.raises(ValueError, match="searched and also fixed"):
+        tune("MultiVAE", "ml-100k", params_file=space, algo="random", config_dict={"a": 1}, objective=stub_objective(True))
+    with pytest.raises(ValueError, match="searched and also fixed"):
+        tune("MultiVAE", "ml-100k", params_file=space, algo="random", fixed_names={"lr"}, objective=stub_objective(True))
+    with pytest.raises(ValueError, match="grid over 'choice'"):
+        tune("MultiVAE", "ml-100k", params_file=space, objective=stub_objective(True))
+
+
+def parse_export(text):
+    """run_hyper.py's output file -> ({params: valid metrics}, chosen params)."""
+    *blocks, best = text.strip().split("\n\n")
+    valid = {}
+    for block in blocks:
+        params, _, valid_line, _, _ = block.splitlines()
+        valid[params] = {k: float(v) for k, v in re.findall(r"(\S+) : ([0-9.]+)", valid_line)}
+    return valid, best.splitlines()[-1]
+
+
+def test_run_hyper_two_trials_on_ml100k(tmp_path):
+    """The command line: MDCVAE (tiny), 2 trials; the output file lists both, and the chosen one
+    has the higher validation ndcg@20."""
+    (tmp_path / "grid.hyper").write_text("lambda_v choice [0.1, 10.0]\n")
+    tiny = ["--epochs=2", "--pretrain_epochs=1", "--pretrain_layer_epochs=0", "--pretrain_latent_epochs=0",
+            "--latent_dimension=32", "--content_hidden_size=[32]", "--show_progress=False", "--state=ERROR",
+            "--metrics=['Recall','NDCG']", "--topk=[20]", "--valid_metric=ndcg@20"]
+    out = subprocess.run(
+        [sys.executable, str(REPO / "run_hyper.py"), "--model=MDCVAE", "--dataset=ml-100k",
+         "--params_file=grid.hyper", "--max_evals=2", "--output_file=trials.result", *tiny],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    valid, chosen = parse_export((tmp_path / "trials.result").read_text())
+    assert sorted(valid) == ["lambda_v:0.1", "lambda_v:10.0"]
+    scores = {params: metrics["ndcg@20"] for params, metrics in valid.items()}
+    assert len(set(scores.values())) == 2, scores  # distinct, or the choice proves nothing
+    assert chosen == max(scores, key=scores.get)
+    assert f"best params (chosen on validation): {chosen}" in out.stdout

@@ -1,0 +1,128 @@
+"""Results page (issue 10, part 4): benchmarks/report.py on a small results dir and on the
+committed results (tables with every model and the papers' figures; plots with matplotlib)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import report
+
+RESULTS, PAPERS, PAGE_DIR = REPO / "benchmarks" / "results", REPO / "benchmarks" / "paper_figures.yaml", REPO / "results"
+
+
+def record(model, protocol, split, metrics, variant=None, **extra):
+    return dict({"model": model, "dataset": "toy", "protocol": protocol, "split": split, "metrics": metrics,
+                 "epoch_seconds": 1.5, "peak_mem_mb": 900.4, "date": "2026-01-01", "command": "python run.py"},
+                **({"variant": variant} if variant else {}), **extra)
+
+
+def cold(model, normal, cold_value, variant=None):
+    return [record(model, "cold", "normal", {"trecall@20": normal, "ndcg@100": normal}, variant),
+            record(model, "cold", "cold", {"trecall@20": cold_value, "ndcg@100": cold_value}, variant)]
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Two results files (one key in both), a papers file; returns (results dir, papers file)."""
+    results = tmp_path / "results"
+    results.mkdir()
+    curve = {"recall@20": 0.1, "recall@50": 0.2, "recall@100": 0.3}
+    first = [record("MDCVAE", "strong", "test", {"trecall@20": 0.3123, "trecall@40": 0.4, "ndcg@100": 0.3}),
+             record("MultiVAE", "strong", "test", {"trecall@20": 0.1111, "ndcg@100": 0.1}),
+             record("DualNet", "fixed", "P=10", curve), record("BPR", "fixed", "P=10", curve),
+             *cold("MDsymCVAE", 0.25, 0.2), *cold("CVAE", 0.23, 0.22),
+             *cold("MDsymCVAE", 0.2, 0.1, "lambda_v=1"), *cold("MDsymCVAE", 0.15, 0.3, "lambda_v=10"),
+             *[record("LRMM", "rating", s, {"rmse": v, "mae": v - 0.2}) for s, v in (("+F", 0.9), ("-U", 0.95), ("-O", 0.97))]]
+    second = [record("MultiVAE", "strong", "test", {"trecall@20": 0.2222, "ndcg@100": 0.2}, date="2026-02-01",
+                     std={"trecall@20": 0.01, "ndcg@100": 0.02}, note="three seeds")]
+    (results / "first.json").write_text(json.dumps(first))
+    (results / "second.json").write_text(json.dumps(second))
+    papers = tmp_path / "papers.yaml"
+    papers.write_text(yaml.safe_dump({
+        "columns": {"strong": ["trecall@20", "ndcg@100"]},
+        "figures": [
+            {"paper": "P", "file": "P.md", "table": "Table 2", "dataset": "toy", "protocol": "strong", "split": "test",
+             "models": {"MDCVAE": {"trecall@20": 0.303}, "CVAE": {"trecall@20": 0.236}}},
+            {"paper": "P", "file": "P.md", "table": "Table 3", "dataset": "toy", "protocol": "cold", "split": "normal",
+             "note": "lambda_v = 50", "models": {"MDsymCVAE": {"trecall@20": 0.29}}}]}))
+    return results, papers
+
+
+def row(page, name):
+    return next(line for line in page.splitlines() if line.startswith(f"| {name} |"))
+
+
+def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeypatch):
+    results, papers = small
+    monkeypatch.setattr(report, "matplotlib_available", lambda: False)
+    page = report.write_report(results, tmp_path / "out", papers).read_text()
+    assert report.NO_PLOTS in page and "![" not in page and not list((tmp_path / "out").glob("*.png"))
+    for name in ("MDCVAE", "MultiVAE", "DualNet", "BPR", "CVAE", "MDsymCVAE", "MDsymCVAE (lambda_v=1)", "LRMM"):
+        assert row(page, name)
+    assert row(page, "MDCVAE") == ("| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | "
+                                   "[first](../results/first.md) |")  # strong: the yaml's columns only
+    assert "0.2222 ± 0.0100" in row(page, "MultiVAE") and "0.1111" not in page  # the newest record of a key
+    assert "| RecBole |" in row(page, "MultiVAE") and "- MultiVAE: three seeds" in page
+    assert "(paper 0.236)" in row(page, "CVAE *(not run)*")
+    assert "0.2500 (paper 0.290)" in row(page, "MDsymCVAE")
+    assert "- paper: P, Table 3 (`../shared/papers/P.md`); lambda_v = 50" in page
+
+
+def test_plot_specs(small):
+    _, papers = report.load_papers(small[1])
+    sections = report.sections(report.load_records(small[0]))
+    specs = {s["file"]: s for (d, p), splits in sections.items() for s in report.section_plots(d, p, splits, papers)}
+    assert sorted(specs) == ["toy_cold_lambda_v.png", "toy_cold_normal-cold.png", "toy_fixed_P_10_recall.png",
+                             "toy_rating_missing.png"]
+    assert specs["toy_fixed_P_10_recall.png"]["series"]["BPR"] == [(20, 0.1), (50, 0.2), (100, 0.3)]
+    assert specs["toy_cold_lambda_v.png"]["series"] == {"MDsymCVAE · normal": [(1.0, 0.2), (10.0, 0.15)],
+                                                        "MDsymCVAE · cold": [(1.0, 0.1), (10.0, 0.3)]}
+    bars = specs["toy_cold_normal-cold.png"]
+    assert bars["categories"] == ["CVAE", "MDsymCVAE"] and bars["series"]["cold"] == [0.22, 0.2]
+    assert bars["paper"]["normal"] == [None, 0.29]
+    missing = specs["toy_rating_missing.png"]
+    assert missing["categories"] == ["+F", "-O", "-U"] and missing["series"]["LRMM"] == [0.9, 0.97, 0.95]
+
+
+def test_plots_with_matplotlib(small, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    page = report.write_report(small[0], out, small[1]).read_text()
+    assert report.NO_PLOTS not in page
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 4 and all(f"]({name})" in page for name in pngs)
+    assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pngs)
+
+
+def test_committed_results_every_model_and_paper_figure():
+    records = report.load_records(RESULTS)
+    columns, papers = report.load_papers(PAPERS)
+    page, specs = report.build_page(records, columns, papers, RESULTS, PAGE_DIR, plots=True)
+    sections = page.split("\n### ")
+    for r in records:
+        section = next(s for s in sections if s.startswith(f"{r['dataset']} · {r['protocol']}\n"))
+        split = section.split(f"**{r['split']}**\n")[1].split("**")[0]
+        assert row(split, report.display_name(r)), r
+    shown = 0
+    for (dataset, protocol, split), group in papers.items():
+        names = {report.display_name(r) for r in records if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split)}
+        metrics = {m for r in records if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split) for m in r["metrics"]}
+        for model, figures in group["models"].items():
+            assert set(figures) <= metrics, f"paper_figures.yaml: {dataset}/{protocol}/{split} {model}: no such metric here"
+            section = next(s for s in sections if s.startswith(f"{dataset} · {protocol}\n"))
+            text = row(section.split(f"**{split}**\n")[1], model if model in names else f"{model} *(not run)*")
+            for metric, value in figures.items():
+                assert f"(paper {report.paper_value(value)})" in text, (model, metric)
+                shown += 1
+    assert shown >= 30 and len(specs) >= 10
+
+
+def test_committed_page_is_current():
+    records = report.load_records(RESULTS)
+    page, specs = report.build_page(records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True)
+    assert (PAGE_DIR / "README.md").read_text() == page, "results/README.md is stale: python benchmarks/report.py"
+    assert all((PAGE_DIR / s["file"]).is_file() for s in specs)
