@@ -67,16 +67,22 @@ def test_checkpoint_round_trip(trained):
     assert torch.equal(fresh.full_sort_predict(batch), model.full_sort_predict(batch))
 
 
+def new_item_scores(model, users, content):
+    """Scores of known ``users`` for new items of raw ``content`` (score_users' new columns)."""
+    history = model.user_matrix[users.numpy()]
+    return model.score_users(history, content, users=users)[:, model.n_items:]
+
+
 def test_new_items_scored_from_content(trained):
     config, dataset, (train, _, _), model, _ = trained
     content = dataset.item_content("class").to_scipy()
     items = np.array([5, 17, 40])
     users = torch.tensor([1, 2, 3])
-    scores = model.score_new_items(users, content[items])
+    scores = new_item_scores(model, users, content[items])
     expected = model.U[users] @ model.theta[torch.from_numpy(items)].T
     assert torch.allclose(scores, expected, atol=1e-5)
     with pytest.raises(ContentError, match="trained on"):
-        model.score_new_items(users, sp.csr_matrix((3, content.shape[1] + 1)))
+        new_item_scores(model, users, sp.csr_matrix((3, content.shape[1] + 1)))
 
 
 def test_items_without_training_interactions_use_content_mean(trained):
@@ -131,9 +137,9 @@ def test_cold_item_scores_follow_their_content(trained):
     _, dataset, _, model, _ = trained
     content = dataset.item_content("class").to_scipy()
     users = torch.arange(1, 50)
-    scores = model.score_new_items(users, content[[5, 17, 40, 41]])
+    scores = new_item_scores(model, users, content[[5, 17, 40, 41]])
     assert scores.std(1).min() > 0  # not constant over items
-    same_content = model.score_new_items(users, content[[5, 5]])
+    same_content = new_item_scores(model, users, content[[5, 5]])
     assert torch.allclose(same_content[:, 0], same_content[:, 1])
     assert not torch.allclose(scores[:, 0], scores[:, 1])
 

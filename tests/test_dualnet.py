@@ -102,7 +102,7 @@ def test_new_item_score_depends_on_content_not_id():
     history = model.history[users.numpy()].toarray()
     raw = model.content_matrix  # already normalised; normalising again changes nothing
     before = model.full_sort_predict(users_batch(model, 29)).view(len(users), -1)
-    scored = model.score_new_items(history, raw[[3, 10, 3]])
+    scored = model.score_users(history, raw[[3, 10, 3]])
     n = model.n_items
     assert scored.shape == (len(users), n + 3)
     assert torch.allclose(scored[:, :n], before, atol=1e-5)
@@ -115,7 +115,7 @@ def test_new_item_score_depends_on_content_not_id():
     v = model.encode_items(swapped)
     assert torch.allclose(v[0], model.all_item_vectors()[10], atol=1e-6)
     with pytest.raises(ContentError, match="columns"):
-        model.score_new_items(history, np.ones((1, raw.shape[1] + 1)))
+        model.score_users(history, np.ones((1, raw.shape[1] + 1)))
 
 
 @pytest.mark.parametrize("norm", ["tfidf", "max"])

@@ -93,7 +93,7 @@ def test_new_items_without_retraining_keep_old_scores():
     n_old = model.n_items
     new_content = model.content_matrix[[3, 10, 42]]  # three "new" items with known content
     rating = model.get_rating_matrix(users)
-    scored = model.score_new_items(rating, new_content)
+    scored = model.score_users(rating, new_content)
     assert scored.shape == (len(users), n_old + 3)
     assert torch.equal(scored[:, :n_old], before)
     ids = model.add_items(new_content)

@@ -1,5 +1,11 @@
 """Base class of this package's models: a RecBole GeneralRecommender that reads item
-content from the HybridDataset (a model never reads files itself)."""
+content from the HybridDataset (a model never reads files itself).
+
+Users and items the model was not trained on (``recbole_hybrid.recommend``) go through one
+method, ``score_users(history, new_content=None, users=None)``: models that fold in users
+(``fold_in``) implement it, models with ``cold_start = True`` accept ``new_content`` there.
+A model that implements it is served by the recommend API and CLI with nothing else to add.
+"""
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -9,11 +15,20 @@ from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.layers import csr_rows_sparse, idf_weights, normalize_bow
 
 
+def as_csr(rows):
+    """Rows given as a (dense or sparse) tensor, an array or a scipy matrix -> float32 CSR."""
+    if isinstance(rows, torch.Tensor):
+        rows = (rows.to_dense() if rows.is_sparse else rows).cpu().numpy()
+    return sp.csr_matrix(rows, dtype=np.float32)
+
+
 class ContentRecommender(GeneralRecommender):
     """``input_rows = 'user'`` makes data_preparation train on user rows (autoencoders)."""
 
     input_rows = None
+    cold_start = False  # True: items are scored from their content (score_users' new_content)
     content_norm = None  # set by normalize_training_content
+    content_name = None  # the content the model reads (set by item_content)
 
     def item_content(self, dataset, name=None):
         """``ItemContent`` named ``name`` (default: the first of ``content_fields``)."""
@@ -28,7 +43,28 @@ class ContentRecommender(GeneralRecommender):
             raise ContentError(
                 f"{type(self).__name__} needs item content: set content_fields in the dataset yaml"
             )
-        return dataset.item_content(name)
+        content = dataset.item_content(name)
+        self.content_name = content.name
+        return content
+
+    def score_users(self, history, new_content=None, users=None):
+        """Scores [B, n_items + J] of B users for the model's items, then J new items.
+
+        ``history``: the users' interactions, rows [B, n_items] (scipy / array / tensor); what a
+        user unknown to the model (fold-in) is scored from. ``new_content``: raw content rows
+        [J, content_width] of new items (the trained field and vocabulary, unnormalised), or
+        None (J = 0); only ``cold_start`` models accept it. ``users``: internal ids when the
+        rows are the model's own users (models with per-user parameters, e.g. CVAE's U, score
+        those); None for new users. For a known user's history the first n_items columns are
+        ``full_sort_predict``'s. The model is not modified."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot score users from their history or new items from "
+            "their content (no score_users)")
+
+    @property
+    def content_width(self):
+        """Columns of the content rows the model reads (vocabulary size or vector length)."""
+        return self.content_matrix.shape[1]
 
     # ---- tensors derived from the weights for prediction, dropped when the weights may change ----
     _cache = None
@@ -69,12 +105,13 @@ class ContentRecommender(GeneralRecommender):
         items = np.arange(self.content_matrix.shape[0]) if items is None else np.asarray(items)
         return self.encode_content_rows(self.content_matrix[items])
 
-    def normalize_training_content(self, raw, mode):
+    def normalize_training_content(self, raw, mode, persistent=True):
         """The model's content input (``normalize_bow`` ``mode``) from the raw training
-        content; what new items need from it (tfidf: the idf) is kept as a buffer."""
+        content; what new items need from it (tfidf: the idf) is kept as a buffer
+        (``persistent``: in the state_dict)."""
         self.content_norm = mode
         idf = idf_weights(raw) if mode == "tfidf" else np.zeros(0, dtype=np.float32)
-        self.register_buffer("content_idf", torch.from_numpy(idf))
+        self.register_buffer("content_idf", torch.from_numpy(idf), persistent=persistent)
         return normalize_bow(raw, mode, idf if mode == "tfidf" else None)
 
     def normalize_content(self, content_rows):
@@ -86,11 +123,18 @@ class ContentRecommender(GeneralRecommender):
     def new_content_rows(self, content):
         """New items' raw content (tensor, array or scipy; [n_new, vocab]) as float32 CSR,
         checked against the vocabulary the model was trained on."""
-        if isinstance(content, torch.Tensor):
-            content = (content.to_dense() if content.is_sparse else content).cpu().numpy()
-        content = sp.csr_matrix(content, dtype=np.float32)
-        if content.shape[1] != self.content_matrix.shape[1]:
+        content = as_csr(content)
+        if content.shape[1] != self.content_width:
             raise ContentError(
                 f"new items' content has {content.shape[1]} columns, the model was trained on "
-                f"{self.content_matrix.shape[1]} (same vocabulary and field needed)")
+                f"{self.content_width} (same vocabulary and field needed)")
         return content
+
+    def history_tensor(self, history, width=None):
+        """History rows [B, n_items] (or up to ``width``: with new items' columns) as a dense
+        float tensor on the model's device, zero-padded to ``width`` columns."""
+        rows = torch.as_tensor(as_csr(history).toarray(), device=self.device)
+        width = width or self.n_items
+        if not self.n_items <= rows.shape[1] <= width:
+            raise ValueError(f"history rows have {rows.shape[1]} columns, the model knows {self.n_items} items")
+        return torch.nn.functional.pad(rows, (0, width - rows.shape[1]))

@@ -13,7 +13,7 @@ import torch
 from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.data.reviews import item_token_words, item_word_counts
-from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows
 
 
@@ -25,6 +25,7 @@ class ContentKNN(ContentRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.dummy_param = torch.nn.Parameter(torch.zeros(1))  # RecBole's trainer needs one
+        self.cold_start = not config["item_reviews"]  # new items have no training reviews
         self.item_vectors = sp.csr_matrix(self._item_vectors(config, dataset))
         self.interaction_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
         self.other_parameter_name = ["item_vectors", "interaction_matrix"]
@@ -36,7 +37,19 @@ class ContentKNN(ContentRecommender):
         content = self.item_content(dataset, config["content_field"])
         if not content.is_sparse:
             return l2_normalize_rows(content.to_scipy())
-        return tfidf_rows(content.to_scipy())
+        # the idf is rebuilt from the dataset with the model: not in the state_dict
+        return self.normalize_training_content(content.to_scipy(), "tfidf", persistent=False)
+
+    @property
+    def content_matrix(self):
+        """The items' model input: their TF-IDF (or unit-length) content rows."""
+        return self.item_vectors
+
+    def new_item_vectors(self, content):
+        """Model input of new items' raw content rows, weighted with the training idf."""
+        if self.content_norm:
+            return self.normalize_content(content)
+        return l2_normalize_rows(self.new_content_rows(content))
 
     def fold_in(self, history_dataset):
         """Score users from the interactions of ``history_dataset`` (new users' fold-in)."""
@@ -56,8 +69,20 @@ class ContentKNN(ContentRecommender):
         scores = np.asarray(profiles.multiply(self.item_vectors[items]).sum(axis=1)).ravel()
         return torch.from_numpy(scores.astype(np.float32)).to(self.device)
 
+    def scores(self, history, item_vectors):
+        """cos(p_u, x_j) [B, n] of users with history rows ``history`` (CSR) and items ``item_vectors``."""
+        scores = (self.user_profiles(history) @ item_vectors.T).toarray()
+        return torch.from_numpy(scores.astype(np.float32)).to(self.device)
+
     def full_sort_predict(self, interaction):
         users = interaction[self.USER_ID].cpu().numpy()
-        profiles = self.user_profiles(self.interaction_matrix[users])
-        scores = (profiles @ self.item_vectors.T).toarray()
-        return torch.from_numpy(scores.astype(np.float32).ravel()).to(self.device)
+        return self.scores(self.interaction_matrix[users], self.item_vectors).view(-1)
+
+    def score_users(self, history, new_content=None, users=None):
+        """``ContentRecommender.score_users``: profiles from the history rows, new items from content."""
+        if new_content is not None and not self.cold_start:
+            raise ValueError("ContentKNN with item_reviews: True has no cold-start path (new items have no reviews)")
+        items = self.item_vectors
+        if new_content is not None:
+            items = sp.vstack([items, self.new_item_vectors(new_content)]).tocsr()
+        return self.scores(as_csr(history), items)

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from recbole.utils import InputType, ModelType
 
-from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
 
 
@@ -38,12 +38,13 @@ def normalize_content(content, mode):
     raise ValueError(f"content_norm [{mode}]: word_max or item_max")
 
 
-def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000):
+def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=None):
     """Closed-form ALS for every row r of the 0/1 matrix R (rows x cols) at once:
     x_r = (b Y_+^T Y_+ + (a - b) sum_{c in R_r} y_c y_c^T + lam I)^-1 (a sum_{c in R_r} y_c + lam p_r),
-    where Y_+ are the rows of Y with at least one interaction (as the authors' code)."""
+    where Y_+ are the rows of Y with at least one interaction (as the authors' code), or the
+    rows marked in ``active`` (bool, len(Y)): the model's, when R holds only new rows."""
     n_rows, k = R.shape[0], Y.shape[1]
-    active = torch.from_numpy(np.asarray(R.getnnz(axis=0) > 0))
+    active = torch.from_numpy(np.asarray(R.getnnz(axis=0) > 0 if active is None else active))
     y_active = Y[active]
     base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
     A = base.expand(n_rows, k, k).clone()
@@ -154,12 +155,27 @@ class CVAE(ContentRecommender):
         return (self.U[interaction[self.USER_ID]] @ self.item_vectors().T).flatten()
 
     @torch.no_grad()
-    def score_new_items(self, users, content):
-        """Scores [len(users), n_new] of new items from their raw content rows (same
-        vocabulary as training, [n_new, vocab] counts): v_j = mu_j."""
+    def solve_users(self, history):
+        """u_i of users from their history rows alone (V fixed): the ALS update of U."""
+        active = self.user_matrix.getnnz(axis=0) > 0
+        return confidence_weighted_solve(as_csr(history), self.V, self.lambda_u, self.a, self.b, active=active)
+
+    @torch.no_grad()
+    def new_item_vectors(self, content):
+        """v_j = mu_j of new items from their raw content rows (the training vocabulary)."""
         content = self.new_content_rows(content)
         if self.word_scale.numel():
             content = (content @ sp.diags(1.0 / self.word_scale.numpy())).tocsr()
         else:
             content, _ = normalize_content(content, "item_max")
-        return self.U[torch.as_tensor(users)] @ self.encode_content_rows(content).T
+        return self.encode_content_rows(content)
+
+    @torch.no_grad()
+    def score_users(self, history, new_content=None, users=None):
+        """``ContentRecommender.score_users``: u_i = U[users] for known users, else solved
+        from the history; new items v_j = mu_j."""
+        U = self.U[torch.as_tensor(users)] if users is not None else self.solve_users(history)
+        V = self.item_vectors()
+        if new_content is not None:
+            V = torch.cat([V, self.new_item_vectors(new_content)])
+        return U @ V.T

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 from recbole.utils import InputType
 
-from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.layers import (
     activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, xavier_init,
 )
@@ -110,7 +110,6 @@ class DualNet(ContentRecommender):
             raise ValueError(f"user_input_norm [{self.user_input_norm}]: l2 or none")
 
         content = self.item_content(dataset, config["content_field"])
-        self.content_name = content.name
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
 
@@ -190,8 +189,7 @@ class DualNet(ContentRecommender):
     @torch.no_grad()
     def encode_users(self, rating_matrix):
         """m_u of history rows (dense tensor/array or scipy, [B, n_items]): unseen users too."""
-        if isinstance(rating_matrix, torch.Tensor):
-            rating_matrix = (rating_matrix.to_dense() if rating_matrix.is_sparse else rating_matrix).cpu().numpy()
+        rating_matrix = as_csr(rating_matrix)
         if rating_matrix.shape[1] != self.n_items:
             raise ValueError(f"history rows have {rating_matrix.shape[1]} columns, the model knows {self.n_items} items")
         rows = self._known_columns(rating_matrix)
@@ -209,9 +207,10 @@ class DualNet(ContentRecommender):
         return (self.users_matching(interaction[self.USER_ID]) @ self.all_item_vectors().t()).view(-1)
 
     @torch.no_grad()
-    def score_new_items(self, rating_matrix, content_rows):
-        """Scores [B, n_items + J'] of users with histories ``rating_matrix`` ([B, n_items])
-        when J' new items of raw content ``content_rows`` ([J', vocab]) join; columns
-        n_items.. are the new items. The model is not modified (no retraining)."""
-        items = torch.cat([self.all_item_vectors(), self.encode_items(self.normalize_content(content_rows))])
-        return self.encode_users(rating_matrix) @ items.t()
+    def score_users(self, history, new_content=None, users=None):
+        """``ContentRecommender.score_users``: users encoded from their history rows, new
+        items from their raw content by the item network (no retraining)."""
+        items = self.all_item_vectors()
+        if new_content is not None:
+            items = torch.cat([items, self.encode_items(self.normalize_content(new_content))])
+        return self.encode_users(history) @ items.t()

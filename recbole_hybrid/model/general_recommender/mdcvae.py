@@ -74,7 +74,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
-        self.content_name = content.name
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
         counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
@@ -177,6 +176,20 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
             self._cache = (V, bias, w_in)
         return self._cache
 
+    @torch.no_grad()
+    def surrogate_factors(self, content_rows=None):
+        """(V_surr, b_surr, W_in_surr, x_new) of the model's items plus new items of raw content
+        ``content_rows`` (eq. 13): V rows mu_t(x), the bias of ``new_item_bias``, encoder rows
+        V's (MDsymCVAE) or zero (MDCVAE: never trained, as cold items); x_new normalised."""
+        V, bias, w_in = self.item_factors()
+        if content_rows is None:
+            return V, bias, w_in, None
+        x_new = self.normalize_content(content_rows)
+        v_new = self.encode_content_rows(x_new).to(V.device)
+        w_new = v_new if self.symmetric else torch.zeros_like(v_new)
+        b_new = self.new_item_bias(bias).expand(len(v_new))
+        return torch.cat([V, v_new]), torch.cat([bias, b_new]), torch.cat([w_in, w_new]), x_new
+
     def new_item_bias(self, bias):
         """Bias of an item scored from content alone: the mean bias of trained items."""
         trained = torch.from_numpy(self.trained[: len(bias)]).to(bias.device)
@@ -250,3 +263,11 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     def full_sort_predict(self, interaction):
         return self.scores(self.get_rating_matrix(interaction[self.USER_ID])).view(-1)
+
+    @torch.no_grad()
+    def score_users(self, history, new_content=None, users=None):
+        """``ContentRecommender.score_users``: users encoded from their history rows (over the
+        model's items, or also the new items'), new items with V_surr rows (eq. 13)."""
+        V, bias, w_in, _ = self.surrogate_factors(new_content)
+        mu, _ = self.encode(self.history_tensor(history, len(V)), w_in=w_in)
+        return self.decode(mu, V, bias)

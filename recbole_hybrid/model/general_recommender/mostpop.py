@@ -24,6 +24,13 @@ class MostPop(GeneralRecommender):
     def fold_in(self, history_dataset):
         """Popularity needs no user history: new users get the same ranking."""
 
+    def score_users(self, history, new_content=None, users=None):
+        """Scores [B, n_items] of any B users (``ContentRecommender.score_users``' interface):
+        the training counts; new items have none, so there is no cold-start path."""
+        if new_content is not None:
+            raise ValueError("MostPop has no cold-start path: new items have no training interactions")
+        return self.item_count.repeat(history.shape[0], 1)
+
     def calculate_loss(self, interaction):
         return torch.nn.Parameter(torch.zeros(1))
 
