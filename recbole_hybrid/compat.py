@@ -14,7 +14,14 @@ Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verifi
    works below pandas 3 (pinned), so the warnings from RecBole's modules are silenced.
 5. ``recbole.quick_start`` imports ray at import time (and ray needs pkg_resources): this
    package never imports it; ``recbole_hybrid.quick_start`` replaces what we need of it.
+6. RecBole's distributed training assumes CUDA and one file system: its trainers wrap the
+   model in DistributedDataParallel with ``device_ids`` (CUDA only; gloo on CPU refuses them)
+   and every rank reads the best checkpoint, which only rank 0 wrote (another machine has no
+   copy; a rank may read before rank 0 finished writing). The trainers get
+   ``distributed.wrap_model`` and ``evaluate(load_best_model=True)`` loads rank 0's copy on
+   every rank (``distributed.load_best_of_rank_zero``). One process: unchanged.
 """
+import functools
 import importlib
 import types
 import warnings
@@ -22,6 +29,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from recbole_hybrid import distributed
 
 _NUMPY_ALIASES = {
     "float": np.float64, "int": np.int_, "bool": np.bool_, "object": np.object_,
@@ -78,11 +87,42 @@ def _patch_scipy_dok():
         sp.dok_matrix._update = _dok_update
 
 
+def _trainer_init(self, config, model):
+    """RecBole's AbstractTrainer.__init__ with ``distributed.wrap_model``."""
+    self.config, self.model = config, model
+    if not config["single_spec"]:
+        self.model, self.distributed_model = distributed.wrap_model(config, model)
+
+
+def _evaluate_loading_on_rank_zero(evaluate):
+    """``Trainer.evaluate`` whose ``load_best_model`` under DDP loads rank 0's checkpoint."""
+
+    @functools.wraps(evaluate)
+    def wrapper(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if load_best_model and eval_data and not self.config["single_spec"]:
+            distributed.load_best_of_rank_zero(self, model_file or self.saved_model_file)
+            load_best_model = False
+        return evaluate(self, eval_data, load_best_model=load_best_model, model_file=model_file,
+                        show_progress=show_progress)
+
+    wrapper.recbole_evaluate = evaluate
+    return wrapper
+
+
+def _patch_ddp_trainers():
+    from recbole.trainer.trainer import AbstractTrainer, Trainer
+
+    AbstractTrainer.__init__ = _trainer_init
+    if not hasattr(Trainer.evaluate, "recbole_evaluate"):
+        Trainer.evaluate = _evaluate_loading_on_rank_zero(Trainer.evaluate)
+
+
 def apply():
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
     _patch_numpy_aliases()
     _patch_torch_load()
     _patch_scipy_dok()
+    _patch_ddp_trainers()
 
 
 apply()

@@ -13,6 +13,7 @@ import os
 import recbole
 from recbole.config import Config as RecBoleConfig
 
+from recbole_hybrid import distributed
 from recbole_hybrid.properties_path import properties_dir
 from recbole_hybrid.utils import get_model
 
@@ -80,6 +81,16 @@ class Config(RecBoleConfig):
         super()._set_default_parameters()
         if self.final_config_dict["protocol"] == "fixed":
             self.final_config_dict["benchmark_filename"] = fixed_split_files(self.final_config_dict)
+
+    def _init_device(self):
+        """RecBole's, except that a rank of a distributed run (``local_rank`` set, or started
+        by torchrun) joins its process group with its device's backend (distributed.py)."""
+        cfg = self.final_config_dict
+        distributed.adopt_torchrun(cfg)
+        local_rank = cfg.pop("local_rank", None)
+        super()._init_device()  # gpu_id, CUDA_VISIBLE_DEVICES, and the device RecBole would use
+        if local_rank is not None:
+            distributed.join(cfg, local_rank)
 
     def _register_dataset_keys(self, loaded):
         """Keys of dataset/protocol yaml count as dataset arguments (RecBole's cache key)."""

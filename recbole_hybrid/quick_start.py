@@ -1,5 +1,10 @@
 """run_recbole_hybrid / objective_function: RecBole's quick start for this package's models
-and RecBole's own, without importing ``recbole.quick_start`` (which imports ray)."""
+and RecBole's own, without importing ``recbole.quick_start`` (which imports ray).
+
+``run_recbole_hybrid(..., nproc=2)`` trains under torch.distributed as RecBole's ``run``:
+``nproc`` processes on this machine, ranks ``group_offset`` .. ``group_offset + nproc - 1``
+of ``world_size`` meeting at ``ip:port`` (recbole_hybrid/distributed.py). A process started
+by torchrun is a rank by itself (``nproc=1``)."""
 import logging
 import sys
 from contextlib import nullcontext
@@ -7,6 +12,7 @@ from logging import getLogger
 
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
+from recbole_hybrid import distributed
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.protocols import check_model_fits_protocol, install_fold_in
@@ -17,8 +23,9 @@ def prepare(config):
     """Dataset, loaders, model and trainer for ``config`` (seeded as RecBole does)."""
     check_model_fits_protocol(config.model_class, config)
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
+    with distributed.rank_zero_first(config):
+        dataset = create_dataset(config)
+        train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     split = getattr(dataset, "protocol_split", None)
@@ -56,8 +63,23 @@ def evaluate_test(trainer, test_data, load_best_model, show_progress=False):
     return trainer.evaluate(test_data, load_best_model=load_best_model, show_progress=show_progress)
 
 
-def run_recbole_hybrid(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
-    """Train ``model`` on ``dataset`` with RecBole's Trainer and evaluate on the test split."""
+def run_recbole_hybrid(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
+                       nproc=1, world_size=-1, ip="localhost", port=5678, group_offset=0):
+    """Train ``model`` on ``dataset`` with RecBole's Trainer and evaluate on the test split;
+    with ``nproc`` > 1 or ``world_size`` > 0, in ``nproc`` processes of a distributed run
+    (the result is local rank 0's)."""
+    kwargs = dict(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                  saved=saved)
+    if nproc == 1 and world_size <= 0:
+        return run_single(**kwargs)
+    ranks = dict(world_size=nproc if world_size <= 0 else world_size, ip=ip, port=port, nproc=nproc,
+                 offset=group_offset)
+    return distributed.launch(run_single, nproc, dict(kwargs, config_dict=dict(config_dict or {}, **ranks)))
+
+
+def run_single(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """One process of ``run_recbole_hybrid``: the whole run, or one rank of it (``local_rank``
+    in ``config_dict``, or started by torchrun)."""
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -70,17 +92,31 @@ def run_recbole_hybrid(model=None, dataset=None, config_file_list=None, config_d
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
+    spread = None if config["single_spec"] else replica_spread(config, trainer.model)
     test_result = evaluate_test(trainer, test_data, saved, config["show_progress"])
     logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    return {
+    result = {
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
+    if not config["single_spec"]:
+        result["replica_spread"] = spread
+        distributed.leave()
+    return result
+
+
+def replica_spread(config, model):
+    """Largest difference of a weight between two ranks after training (before the test
+    loads rank 0's best checkpoint on every rank; 0: the ranks trained one model), logged
+    at warning level if not 0."""
+    spread = distributed.Ranks(config["device"]).spread(model)
+    (getLogger().warning if spread else getLogger().info)(f"replica spread across ranks: {spread:g}")
+    return spread
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):

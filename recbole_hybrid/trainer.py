@@ -1,5 +1,18 @@
 """Trainer subclasses for models trained in stages: ``<Model>Trainer`` is found by
-``recbole_hybrid.utils.get_trainer``; models without one use RecBole's Trainer."""
+``recbole_hybrid.utils.get_trainer``; models without one use RecBole's Trainer.
+
+Under torch.distributed (recbole_hybrid/distributed.py) every rank holds the whole model and
+the stages stay replicas of one computation:
+  * stochastic-gradient stages outside RecBole's ``_train_epoch`` (content VAE epochs: the
+    t-step, CVAE's VAE pass; DualNet's dual blocks) split each batch among the ranks and
+    average the gradients weighted by rows (``shard_step``): the gradient of the whole batch,
+    at 1/world_size of the work per rank. Batch orders are drawn by rank 0.
+  * RecBole's ``_train_epoch`` (MD-CVAE's b-step, MultiVAE...) shards users by its
+    DistributedSampler and reduces gradients with DDP, as RecBole does.
+  * one-off or closed-form stages (content VAE / item-network pretraining with its cache,
+    ``after_pretraining``, CVAE's ALS sweep) run on rank 0 and are broadcast
+    (``Ranks.on_rank_zero``): see each trainer for why.
+One process: the same code, with no communication and the same random draws as before."""
 import os
 import time
 
@@ -8,22 +21,33 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
+from recbole_hybrid.distributed import Ranks, module_tensors
 from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_dae_stack, pretrain_layerwise
 
 PRETRAIN_SETTINGS = ("pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
                      "pretrain_learning_rate", "pretrain_batch_size", "pretrain_kl_anneal_epochs", "seed")
 
 
+def optimizer_params(optimizer):
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 class PretrainingTrainer(Trainer):
     """RecBole's Trainer plus a pretraining stage (``_pretrain``), run once by ``fit`` before
-    the first epoch and timed apart. The RNG is reseeded afterwards: cached or not, the
-    main stage starts from the same state. RecBole's validation, early stopping and
-    checkpoints apply to the main stage unchanged."""
+    the first epoch and timed apart. The RNG is reseeded afterwards (seed + rank, as RecBole
+    seeds each rank): cached or not, the main stage starts from the same state. RecBole's
+    validation, early stopping and checkpoints apply to the main stage unchanged.
+
+    Distributed: the cached part of pretraining and ``after_pretraining`` run on rank 0 and
+    are broadcast - a one-off stage, cached on disk afterwards, whose cache only rank 0 may
+    write, and whose per-layer loops (model/pretrain.py) have no sharding; the other ranks
+    wait (``ddp_timeout``)."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
         self.pretrained = False
         self.pretrain_seconds = 0.0
+        self.ranks = Ranks(config["device"])
 
     def _pretrain(self, train_data):
         raise NotImplementedError
@@ -31,21 +55,39 @@ class PretrainingTrainer(Trainer):
     def pretrain(self, train_data=None):
         start = time.perf_counter()
         self._pretrain(train_data)
-        init_seed(self.config["seed"], self.config["reproducibility"])
-        self.model.after_pretraining()
+        init_seed(self.config["seed"] + self.ranks.rank, self.config["reproducibility"])
+        self.ranks.on_rank_zero(self.model.after_pretraining, module_tensors(self.model))
         self.pretrained = True
         self.pretrain_seconds = time.perf_counter() - start
         self.logger.info(f"pretraining: {self.pretrain_seconds:.1f} s")
 
     def cached(self, module, key, run, what):
         """``run()`` trains ``module`` in place; with ``pretrain_cache`` its weights are kept
-        in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed)."""
+        in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed).
+        Distributed: rank 0 does it, every rank gets its weights."""
+        self.ranks.on_rank_zero(lambda: self._cached(module, key, run, what), module_tensors(module))
+
+    def _cached(self, module, key, run, what):
         if not self.config["pretrain_cache"]:
             return run()
         key = dict(key, **{k: self.config[k] for k in PRETRAIN_SETTINGS},
                    model=type(self.model).__name__, dataset=self.config["dataset"])
         path, hit = cached_pretraining(module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run)
         self.logger.info(f"{what} pretraining {'loaded from' if hit else 'saved in'} {path}")
+
+    def shard_step(self, optimizer, rows, loss_fn):
+        """One step of ``optimizer`` on a batch of which this rank holds ``rows`` (its shard,
+        possibly empty; one process: the batch): ``loss_fn(rows)`` is a mean over rows, the
+        gradients are averaged over the ranks weighted by rows. Returns this rank's share of
+        the batch loss (summed over the ranks: the batch's loss)."""
+        optimizer.zero_grad()
+        loss = loss_fn(rows) if len(rows) else None
+        if loss is not None:
+            self._check_nan(loss)
+            loss.backward()
+        total = self.ranks.average_gradients(optimizer_params(optimizer), len(rows))
+        optimizer.step()
+        return 0.0 if loss is None else loss.item() * (len(rows) / total)
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         if not self.pretrained:
@@ -72,20 +114,16 @@ class ContentVAETrainer(PretrainingTrainer):
     """
 
     def content_epoch(self, optimizer, batch_size, coupled=True, kl_weight=1.0):
-        """One pass over the items with content in random order; returns the summed loss."""
+        """One pass over the items with content in random order; returns the summed loss.
+        Distributed: each batch split among the ranks (``shard_step``)."""
         model = self.model
         model.train()
         items = model.content_items()
-        order = items[torch.randperm(len(items)).numpy()]
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            optimizer.zero_grad()
-            loss = model.content_loss(order[start:start + batch_size], coupled=coupled, kl_weight=kl_weight)
-            self._check_nan(loss)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        return total
+        order = items[self.ranks.permutation(len(items))]
+        loss_fn = lambda rows: model.content_loss(rows, coupled=coupled, kl_weight=kl_weight)
+        total = sum(self.shard_step(optimizer, self.ranks.shard(order[start:start + batch_size]), loss_fn)
+                    for start in range(0, len(order), batch_size))
+        return self.ranks.sum(total)
 
     def _pretrain_content_vae(self):
         config, model = self.config, self.model
@@ -171,15 +209,27 @@ class CVAETrainer(ContentVAETrainer):
     2. every epoch: one pass of VAE updates toward V (``learning_rate``, batches of
        ``vae_batch_size``), theta = mu(x), then one ALS sweep (U, then V) - the authors' order.
     RecBole's validation, early stopping and checkpoints apply to the epochs of step 2.
+
+    Distributed: the VAE pass is split among the ranks (``content_epoch``); theta and the ALS
+    sweep are computed by rank 0 and theta, U, V broadcast. The sweep is closed form (batched
+    K x K solves, a small share of an epoch) and each half needs the whole other factor and
+    the active columns of the whole matrix (model's ``confidence_weighted_solve``), so a
+    row-sharded sweep would need the model's solver split and an all-gather for no gain at
+    this cost; broadcasting (n_users + 2 n_items) x K floats keeps the replicas identical.
     """
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.pretrained:
             self.pretrain(train_data)
         loss = self.content_epoch(self.optimizer, self.config["vae_batch_size"], coupled=True)
+        model = self.model
+        self.ranks.on_rank_zero(self.refresh_and_sweep, [model.theta, model.U, model.V])
+        return loss
+
+    def refresh_and_sweep(self):
+        """theta = mu(x), then one ALS sweep (U, then V)."""
         self.model.refresh_theta()
         self.model.als_sweep()
-        return loss
 
 
 class DualNetTrainer(PretrainingTrainer):
@@ -196,6 +246,12 @@ class DualNetTrainer(PretrainingTrainer):
        back-propagated along each network); ``alternate`` takes an item-network step, then a
        user-network step on every block, each with its own optimizer and the other side fixed.
     ``learner: sgd`` uses ``momentum`` (the paper: SGD with momentum).
+
+    Distributed: each rank's loader yields its share of every user batch (RecBole's
+    DistributedSampler); item batches and block order are drawn by rank 0, so a block is the
+    same (user batch x item batch) on every rank, split by users, and its gradients are
+    averaged weighted by users (``shard_step``): the whole block's step. The stacked denoising
+    autoencoders run on rank 0 (PretrainingTrainer), the refinement epochs on every rank.
     """
 
     def __init__(self, config, model):
@@ -219,32 +275,30 @@ class DualNetTrainer(PretrainingTrainer):
                                 "item": self._build_optimizer(params=model.item_net.parameters())}
 
     def dual_step(self, block, side="both", depth=None):
-        """One optimizer step on a (users, items) block: ``side`` 'user' / 'item' / 'both'."""
-        optimizer = self.side_optimizers[side]
-        optimizer.zero_grad()
-        loss = self.model.block_loss(*block, update=side, depth=depth)
-        self._check_nan(loss)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        """One optimizer step on a (users, items) block: ``side`` 'user' / 'item' / 'both'.
+        Distributed: ``users`` is this rank's share of the block's users."""
+        users, items = block
+        loss_fn = lambda rows: self.model.block_loss(rows, items, update=side, depth=depth)
+        return self.shard_step(self.side_optimizers[side], users, loss_fn)
 
-    def dual_epoch(self, train_data, depth=None):
+    def dual_epoch(self, train_data, depth=None, epoch_idx=0):
         """One pass over every (user batch, item batch) block; returns the summed loss."""
-        model, config = self.model, self.config
+        model, config, ranks = self.model, self.config, self.ranks
         model.train()
+        ranks.set_epoch(train_data, epoch_idx)
         user_batches = [inter[model.USER_ID].cpu().numpy() for inter in train_data]
         items = model.trained_items()
-        items = items[torch.randperm(len(items)).numpy()]
+        items = items[ranks.permutation(len(items))]
         size = config["item_batch_size"]
         item_batches = [items[i:i + size] for i in range(0, len(items), size)]
         blocks = [(u, i) for u in user_batches for i in item_batches]
         sides = ("item", "user") if config["dual_update"] == "alternate" else ("both",)
         total = 0.0
-        for b in torch.randperm(len(blocks)).tolist():
+        for b in ranks.permutation(len(blocks)).tolist():
             for side in sides:
                 loss = self.dual_step(blocks[b], side, depth)
             total += loss
-        return total
+        return ranks.sum(total)
 
     def _pretrain(self, train_data):
         config, model = self.config, self.model
@@ -260,14 +314,14 @@ class DualNetTrainer(PretrainingTrainer):
         for depth in range(1, model.item_net.depth):
             self._build_dual_optimizers()
             for epoch in range(config["pretrain_refine_epochs"] if train_data is not None else 0):
-                loss = self.dual_epoch(train_data, depth)
+                loss = self.dual_epoch(train_data, depth, epoch)
                 self.logger.info(set_color("layer-wise refinement", "green") + f" level {depth} epoch {epoch}: {loss:.2f}")
         self._build_dual_optimizers()
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.pretrained:
             self.pretrain(train_data)
-        return self.dual_epoch(train_data)
+        return self.dual_epoch(train_data, epoch_idx=epoch_idx)
 
 
 class LRMMTrainer(Trainer):
