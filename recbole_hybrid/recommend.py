@@ -12,7 +12,8 @@ fold-in part of protocol ``strong``; for a new user, the history given) are left
 ``exclude_seen=False``. Users of the model are scored by ``full_sort_predict``, as in
 evaluation. New users and new items go through the model's ``score_users`` (the one interface
 of ``ContentRecommender``): a model that implements it (and sets ``cold_start`` for new items)
-is served here with nothing to add. RecBole's models that fold in users from their history
+is served here with nothing to add; a model reading several ``.item`` fields (DEAMER, LRMM:
+``new_item_fields``) gets them as {field: values}. RecBole's models that fold in users from their history
 (autoencoders, EASE, ItemKNN) are served through ``install_fold_in`` on a copy of the model.
 
 Command line (``--help`` for all options):
@@ -134,7 +135,8 @@ def folds_in_by_copy(model):
 def capabilities(model):
     """{FOLD_IN, COLD_START} subset of what ``model`` (an instance or a class) can do."""
     found = set()
-    if (implements_score_users(model) and _can_fold_in(_class_of(model))) or folds_in_by_copy(model):
+    new_users = _can_fold_in(_class_of(model)) or getattr(model, "new_users", False)
+    if (implements_score_users(model) and new_users) or folds_in_by_copy(model):
         found.add(FOLD_IN)
     if getattr(model, "cold_start", False) and implements_score_users(model):
         found.add(COLD_START)
@@ -176,7 +178,7 @@ def require(model, capability):
 @dataclass
 class NewItems:
     ids: list  # external item ids
-    content: sp.csr_matrix  # raw content rows [J, model.content_width]
+    content: object  # raw content rows [J, model.content_width] (CSR), or {field: J values} (new_item_fields)
 
 
 def _parse_value(value, ftype, separator, where, field):
@@ -239,11 +241,15 @@ def check_content_fields(name, types, dataset, where):
     return trained
 
 
-def _dense_rows(rows, ids, field, width, where):
-    bad = [(i, len(r)) for i, r in zip(ids, rows) if len(r) != width]
+def _check_widths(rows, ids, field, width, where, empty_ok=False):
+    bad = [(i, len(r)) for i, r in zip(ids, rows) if len(r) != width and not (empty_ok and len(r) == 0)]
     if bad:
         raise ContentError(f"{where}: field {field} needs vectors of length {width} (what the model was "
                            f"trained on), found (item, length) {bad[:5]}")
+
+
+def _dense_rows(rows, ids, field, width, where):
+    _check_widths(rows, ids, field, width, where)
     return sp.csr_matrix(np.stack(rows).astype(np.float32))
 
 
@@ -272,6 +278,29 @@ def content_rows(frame, kind, ids, dataset, width, where):
     return _token_rows(list(frame[field]), list(weights), field, dataset.field2token_id[field], width, where)
 
 
+def field_values(frame, fields, types, ids, where):
+    """{field: per new item, its vector (float_seq) or words (token_seq)} of the model's
+    ``new_item_fields``; an empty cell is that modality missing (words the model does not know
+    are dropped, as for its training items), but each item needs some content it reads."""
+    values, usable = {}, np.zeros(len(ids), dtype=bool)
+    for spec in fields:
+        column = list(frame[spec.name])
+        if types[spec.name] == FeatureType.TOKEN:
+            column = [[v] if v else [] for v in column]
+        if spec.width is not None:
+            _check_widths(column, ids, spec.name, spec.width, where, empty_ok=True)
+            values[spec.name] = [np.asarray(v, dtype=np.float32) for v in column]
+            usable |= [len(v) > 0 for v in column]
+        else:
+            values[spec.name] = [[str(w) for w in v] for v in column]
+            usable |= [any(str(w) in spec.words for w in v) for v in column]
+    if not usable.all():
+        names = " / ".join(f.name for f in fields)
+        raise ContentError(f"{where}: items {[i for i, u in zip(ids, usable) if not u][:5]} have no {names} the "
+                           "model can read (no vector, no known word): a new item is scored from its content")
+    return values
+
+
 def read_new_items(source, dataset, model):
     """NewItems from a ``.item``-style file or a DataFrame, checked against the content the
     model was trained on (fields, types, vector length, vocabulary, NaN); errors name the
@@ -280,14 +309,20 @@ def read_new_items(source, dataset, model):
     iid = dataset.iid_field
     if iid not in frame:
         raise ContentError(f"{where}: no item id column [{iid}] (header {iid}:token)")
-    name = model.content_name
-    kind = check_content_fields(name, types, dataset, where)
-    validate_raw_item_frame(frame, iid, [name], types, where)
+    fields = model.new_item_fields() if isinstance(model, ContentRecommender) else None
+    if fields == []:
+        raise ContentError(f"{where}: {type(model).__name__} reads no .item field of its items (no metadata or "
+                           "dense modality): new items have no content it could score them from")
+    names = [model.content_name] if fields is None else [f.name for f in fields]
+    kinds = [check_content_fields(name, types, dataset, where) for name in names]
+    validate_raw_item_frame(frame, iid, names, types, where)
     ids = [str(i) for i in frame[iid]]
     known = [i for i in ids if i in dataset.field2token_id[iid] or i == ""]
     if known:
         raise ContentError(f"{where}: items {known[:10]} are not new (ids of the model's dataset, or empty)")
-    return NewItems(ids, content_rows(frame, kind, ids, dataset, model.content_width, where))
+    if fields is not None:
+        return NewItems(ids, field_values(frame, fields, types, ids, where))
+    return NewItems(ids, content_rows(frame, kinds[0], ids, dataset, model.content_width, where))
 
 
 # ---- scoring ----

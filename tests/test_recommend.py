@@ -1,6 +1,7 @@
 """recommend (issue 10): a checkpoint saved by the runner -> top-k external item ids for the
 model's users, new users (fold-in) and new items (from their content); API and command line;
 clear errors for unknown ids, missing capabilities and mismatching content."""
+import copy
 import functools
 import json
 import subprocess
@@ -315,10 +316,10 @@ def test_models_without_a_path_raise_clear_errors(trained, tmp_path):
     path = twin_item_file(t.dataset, ["1"], tmp_path / "one.item")
     with pytest.raises(CapabilityError, match=r"MultiVAE has no path for scoring new items.*MDCVAE"):
         t.rec.recommend(users=["1"], new_items=path)
-    for name in ("BPR", "BiasMF", "DEAMER", "LRMM", "CDAE"):
+    for name in ("BPR", "BiasMF", "CDAE"):
         with pytest.raises(CapabilityError, match=rf"{name} has no path for scoring a user.*fold-in.*MultiVAE"):
             require(get_model(name), FOLD_IN)
-    for name in ("MostPop", "BiasMF", "DEAMER", "LRMM", "EASE"):
+    for name in ("MostPop", "BiasMF", "EASE"):
         with pytest.raises(CapabilityError, match=rf"{name} has no path .*cold start.*DualNet"):
             require(get_model(name), COLD_START)
 
@@ -328,7 +329,7 @@ def test_every_model_declares_what_recommend_can_do():
     expected = {
         "MDCVAE": {FOLD_IN, COLD_START}, "MDsymCVAE": {FOLD_IN, COLD_START}, "CVAE": {FOLD_IN, COLD_START},
         "DualNet": {FOLD_IN, COLD_START}, "ContentKNN": {FOLD_IN, COLD_START}, "MostPop": {FOLD_IN},
-        "DEAMER": set(), "LRMM": set(), "BiasMF": set(),
+        "DEAMER": {FOLD_IN, COLD_START}, "LRMM": {FOLD_IN, COLD_START}, "BiasMF": set(),
         "MultiVAE": {FOLD_IN}, "MultiDAE": {FOLD_IN}, "RecVAE": {FOLD_IN}, "EASE": {FOLD_IN}, "ItemKNN": {FOLD_IN},
         "BPR": set(), "LightGCN": set(), "CDAE": set(),
     }
@@ -336,8 +337,159 @@ def test_every_model_declares_what_recommend_can_do():
     ours = [c for c in classes.values() if c.__module__.startswith("recbole_hybrid.")]
     assert len(ours) >= 9
     for cls in ours:  # the plug-in contract: fold_in / cold_start come with score_users
-        if hasattr(cls, "fold_in") or getattr(cls, "cold_start", False):
+        if hasattr(cls, "fold_in") or getattr(cls, "cold_start", False) or getattr(cls, "new_users", False):
             assert implements_score_users(cls), cls.__name__
+
+
+# ---- DEAMER, LRMM: several content fields (real data: amazon-mi reviews + meta words, lfm2k vectors) ----
+MULTIMODAL = {
+    ("DEAMER", "amazon-mi"): {"protocol": "loo99", "d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16,
+                              "embedding_size": 8, "max_doc_units": 8},
+    ("DEAMER", "lfm2k"): {"protocol": "recbole", "hidden_size": 16, "max_doc_units": 8},
+    ("LRMM", "amazon-mi"): {"protocol": "rating", "d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16,
+                            "ae_hidden_size": 32, "shared_size": 16, "max_doc_units": 8, "max_meta_words": 20,
+                            "metrics": ["RMSE"], "valid_metric": "rmse"},
+}
+
+
+@pytest.fixture(scope="module")
+def multimodal(trained, raw_data_root):
+    return lambda name, dataset: trained(name, dataset, **MULTIMODAL[name, dataset])
+
+
+def full_sort(model, users):
+    with torch.no_grad():
+        return model.full_sort_predict(Interaction({model.USER_ID: torch.as_tensor(users)})).view(len(users), -1)
+
+
+def item_tokens(t, n, start=1):
+    return list(t.dataset.field2id_token[t.dataset.iid_field][start:start + n])
+
+
+def table_scores(t, users, items, **kwargs):
+    """{(user, item): score} of ``items`` (and any new items), seen items included."""
+    return scores_of(t.rec.recommend(users=users, candidates=items, k=10 ** 6, exclude_seen=False, **kwargs))
+
+
+@pytest.mark.parametrize("name, dataset", list(MULTIMODAL))
+def test_multimodal_known_users_are_scored_as_by_the_model(multimodal, name, dataset, tmp_path):
+    """score_users of the model's users = full_sort_predict (DEAMER: the exposure, and the rating
+    with predict_rating; LRMM: ratings); with new items the known items keep their scores."""
+    t = multimodal(name, dataset)
+    model, ids = t.rec.model, np.arange(1, 41)
+    history = t.history.inter_matrix(form="csr")[ids]
+    with torch.no_grad():
+        torch.testing.assert_close(model.score_users(history, users=ids), full_sort(model, ids), rtol=1e-5, atol=1e-6)
+    if hasattr(model, "predict_rating") and hasattr(model, "rating_out"):  # DEAMER with R
+        model.predict_rating = True  # eq. 10 over every pair
+        try:
+            with torch.no_grad():
+                got = model.score_users(history, users=ids)
+            torch.testing.assert_close(got, full_sort(model, ids), rtol=1e-5, atol=1e-5)
+            assert got.min() >= 1.0 and got.max() <= 5.0
+        finally:
+            model.predict_rating = False
+    users, items = user_tokens(t, 5), item_tokens(t, 6)
+    plain = table_scores(t, users, items)
+    with_new = table_scores(t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item"))
+    assert len(with_new) == 2 * len(plain)
+    np.testing.assert_allclose([with_new[key] for key in plain], list(plain.values()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dataset", ["lfm2k", "amazon-mi"])
+def test_deamer_new_items_score_as_items_of_the_same_content(multimodal, dataset, tmp_path):
+    """A new item with a known item's metadata (and vector) scores as that item without its
+    training reviews: lfm2k has none (the same score), amazon-mi's are hidden in a copy."""
+    t = multimodal("DEAMER", dataset)
+    users, items = user_tokens(t, 8), item_tokens(t, 8, start=3)
+    score = table_scores(t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item"))
+    ids = t.dataset.token2id(t.dataset.iid_field, items)
+    reference = copy.deepcopy(t.rec.model)
+    if "reviews" in reference.item_parts:
+        reference.item_parts["reviews"].lengths[torch.from_numpy(ids)] = 0  # no training review: missing
+        reference.invalidate_cache()
+    expected = full_sort(reference, t.dataset.token2id(t.dataset.uid_field, users))[:, ids].numpy()
+    got = np.array([[score[u, f"new-{i}"] for i in items] for u in users])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert got.std(1).min() > 0  # content decides
+    if dataset == "lfm2k":
+        np.testing.assert_allclose(got, [[score[u, i] for i in items] for u in users], rtol=1e-5, atol=1e-6)
+
+
+def test_deamer_new_user(multimodal):
+    """lfm2k (user_document: history): a new user's document is her given items (in id order):
+    she scores as the known user of that document."""
+    t = multimodal("DEAMER", "lfm2k")
+    reference = copy.deepcopy(t.rec.model)
+    user, doc = 7, reference.user_text
+    items = doc.ids[user, :doc.lengths[user]].sort().values
+    doc.ids[user, :len(items)] = items
+    history = list(t.dataset.id2token(t.dataset.iid_field, items.numpy()))
+    reference.invalidate_cache()
+    table = t.rec.recommend(history={"me": history}, k=10 ** 6, exclude_seen=False)
+    known = list(t.dataset.field2id_token[t.dataset.iid_field])
+    got = table.set_index("item").score.reindex(known[1:]).to_numpy()
+    np.testing.assert_allclose(got, full_sort(reference, [user])[0, 1:].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_deamer_with_review_documents_refuses_new_users(multimodal):
+    """amazon-mi (reviews): a new user has none; the missing-user vector never trained (every
+    training user has reviews), so every item would tie: an error, not arbitrary lists."""
+    t = multimodal("DEAMER", "amazon-mi")
+    history = training_items(t, t.dataset.id2token(t.dataset.uid_field, [7])[0])
+    with pytest.raises(ValueError, match="cannot score new users"):
+        t.rec.recommend(history={"me": history}, k=10)
+
+
+def test_lrmm_new_items_are_scored_as_without_their_reviews(multimodal):
+    """A new LRMM item (its meta words, from a DataFrame; unknown words dropped as in training)
+    scores as its twin under -O (reviews imputed by m-auto, no b_v)."""
+    t = multimodal("LRMM", "amazon-mi")
+    users, items = user_tokens(t, 8), item_tokens(t, 8, start=3)
+    ids = t.dataset.token2id(t.dataset.iid_field, items)
+    words = [t.dataset.id2token("meta", row[row > 0]).tolist() for row in t.dataset.item_feat["meta"][ids].numpy()]
+    frame = pd.DataFrame({"item_id": [f"new-{i}" for i in items], "meta": [w + ["zzz-never-seen"] for w in words]})
+    score = table_scores(t, users, items, new_items=frame)
+    with t.rec.model.missing_modalities("-O"):
+        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, users))[:, ids].numpy()
+    got = np.array([[score[u, f"new-{i}"] for i in items] for u in users])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert got.std(1).min() > 0
+
+
+def test_lrmm_new_user_is_scored_as_minus_u(multimodal):
+    """A new LRMM user has no review: U imputed by m-auto and no b_u (the paper's -U); her
+    history is not an LRMM input with review documents."""
+    t = multimodal("LRMM", "amazon-mi")
+    a, b = user_tokens(t, 2)
+    table = t.rec.recommend(history={"A": training_items(t, a), "B": training_items(t, b)}, k=10 ** 6,
+                            exclude_seen=False)
+    known = list(t.dataset.field2id_token[t.dataset.iid_field])[1:]
+    got = np.stack([table[table.user == n].set_index("item").score.reindex(known).to_numpy() for n in "AB"])
+    with t.rec.model.missing_modalities("-U"):
+        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, [a, b]))[:, 1:].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0], got[1])
+
+
+@pytest.mark.parametrize("dataset, column, values, message", [
+    ("lfm2k", "audio_vec", None, r"DataFrame.*\[audio_vec\].*\['audio_vec'\] missing"),
+    ("lfm2k", "audio_vec", [0.1] * 100, r"DataFrame.*audio_vec.*length 512"),
+    ("lfm2k", "text_vec", [np.nan] * 384, r"DataFrame.*text_vec.*NaN"),
+    ("amazon-mi", "meta", "zzz-unknown qqq-unknown", r"DataFrame.*\['n1'\] have no meta the model can read"),
+    ("amazon-mi", "meta:float_seq", "1 2", r"DataFrame.*trained on meta:token_seq"),
+])
+def test_multimodal_content_that_does_not_fit_is_an_error(multimodal, dataset, column, values, message):
+    name = "DEAMER" if dataset == "lfm2k" else "LRMM"
+    t = multimodal(name, dataset)
+    columns = {"item_id": ["n1"], "text_vec": [[0.1] * 384], "audio_vec": [[0.1] * 512]} if dataset == "lfm2k" \
+        else {"item_id": ["n1"]}
+    if values is None:
+        del columns[column]
+    else:
+        columns[column] = [values]
+    with pytest.raises(ContentError, match=message):
+        t.rec.recommend(users=user_tokens(t, 1), new_items=pd.DataFrame(columns))
 
 
 # ---- command line ----

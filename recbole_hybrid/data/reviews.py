@@ -39,6 +39,8 @@ class Documents:
     lengths: torch.Tensor  # [n_rows] long
     units: torch.Tensor  # [n_units + 1, dim] float, row 0 (padding) zero
     sources: torch.Tensor = None  # [n_rows, max_len] long: the training review (1-based) of each unit
+    max_len: int = None  # units kept per row (the last ones; None or 0: all)
+    vocab: dict = None  # word -> unit id, for documents of words (new rows: ``word_sequences``)
 
     @property
     def mask(self):
@@ -148,12 +150,17 @@ def pad_sequences(sequences, max_len):
     return torch.from_numpy(ids), torch.tensor([len(s) for s in sequences], dtype=torch.long)
 
 
-def make_documents(sequences, unit_vectors, max_len, sources=None):
+def make_documents(sequences, unit_vectors, max_len, sources=None, vocab=None):
     """``sources``: per sequence, the training review number of each unit (same shape)."""
     ids, lengths = pad_sequences(sequences, max_len)
     units = np.concatenate([np.zeros((1, unit_vectors.shape[1]), np.float32), unit_vectors])
     origin = pad_sequences(sources, max_len)[0] if sources is not None else None
-    return Documents(ids, lengths, torch.from_numpy(units), origin)
+    return Documents(ids, lengths, torch.from_numpy(units), origin, max_len, vocab)
+
+
+def word_sequences(word_lists, vocab):
+    """Unit ids (``vocab``: word -> id) of each word list; words outside ``vocab`` are dropped."""
+    return [[vocab[w] for w in words if w in vocab] for words in word_lists]
 
 
 class PairReviews(torch.nn.Module):
@@ -224,9 +231,10 @@ def review_documents(dataset, config, meta_field=None):
             sources = [[i + 1 for i in g for _ in word_ids[i]] for g in groups]
             docs[side] = make_documents(sequences, vectors.word_vectors, max_len, sources)
     docs["own"] = PairReviews(reviews.users, reviews.items, dataset.item_num)
-    if meta_field:
-        sequences = [[w + 1 for w in vectors.word_ids(words)] for words in meta_words]
-        docs["meta"] = make_documents(sequences, vectors.word_vectors, config["max_meta_words"])
+    if meta_field:  # unit id = 1 + Doc2Vec word id; words Doc2Vec does not know are dropped
+        vocab = {w: i + 1 for w, i in vectors.vocab.items()}
+        docs["meta"] = make_documents(word_sequences(meta_words, vocab), vectors.word_vectors,
+                                      config["max_meta_words"], vocab=vocab)
     return docs
 
 
@@ -260,4 +268,4 @@ def history_documents(dataset, item_vectors, max_len):
                                  np.ones(len(users), dtype=bool))
     sequences = [[int(items[i]) for i in g] for g in groups]  # item id = row of item_vectors
     ids, lengths = pad_sequences(sequences, max_len)
-    return Documents(ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32))
+    return Documents(ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32), max_len=max_len)

@@ -3,9 +3,12 @@ content from the HybridDataset (a model never reads files itself).
 
 Users and items the model was not trained on (``recbole_hybrid.recommend``) go through one
 method, ``score_users(history, new_content=None, users=None)``: models that fold in users
-(``fold_in``) implement it, models with ``cold_start = True`` accept ``new_content`` there.
-A model that implements it is served by the recommend API and CLI with nothing else to add.
+(``fold_in``, or ``new_users = True`` without it) implement it, models with ``cold_start = True``
+accept ``new_content`` there. A model that implements it is served by the recommend API and CLI
+with nothing else to add.
 """
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -22,11 +25,21 @@ def as_csr(rows):
     return sp.csr_matrix(rows, dtype=np.float32)
 
 
+@dataclass
+class ItemField:
+    """A ``.item`` field that new items give a model reading several (``new_item_fields``)."""
+
+    name: str
+    width: int = None  # float_seq: the vector length the model was trained on
+    words: dict = field(default=None, repr=False)  # token_seq: the words it knows (others dropped, as in training)
+
+
 class ContentRecommender(GeneralRecommender):
     """``input_rows = 'user'`` makes data_preparation train on user rows (autoencoders)."""
 
     input_rows = None
     cold_start = False  # True: items are scored from their content (score_users' new_content)
+    new_users = False  # True: score_users scores users it was not trained on, without fold_in
     content_norm = None  # set by normalize_training_content
     content_name = None  # the content the model reads (set by item_content)
 
@@ -52,14 +65,20 @@ class ContentRecommender(GeneralRecommender):
 
         ``history``: the users' interactions, rows [B, n_items] (scipy / array / tensor); what a
         user unknown to the model (fold-in) is scored from. ``new_content``: raw content rows
-        [J, content_width] of new items (the trained field and vocabulary, unnormalised), or
-        None (J = 0); only ``cold_start`` models accept it. ``users``: internal ids when the
+        [J, content_width] of new items (the trained field and vocabulary, unnormalised), or,
+        for a model with ``new_item_fields``, {field: J values (a vector, or a list of words)};
+        None: J = 0. Only ``cold_start`` models accept it. ``users``: internal ids when the
         rows are the model's own users (models with per-user parameters, e.g. CVAE's U, score
         those); None for new users. For a known user's history the first n_items columns are
         ``full_sort_predict``'s. The model is not modified."""
         raise NotImplementedError(
             f"{type(self).__name__} cannot score users from their history or new items from "
             "their content (no score_users)")
+
+    def new_item_fields(self):
+        """[ItemField] of a model that reads several ``.item`` fields of new items; None: the one
+        content ``content_name`` (rows [J, content_width])."""
+        return None
 
     @property
     def content_width(self):

@@ -262,7 +262,11 @@ class DocumentEncoder(nn.Module):
     pretrained unit vectors (Doc2Vec; frozen unless ``finetune``) and rows, rebuilt from the
     dataset (not saved in checkpoints). ``exclude`` (one training review number per row, 0 for
     none) leaves that review's units out of the row: a training pair's own review
-    (``own_review: exclude``)."""
+    (``own_review: exclude``). ``encode(ids, lengths)`` encodes rows given as unit ids (new
+    users' or items' documents: ``max_len`` units, ``vocab`` for words); ``field``: the ``.item``
+    field it reads, if any (set by ``modalities.content_encoders``)."""
+
+    field = None
 
     def __init__(self, documents, finetune=False):
         super().__init__()
@@ -270,6 +274,10 @@ class DocumentEncoder(nn.Module):
         self.register_buffer("ids", documents.ids, persistent=False)
         self.register_buffer("lengths", documents.lengths, persistent=False)
         self.register_buffer("sources", documents.sources, persistent=False)
+        self.max_len, self.vocab = documents.max_len, documents.vocab
+
+    def forward(self, rows, exclude=None):
+        return self.encode(*self.rows(rows, exclude))
 
     def rows(self, rows, exclude=None):
         """(unit ids [B, L], lengths [B]) of the rows, without the excluded review's units."""
@@ -297,8 +305,7 @@ class SequenceEncoder(DocumentEncoder):
         self.lstm = nn.LSTM(documents.dim, hidden_size, batch_first=True)
         self.output_size = hidden_size
 
-    def forward(self, rows, exclude=None):
-        ids, lengths = self.rows(rows, exclude)
+    def encode(self, ids, lengths):
         lengths = lengths.clamp(min=1)
         packed = nn.utils.rnn.pack_padded_sequence(
             self.units(ids[:, : int(lengths.max())]), lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -315,8 +322,7 @@ class MeanPoolEncoder(DocumentEncoder):
         self.linear = nn.Linear(documents.dim, out_size)
         self.output_size = out_size
 
-    def forward(self, rows, exclude=None):
-        ids, lengths = self.rows(rows, exclude)
+    def encode(self, ids, lengths):
         ids = ids[:, : max(int(lengths.max()), 1)]
         # padding (id 0) is left out of each bag's mean; an empty bag is zero
         return self.linear(F.embedding_bag(ids, self.units.weight, mode="mean", padding_idx=0))
@@ -325,6 +331,8 @@ class MeanPoolEncoder(DocumentEncoder):
 class VectorEncoder(nn.Module):
     """A dense content vector (image / audio / sentence embedding) -> ReLU(W x) (DEAMER eq. 6
     with the CNN's output given: the dataset's vectors are already a network's features)."""
+
+    field = None  # the ``.item`` field of the vectors (set by ``modalities.content_encoders``)
 
     def __init__(self, vectors, hidden_size, present=None):
         super().__init__()
@@ -337,8 +345,15 @@ class VectorEncoder(nn.Module):
     def mask(self, rows, exclude=None):
         return self.present[rows]
 
+    @property
+    def width(self):
+        return self.vectors.shape[1]
+
     def forward(self, rows, exclude=None):  # exclude: a vector holds no review
-        return F.relu(self.linear(self.vectors[rows]))
+        return self.encode(self.vectors[rows])
+
+    def encode(self, vectors):
+        return F.relu(self.linear(vectors))
 
 
 def pair_keys(users, items, n_items):

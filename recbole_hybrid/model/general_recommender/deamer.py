@@ -33,6 +33,11 @@ item terms w_u.e_u, w_v.e_v are the user and item biases, and ``bias_reg`` puts 
 
 ``predict`` serves both tasks: the exposure probability for ranking protocols, the rating
 for protocols scored by RMSE / MAE (``predict_task: auto``).
+
+Users and items it was not trained on (``score_users``, recbole_hybrid/recommend.py): a new item
+has no training reviews (the "missing" vector) and is encoded from its metadata / dense vector;
+a new user's X_u is her given history's item vectors (``user_document: history``), or missing
+(reviews: she has none). The rating module has no e_u / e_v for them: zeros.
 """
 import torch
 import torch.nn as nn
@@ -41,7 +46,10 @@ from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
-from recbole_hybrid.model.modalities import content_encoders, encode_all, own_reviews, training_ratings
+from recbole_hybrid.model.modalities import (
+    content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
+    training_ratings,
+)
 
 MODALITIES = ("D", "M", "I", "R")
 RATING_METRICS = ("rmse", "mae")
@@ -49,6 +57,8 @@ RATING_METRICS = ("rmse", "mae")
 
 class DEAMER(ContentRecommender):
     input_type = InputType.POINTWISE
+    cold_start = True
+    new_users = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -126,18 +136,25 @@ class DEAMER(ContentRecommender):
         return self.dropout(self._present(self.user_text, users, "user", exclude))  # h_u
 
     def item_vectors(self, items, exclude=None):
-        concat = torch.cat([self._present(enc, items, name, exclude) for name, enc in self.item_parts.items()], 1)
-        return F.relu(self.item_fuse(self.dropout(concat)))  # z_v (eqs. 7-8)
+        return self._fuse_items([self._present(enc, items, name, exclude) for name, enc in self.item_parts.items()])
+
+    def _fuse_items(self, parts):
+        return F.relu(self.item_fuse(self.dropout(torch.cat(parts, 1))))  # z_v (eqs. 7-8)
+
+    def _encodings(self):
+        """(h_u of every user, z_v of every item), computed once until the weights change (evaluation)."""
+        if self._cache is None:
+            self._cache = (encode_all(self.user_vectors, self.n_users, self.device),
+                           encode_all(self.item_vectors, self.n_items, self.device))
+        return self._cache
 
     def _pairs(self, users, items, own=None):
         """h_u * z_v of each pair, encoding each distinct user and item once (in evaluation,
         every user and item once until the weights change). ``own``: per pair, its training
         review number (0: none), left out of that pair's user and item documents."""
         if not self.training:
-            if self._cache is None:
-                self._cache = (encode_all(self.user_vectors, self.n_users, self.device),
-                               encode_all(self.item_vectors, self.n_items, self.device))
-            return self._cache[0][users] * self._cache[1][items]
+            h_u, z_v = self._encodings()
+            return h_u[users] * z_v[items]
         uniq_u, inv_u = torch.unique(users, return_inverse=True)
         uniq_i, inv_i = torch.unique(items, return_inverse=True)
         h_u, z_v = self.user_vectors(uniq_u)[inv_u], self.item_vectors(uniq_i)[inv_i]
@@ -198,3 +215,49 @@ class DEAMER(ContentRecommender):
         pairs_u = users.repeat_interleave(self.n_items)
         pairs_i = items.repeat(len(users))
         return self.predict({self.USER_ID: pairs_u, self.ITEM_ID: pairs_i})
+
+    # ---- users and items it was not trained on (recbole_hybrid/recommend.py)
+    def new_item_fields(self):
+        return item_fields(self.item_parts.values())
+
+    @torch.no_grad()
+    def score_users(self, history, new_content=None, users=None):
+        """``ContentRecommender.score_users`` (in eval mode): ``predict``'s score, the exposure (the
+        rating with ``predict_rating``). Known ``users``: their own h_u, e_u; new users: h_u from
+        their history (``user_document: history``; with reviews: an error, she has none), e_u = 0. New items:
+        the missing-reviews vector, their metadata / dense vector, e_v = 0."""
+        h_all, z_all = self._encodings()
+        n_new = new_item_count(new_content)
+        z_v = torch.cat([z_all, self._new_item_vectors(new_content, n_new)])
+        if users is None:
+            if not self.user_text.reads_history:  # no reviews: only the untrained missing vector
+                raise ValueError("DEAMER with user_document: reviews cannot score new users: a new user has "
+                                 "no reviews, so every item would tie; train with user_document: history "
+                                 "(the user's items' content vectors) to serve new users")
+            e, present = new_user_encodings(self.user_text, history, self.n_items, self.device)
+            h_u = self.dropout(torch.where(present.unsqueeze(1), e, self.missing["user"]))
+        else:
+            users = torch.as_tensor(users, device=self.device)
+            h_u = h_all[users]
+        return self._score_all_pairs(h_u, z_v, users, n_new)
+
+    def _new_item_vectors(self, new_content, n_new):
+        """z_v of the new items (their absent modalities: the learned missing vectors)."""
+        parts = []
+        for name, enc in self.item_parts.items():
+            e, present = new_item_encodings(enc, new_content, n_new, self.device)
+            parts.append(torch.where(present.unsqueeze(1), e, self.missing[name]))
+        return self._fuse_items(parts)
+
+    def _score_all_pairs(self, h_u, z_v, users, n_new):
+        """``predict`` [B, N] of every (h_u, z_v) pair, through W_L and W_R split by input (no [B, N, d])."""
+        logit = (h_u * self.exposure_out.weight[0]) @ z_v.T + self.exposure_out.bias  # eq. 9
+        if not self.predict_rating:
+            return torch.sigmoid(logit)
+        emb, w = self.user_embedding.embedding_dim, self.rating_out.weight[0]
+        e_u = self.user_embedding(users) if users is not None else h_u.new_zeros(len(h_u), emb)
+        e_v = torch.cat([self.item_embedding.weight, z_v.new_zeros(n_new, emb)])
+        middle = (h_u * w[emb:-emb]) @ z_v.T if self.parallel else torch.sigmoid(logit) * w[emb]
+        rating = (e_u @ w[:emb]).unsqueeze(1) + middle + (e_v @ w[-emb:]).unsqueeze(0) + self.rating_out.bias
+        low, high = self.rating_range
+        return low + (high - low) * torch.sigmoid(rating)  # eq. 10

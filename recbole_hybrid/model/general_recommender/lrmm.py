@@ -69,6 +69,11 @@ is scored with them imputed by m-auto (-U, -O: user, item cold start). ``missing
 (e.g. ['+F', '-U', '-O', '-M']) scores the same test interactions once per condition from one
 trained model: the test loader becomes {split name: loader} (quick_start.prepare) and
 ``test_condition(split)`` sets the mask per split (quick_start.evaluate_test).
+
+Users and items it was not trained on (``score_users``, recbole_hybrid/recommend.py): a new item
+has no training review, O is missing (imputed: -O) and M / V come from its content; a new user
+has no review, U is missing (-U), unless ``user_document: history`` (U from her given history).
+Neither has a rating bias: b_u, b_v are 0.
 """
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,9 +85,12 @@ import torch.nn.functional as F
 from recbole.utils import InputType
 
 from recbole_hybrid.data.content import ContentError
-from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, xavier_init
-from recbole_hybrid.model.modalities import content_encoders, encode_all, own_reviews, training_ratings
+from recbole_hybrid.model.modalities import (
+    content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
+    training_ratings,
+)
 
 MODALITIES = ("U", "O", "M", "V")  # canonical order of the shared layer's input
 ENCODER_KEYS = {"U": "user", "O": "item", "M": "meta", "V": "dense"}
@@ -138,6 +146,8 @@ class LRMMOutput:
 
 class LRMM(ContentRecommender):
     input_type = InputType.POINTWISE
+    cold_start = True
+    new_users = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -268,13 +278,8 @@ class LRMM(ContentRecommender):
         are computed once until the weights change (ContentRecommender's cache). ``own``: per
         training pair, its review number, left out of its U and O documents."""
         if not self.training:
-            if self._cache is None:
-                self._cache = {}
-                for g, enc in self.encoders.items():
-                    n_rows = self.n_users if g == "U" else self.n_items
-                    all_rows = torch.arange(n_rows, device=self.device)
-                    self._cache[g] = (encode_all(enc, n_rows, self.device), enc.mask(all_rows))
-            pairs = [(self._cache[g][0][self._rows(g, users, items)], self._cache[g][1][self._rows(g, users, items)])
+            cache = self._encodings()
+            pairs = [(cache[g][0][self._rows(g, users, items)], cache[g][1][self._rows(g, users, items)])
                      for g in self.modalities]
         else:
             uniq = {"U": torch.unique(users, return_inverse=True), "I": torch.unique(items, return_inverse=True)}
@@ -287,6 +292,16 @@ class LRMM(ContentRecommender):
                 rows, inverse = uniq["U" if g == "U" else "I"]
                 pairs.append((enc(rows)[inverse], enc.mask(rows)[inverse]))
         return torch.stack([e for e, _ in pairs], 1), torch.stack([m for _, m in pairs], 1)
+
+    def _encodings(self):
+        """{g: (e^g, mask) of every user (U) or item}, computed once until the weights change (evaluation)."""
+        if self._cache is None:
+            self._cache = {}
+            for g, enc in self.encoders.items():
+                n_rows = self.n_users if g == "U" else self.n_items
+                all_rows = torch.arange(n_rows, device=self.device)
+                self._cache[g] = (encode_all(enc, n_rows, self.device), enc.mask(all_rows))
+        return self._cache
 
     def modality_dropout(self, available):
         """m-drop: the modalities kept [B, n] (bool) of samples with ``available`` ones."""
@@ -304,6 +319,10 @@ class LRMM(ContentRecommender):
 
     def forward(self, users, items, own=None):
         embeddings, available = self._embeddings(users, items, own)
+        return self._rate(embeddings, available, self._bias_terms(users, items))
+
+    def _rate(self, embeddings, available, biases):
+        """The network from the pairs' e^g [B, n, d], availability [B, n] and (b_u, b_v) [B, 2] (or None)."""
         if self.training:
             kept = self.modality_dropout(available)
         else:
@@ -321,18 +340,22 @@ class LRMM(ContentRecommender):
             else:
                 slots.append(x[:, j])
         joint = F.relu(self.shared(torch.cat(slots, 1)))
-        rating = self.rating_out(joint).squeeze(-1) + self._biases(users, items, kept).sum(1)
+        rating = self.rating_out(joint).squeeze(-1) + self._biases(biases, kept).sum(1)
         return LRMMOutput(rating, embeddings, available, kept, ae_input, recon, hidden)
 
-    def _biases(self, users, items, kept):
-        """[B, 2]: b_u where U is kept, b_v where O is kept (``rating_biases``; zeros without)."""
+    def _bias_terms(self, users, items):
+        """(b_u, b_v) [B, 2] of the pairs (``rating_biases``), else None."""
         if not hasattr(self, "user_bias"):
-            return kept.new_zeros((len(users), 2), dtype=torch.float)
-        biases = []
-        for g, table, rows in (("U", self.user_bias, users), ("O", self.item_bias, items)):
-            on = kept[:, self.modalities.index(g)] if g in self.modalities else torch.zeros_like(rows, dtype=torch.bool)
-            biases.append(table(rows).squeeze(1) * on)
-        return torch.stack(biases, 1)
+            return None
+        return torch.cat([self.user_bias(users), self.item_bias(items)], 1)
+
+    def _biases(self, biases, kept):
+        """[B, 2]: b_u where U is kept, b_v where O is kept (zeros without ``rating_biases``)."""
+        if biases is None:
+            return kept.new_zeros((len(kept), 2), dtype=torch.float)
+        off = torch.zeros_like(kept[:, 0])
+        on = [kept[:, self.modalities.index(g)] if g in self.modalities else off for g in ("U", "O")]
+        return biases * torch.stack(on, 1)
 
     def reconstruction_loss(self, out):
         """sum_g ||e_recon^g - e^g||^2 (mean over the samples that have g; e^g detached) + lambda_rho H^g."""
@@ -359,7 +382,7 @@ class LRMM(ContentRecommender):
         s = self.loss_log_weights
         loss = torch.exp(-s[0]) * mse + s[0] + torch.exp(-s[1]) * recon + s[1]
         if self.bias_reg and hasattr(self, "user_bias"):
-            loss = loss + self.bias_reg * self._biases(users, items, out.kept).pow(2).sum(1).mean()
+            loss = loss + self.bias_reg * self._biases(self._bias_terms(users, items), out.kept).pow(2).sum(1).mean()
         stats = self.loss_stats
         stats["batches"] += 1
         stats["mse"] += mse.item()
@@ -384,3 +407,41 @@ class LRMM(ContentRecommender):
         low, high = self.rating_range
         return torch.cat([self.forward(pairs_u[i:i + chunk], pairs_i[i:i + chunk]).rating
                           for i in range(0, len(pairs_u), chunk)]).clamp(low, high)
+
+    # ---- users and items it was not trained on (recbole_hybrid/recommend.py)
+    def new_item_fields(self):
+        return item_fields(enc for g, enc in self.encoders.items() if g != "U")
+
+    @torch.no_grad()
+    def score_users(self, history, new_content=None, users=None, chunk=1 << 16):
+        """``ContentRecommender.score_users`` (in eval mode): predicted ratings, as
+        ``full_sort_predict``. Known ``users``: their U and b_u; new users: U from their history
+        (``user_document: history``) or missing, imputed by m-auto (-U), b_u = 0. New items: O
+        missing (-O), M / V from their content, b_v = 0. ``missing`` masks as in prediction."""
+        cache, n_new = self._encodings(), new_item_count(new_content)
+        n_rows = len(users) if users is not None else as_csr(history).shape[0]
+        users = None if users is None else torch.as_tensor(users, device=self.device)
+        tables = {}  # g -> (e^g, mask) of the B users (U) or the n_items + J items
+        for g, enc in self.encoders.items():
+            if g == "U":
+                tables[g] = (new_user_encodings(enc, history, self.n_items, self.device) if users is None
+                             else (cache[g][0][users], cache[g][1][users]))
+            else:
+                new_e, new_mask = new_item_encodings(enc, new_content, n_new, self.device)
+                tables[g] = (torch.cat([cache[g][0], new_e]), torch.cat([cache[g][1], new_mask]))
+        biases = None
+        if hasattr(self, "user_bias"):
+            b_u = self.user_bias(users)[:, 0] if users is not None else torch.zeros(n_rows, device=self.device)
+            biases = (b_u, torch.cat([self.item_bias.weight[:, 0], b_u.new_zeros(n_new)]))
+        n_cols = self.n_items + n_new
+        rows = torch.arange(n_rows, device=self.device).repeat_interleave(n_cols)
+        cols = torch.arange(n_cols, device=self.device).repeat(n_rows)
+        out = []
+        for i in range(0, len(rows), chunk):
+            r, c = rows[i:i + chunk], cols[i:i + chunk]
+            picks = [tables[g][0][r if g == "U" else c] for g in self.modalities]
+            masks = [tables[g][1][r if g == "U" else c] for g in self.modalities]
+            pair_biases = None if biases is None else torch.stack([biases[0][r], biases[1][c]], 1)
+            out.append(self._rate(torch.stack(picks, 1), torch.stack(masks, 1), pair_biases).rating)
+        low, high = self.rating_range
+        return torch.cat(out + [torch.zeros(0, device=self.device)]).clamp(low, high).view(n_rows, n_cols)
