@@ -86,7 +86,8 @@ def test_rating_starts_at_the_training_mean_and_bias_reg_penalises():
         assert abs(float(model.predict(batch).mean()) - float(ratings.mean())) < 0.1
     model.train()
     with torch.no_grad():
-        b_u, b_v = model._rating_biases(batch[model.USER_ID], batch[model.ITEM_ID])
+        b_u, b_v = model._rating_biases(model.user_embedding(batch[model.USER_ID]),
+                                        model.item_embedding(batch[model.ITEM_ID]))
     expected = 0.5 * float((b_u.pow(2) + b_v.pow(2)).mean())
     init_seed(7, True)
     plain = float(model.calculate_loss(batch))

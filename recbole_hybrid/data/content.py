@@ -104,7 +104,7 @@ def _check_dense_rows(rows, item_tokens, field, item_file):
             f"({sorted(set(nonempty.tolist()))[:5]}); e.g. items {list(item_tokens[bad])} "
             f"differ from the first row's length {nonempty[0]}"
         )
-    _check_finite(rows, item_tokens, field, item_file)
+    check_finite(rows, item_tokens, field, item_file)
 
 
 def _check_bow_rows(df, iid_field, ids, counts, item_file):
@@ -115,13 +115,13 @@ def _check_bow_rows(df, iid_field, ids, counts, item_file):
             f"{item_file}: {ids} and {counts} differ in length for {len(uneven)} items, "
             f"e.g. {uneven[:5]}"
         )
-    _check_finite(df[counts].values, tokens, counts, item_file)
+    check_finite(df[counts].values, tokens, counts, item_file)
     negative = [t for t, c in zip(tokens, df[counts].values) if len(c) and np.min(c) < 0]
     if negative:
         raise ContentError(f"{item_file}: negative counts in {counts}, e.g. items {negative[:5]}")
 
 
-def _check_finite(rows, item_tokens, field, item_file):
+def check_finite(rows, item_tokens, field, item_file):
     bad = [t for t, r in zip(item_tokens, rows) if len(r) and not np.isfinite(r).all()]
     if bad:
         raise ContentError(

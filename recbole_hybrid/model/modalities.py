@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from recbole.utils import FeatureType
 
-from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.data.content import ContentError, check_finite
 from recbole_hybrid.data.reviews import history_documents, pad_sequences, review_documents, word_sequences
 from recbole_hybrid.model.abstract_recommender import ItemField, as_csr
 from recbole_hybrid.model.layers import VectorEncoder
@@ -114,9 +114,7 @@ def new_vectors(values, width, field):
     if bad:
         raise ContentError(f"new items: field {field} needs vectors of length {width} (what the model was "
                            f"trained on), found (row, length) {bad[:5]}")
-    bad = [j for j, r in enumerate(rows) if not np.isfinite(r).all()]
-    if bad:
-        raise ContentError(f"new items: field {field} holds NaN or inf in rows {bad[:5]}")
+    check_finite(rows, list(range(len(rows))), field, "new items")
     vectors = np.zeros((len(rows), width), np.float32)
     for j, r in enumerate(rows):
         vectors[j, :len(r)] = r

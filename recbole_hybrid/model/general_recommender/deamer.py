@@ -175,11 +175,10 @@ class DEAMER(ContentRecommender):
         low, high = self.rating_range
         return logit, low + (high - low) * torch.sigmoid(self.rating_out(x).squeeze(-1))  # eq. 10
 
-    def _rating_biases(self, users, items):
+    def _rating_biases(self, e_u, e_v):
         """W_R's user and item terms, w_u . e_u and w_v . e_v: the user and item biases of eq. 10."""
-        emb = self.user_embedding.embedding_dim
-        w = self.rating_out.weight[0]
-        return self.user_embedding(users) @ w[:emb], self.item_embedding(items) @ w[-emb:]
+        emb, w = e_u.shape[1], self.rating_out.weight[0]
+        return e_u @ w[:emb], e_v @ w[-emb:]
 
     # ---- RecBole interface
     def calculate_loss(self, interaction):
@@ -198,10 +197,10 @@ class DEAMER(ContentRecommender):
         if rating is not None:
             error = rating[: len(users)] - interaction[self.rating_field].float()
             loss = loss + self.lambda_rating * error.pow(2).mean()
-            loss = loss + self.reg_weight * (self.user_embedding(users).pow(2).sum(1)
-                                             + self.item_embedding(items).pow(2).sum(1)).mean()
+            e_u, e_v = self.user_embedding(users), self.item_embedding(items)
+            loss = loss + self.reg_weight * (e_u.pow(2).sum(1) + e_v.pow(2).sum(1)).mean()
             if self.bias_reg:  # L2 on the biases themselves: e_u alone can shrink while W_R grows
-                b_u, b_v = self._rating_biases(users, items)
+                b_u, b_v = self._rating_biases(e_u, e_v)
                 loss = loss + self.bias_reg * (b_u.pow(2) + b_v.pow(2)).mean()
         return loss
 
@@ -258,6 +257,7 @@ class DEAMER(ContentRecommender):
         e_u = self.user_embedding(users) if users is not None else h_u.new_zeros(len(h_u), emb)
         e_v = torch.cat([self.item_embedding.weight, z_v.new_zeros(n_new, emb)])
         middle = (h_u * w[emb:-emb]) @ z_v.T if self.parallel else torch.sigmoid(logit) * w[emb]
-        rating = (e_u @ w[:emb]).unsqueeze(1) + middle + (e_v @ w[-emb:]).unsqueeze(0) + self.rating_out.bias
+        b_u, b_v = self._rating_biases(e_u, e_v)
+        rating = b_u.unsqueeze(1) + middle + b_v.unsqueeze(0) + self.rating_out.bias
         low, high = self.rating_range
         return low + (high - low) * torch.sigmoid(rating)  # eq. 10

@@ -142,6 +142,7 @@ class LRMMOutput:
     ae_input: torch.Tensor  # x~ [B, n * d + n]
     recon: dict  # g -> e_recon^g [B, d] (the modalities whose autoencoder ran)
     hidden: dict  # g -> e_hid^g [B, ae_hidden_size]
+    biases: torch.Tensor  # [B, 2]: b_u, b_v as added to the rating (zero where U / O is not kept)
 
 
 class LRMM(ContentRecommender):
@@ -340,8 +341,9 @@ class LRMM(ContentRecommender):
             else:
                 slots.append(x[:, j])
         joint = F.relu(self.shared(torch.cat(slots, 1)))
-        rating = self.rating_out(joint).squeeze(-1) + self._biases(biases, kept).sum(1)
-        return LRMMOutput(rating, embeddings, available, kept, ae_input, recon, hidden)
+        biases = self._biases(biases, kept)
+        rating = self.rating_out(joint).squeeze(-1) + biases.sum(1)
+        return LRMMOutput(rating, embeddings, available, kept, ae_input, recon, hidden, biases)
 
     def _bias_terms(self, users, items):
         """(b_u, b_v) [B, 2] of the pairs (``rating_biases``), else None."""
@@ -382,7 +384,7 @@ class LRMM(ContentRecommender):
         s = self.loss_log_weights
         loss = torch.exp(-s[0]) * mse + s[0] + torch.exp(-s[1]) * recon + s[1]
         if self.bias_reg and hasattr(self, "user_bias"):
-            loss = loss + self.bias_reg * self._biases(self._bias_terms(users, items), out.kept).pow(2).sum(1).mean()
+            loss = loss + self.bias_reg * out.biases.pow(2).sum(1).mean()
         stats = self.loss_stats
         stats["batches"] += 1
         stats["mse"] += mse.item()
