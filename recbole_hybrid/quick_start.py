@@ -16,6 +16,7 @@ from recbole_hybrid import distributed
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.protocols import check_model_fits_protocol, install_fold_in
+from recbole_hybrid.data.training_split import restore_label_scale
 from recbole_hybrid.utils import get_model, get_trainer
 
 
@@ -28,6 +29,7 @@ def prepare(config):
         train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    restore_label_scale(model, train_data._dataset)  # rating_rescale: predictions on the rating scale
     split = getattr(dataset, "protocol_split", None)
     if split is not None and split.history is not None:
         install_fold_in(model, split.history)

@@ -41,6 +41,7 @@ from recbole_hybrid.compat import legacy_torch_load
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
 from recbole_hybrid.data.protocols import _can_fold_in, install_fold_in
+from recbole_hybrid.data.training_split import restore_label_scale
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.utils import MODEL_SUBMODULES, get_model
 
@@ -98,6 +99,7 @@ def load_data_and_model(model_file, data_path=None):
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    restore_label_scale(model, train_data._dataset)  # rating_rescale: ratings on their own scale
     if fold_in_history(dataset) is not None:
         install_fold_in(model, fold_in_history(dataset))
     load_weights(model, checkpoint, model_file)

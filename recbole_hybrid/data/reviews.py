@@ -10,7 +10,9 @@ vocabulary). From the *training* interactions only:
     ``<checkpoint_dir>/doc2vec/`` under a key of the training reviews and the settings.
 ``text_unit: review`` makes a document the sequence of its reviews' Doc2Vec vectors;
 ``text_unit: word`` the sequence of its words' vectors. A review of a validation or test
-interaction is never read. A user or item without training reviews (or an empty review
+interaction is never read. ``max_item_reviews: N`` keeps at most N (a seeded choice) of each
+item's training reviews in its document (the LRMM paper's Fig. 4); users' documents keep theirs.
+A user or item without training reviews (or an empty review
 text only) gets an empty document, ``Documents.mask`` False: a model sees the gap.
 """
 import hashlib
@@ -192,6 +194,17 @@ def group_in_time_order(rows, times, n_rows, keep):
     return groups
 
 
+def cap_groups(groups, cap, seed):
+    """At most ``cap`` entries of each group, a seeded choice, in their order (``max_item_reviews``)."""
+    if cap is None:
+        return groups
+    if int(cap) != cap or cap < 0:
+        raise ValueError(f"max_item_reviews {cap}: a number of reviews >= 0 (or ~ for all)")
+    rng = np.random.default_rng(seed)
+    return [[g[i] for i in np.sort(rng.choice(len(g), int(cap), replace=False))] if len(g) > cap else g
+            for g in groups]
+
+
 def item_token_words(dataset, field):
     """Per internal item id, the words of the ``.item`` token_seq field ``field`` (e.g. meta)."""
     if field not in dataset.field2type:
@@ -208,7 +221,7 @@ def review_documents(dataset, config, meta_field=None):
     """{'user': Documents, 'item': Documents[, 'meta': Documents], 'own': PairReviews} from the
     training split.
 
-    yaml: review_field, text_unit (review | word), max_doc_units, d2v_* settings.
+    yaml: review_field, text_unit (review | word), max_doc_units, max_item_reviews, d2v_* settings.
     ``meta``: the items' metadata words (``.item`` token_seq ``meta_field``) as word vectors.
     """
     unit = config["text_unit"]
@@ -222,6 +235,8 @@ def review_documents(dataset, config, meta_field=None):
     docs = {}
     for side, rows, n_rows in (("user", reviews.users, dataset.user_num), ("item", reviews.items, dataset.item_num)):
         groups = group_in_time_order(rows, reviews.times, n_rows, has_text)
+        if side == "item":
+            groups = cap_groups(groups, config["max_item_reviews"], config["seed"])
         if unit == "review":
             sequences = [[i + 1 for i in g] for g in groups]
             docs[side] = make_documents(sequences, vectors.review_vectors, max_len, sequences)

@@ -10,6 +10,7 @@ from recbole.utils import ModelType
 import dataset_atomic
 from recbole_hybrid.data.dataloader import CandidateFullSortEvalDataLoader, TrainUserDataLoader
 from recbole_hybrid.data.dataset import HybridDataset
+from recbole_hybrid.data.training_split import check_supported, prepare_training_split
 
 # RecBole model types that our Dataset serves; the others keep RecBole's own datasets
 HYBRID_DATASET_TYPES = {ModelType.GENERAL, ModelType.CONTEXT, ModelType.TRADITIONAL}
@@ -61,8 +62,10 @@ def data_preparation(config, dataset):
     (cold: "normal" and "cold"). ``dataset.protocol_split`` keeps the split (fold-in history).
     """
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE or not isinstance(dataset, HybridDataset):
+        check_supported(config)
         return recbole_data_utils.data_preparation(config, dataset)
     split = dataset.build_protocol()
+    split.train = prepare_training_split(config, split.train)  # max_item_train_ratings, rating_rescale
     dataset.protocol_split = split
     split.train.split_role = "train"  # what review documents may be built from (data/reviews.py)
     history = split.train if split.history is None else split.history

@@ -63,6 +63,14 @@ Choices where the paper is silent or not applicable here:
     and b_v only where O is: m-drop drops them with their modality, and -U / -O (cold users /
     items) predict without them, as a new user or item has none.
 
+Missing modalities in the training data (section 3.6, Table 3): ``train_missing_prob: p`` removes
+each training (user, item) pair's available modalities with probability p, a fixed draw seeded by
+``seed`` (one modality always kept; the rate is exactly p as for m-drop). For that pair a removed
+modality is as if absent from the data: never the shared layer's or m-auto's input, no
+reconstruction target, no b_u / b_v with U / O; m-drop acts on what is left. Validation and test
+are untouched (+F unless ``missing``). Unlike m-drop the same modalities are missing every epoch.
+The Doc2Vec vectors and the other pairs' documents still come from all training reviews.
+
 Missing modalities at inference: ``missing: [U]`` etc. masks those modalities for every
 prediction except validation (LRMMTrainer validates with all modalities: +F), so the test set
 is scored with them imputed by m-auto (-U, -O: user, item cold start). ``missing_splits``
@@ -112,6 +120,21 @@ def drop_probabilities(p, n_max):
             low, high = (mid, high) if mid - mid ** n / n < p else (low, mid)
         qs.append((low + high) / 2)
     return qs[: n_max + 1]
+
+
+def keep_modalities(available, q, generator=None):
+    """The modalities kept [B, n] (bool) of samples with ``available`` ones: each is dropped with
+    probability q[number available], and one, picked uniformly, is kept if all were drawn."""
+    count = available.sum(1)
+    draws = torch.rand(available.shape, generator=generator, device=available.device)
+    drop = (draws < q[count].unsqueeze(1)) & available
+    everything = (drop.sum(1) == count) & (count > 0)
+    if everything.any():
+        rows = everything.nonzero().squeeze(1)
+        pick = torch.rand(len(rows), available.shape[1], generator=generator, device=available.device)
+        keep_one = pick.masked_fill(~available[rows], -1.0).argmax(1)
+        drop[rows, keep_one] = False
+    return available & ~drop
 
 
 def kl_sparsity(hidden, rho, eps=1e-6):
@@ -175,6 +198,7 @@ class LRMM(ContentRecommender):
             self.item_bias = nn.Embedding(self.n_items, 1)
         self._init_weights(ratings.mean())
 
+        self._init_train_missing(config["train_missing_prob"], config["seed"], dataset)
         self.test_missing = self._condition(config["missing"], "missing")
         self.inference_missing = self.test_missing  # what eval-mode predictions mask (validation: +F)
         self.test_splits = {str(name): self._condition(name, "missing_splits")
@@ -209,6 +233,27 @@ class LRMM(ContentRecommender):
                              f"{n} modalities {list(self.modalities)} (a sample always keeps one)")
         self.mdrop_prob = p
         self.register_buffer("drop_q", torch.tensor(drop_probabilities(p, n)), persistent=False)
+
+    def _init_train_missing(self, p, seed, dataset):
+        """``train_missing_prob`` (Table 3): each training (user, item) pair lacks each of its available
+        modalities with probability p, fixed (seeded by ``seed``), one always kept (as m-drop's draw)."""
+        p, n = float(p or 0.0), len(self.modalities)
+        if not 0.0 <= p <= (n - 1) / n:
+            raise ValueError(f"train_missing_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
+                             f"{n} modalities {list(self.modalities)} (a training pair always keeps one)")
+        self.train_missing_prob = p
+        if p == 0:
+            return
+        users, items = dataset.inter_feat[dataset.uid_field].long(), dataset.inter_feat[dataset.iid_field].long()
+        with torch.no_grad():
+            available = torch.stack([self.encoders[g].mask(self._rows(g, users, items)).cpu()
+                                     for g in self.modalities], 1)
+        generator = torch.Generator().manual_seed(int(seed))
+        absent = available & ~keep_modalities(available, torch.tensor(drop_probabilities(p, n)), generator)
+        keys = users * self.n_items + items
+        order = torch.argsort(keys)
+        self.register_buffer("absent_keys", keys[order], persistent=False)  # rebuilt from the seed
+        self.register_buffer("absent_table", absent[order], persistent=False)
 
     def _build_encoders(self, config, dataset, d):
         if config["text_encoder"] not in TEXT_ENCODERS:
@@ -308,23 +353,27 @@ class LRMM(ContentRecommender):
         """m-drop: the modalities kept [B, n] (bool) of samples with ``available`` ones."""
         if self.mdrop_prob <= 0:
             return available
-        count = available.sum(1)
-        drop = (torch.rand(available.shape, device=available.device) < self.drop_q[count].unsqueeze(1)) & available
-        everything = (drop.sum(1) == count) & (count > 0)
-        if everything.any():
-            rows = everything.nonzero().squeeze(1)
-            pick = torch.rand(len(rows), available.shape[1], device=available.device)
-            keep_one = pick.masked_fill(~available[rows], -1.0).argmax(1)
-            drop[rows, keep_one] = False
-        return available & ~drop
+        return keep_modalities(available, self.drop_q)
 
-    def forward(self, users, items, own=None):
+    def training_absent(self, users, items):
+        """[B, n] bool: the modalities the training pairs lack in the data (``train_missing_prob``), or None."""
+        if self.train_missing_prob <= 0:
+            return None
+        keys = users.long() * self.n_items + items.long()
+        pos = torch.searchsorted(self.absent_keys, keys).clamp(max=len(self.absent_keys) - 1)
+        found = (self.absent_keys[pos] == keys).unsqueeze(1)
+        return self.absent_table[pos] & found
+
+    def forward(self, users, items, own=None, absent=None):
         embeddings, available = self._embeddings(users, items, own)
-        return self._rate(embeddings, available, self._bias_terms(users, items))
+        return self._rate(embeddings, available, self._bias_terms(users, items), absent)
 
-    def _rate(self, embeddings, available, biases):
-        """The network from the pairs' e^g [B, n, d], availability [B, n] and (b_u, b_v) [B, 2] (or None)."""
+    def _rate(self, embeddings, available, biases, absent=None):
+        """The network from the pairs' e^g [B, n, d], availability [B, n] and (b_u, b_v) [B, 2] (or None);
+        ``absent`` [B, n]: modalities missing from the training data (``train_missing_prob``)."""
         if self.training:
+            if absent is not None:  # as if the data had never had them: no input, no target
+                available = available & ~absent
             kept = self.modality_dropout(available)
         else:
             masked = torch.tensor([g in self.inference_missing for g in self.modalities], device=available.device)
@@ -378,7 +427,7 @@ class LRMM(ContentRecommender):
     def calculate_loss(self, interaction):
         users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
         own = self.own_review(users, items) if self.own_review is not None else None
-        out = self.forward(users, items, own)
+        out = self.forward(users, items, own, self.training_absent(users, items))
         mse = F.mse_loss(out.rating, interaction[self.rating_field].float())
         recon = self.reconstruction_loss(out)
         s = self.loss_log_weights
