@@ -27,15 +27,22 @@ def prepare(config):
     with distributed.rank_zero_first(config):
         dataset = create_dataset(config)
         train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    restore_label_scale(model, train_data._dataset)  # rating_rescale: predictions on the rating scale
-    split = getattr(dataset, "protocol_split", None)
-    if split is not None and split.history is not None:
-        install_fold_in(model, split.history)
+    model = build_model(config, dataset, train_data)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     test_data = condition_test_splits(model, test_data)
     return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def build_model(config, dataset, train_data):
+    """The model of ``config`` on the training split (seeded as RecBole does), predicting on the
+    rating scale (``rating_rescale``) and with the protocol's fold-in history installed."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    restore_label_scale(model, train_data._dataset)
+    split = getattr(dataset, "protocol_split", None)
+    if split is not None and split.history is not None:
+        install_fold_in(model, split.history)
+    return model
 
 
 def condition_test_splits(model, test_data):

@@ -41,9 +41,9 @@ from recbole_hybrid.compat import legacy_torch_load
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
 from recbole_hybrid.data.protocols import _can_fold_in, install_fold_in
-from recbole_hybrid.data.training_split import restore_label_scale
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
-from recbole_hybrid.utils import MODEL_SUBMODULES, get_model
+from recbole_hybrid.quick_start import build_model
+from recbole_hybrid.utils import MODEL_SUBMODULES
 
 FOLD_IN, COLD_START = "fold-in", "cold-start"
 CAPABILITIES = {
@@ -97,11 +97,7 @@ def load_data_and_model(model_file, data_path=None):
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    restore_label_scale(model, train_data._dataset)  # rating_rescale: ratings on their own scale
-    if fold_in_history(dataset) is not None:
-        install_fold_in(model, fold_in_history(dataset))
+    model = build_model(config, dataset, train_data)
     load_weights(model, checkpoint, model_file)
     return config, model.eval(), dataset, train_data, valid_data, test_data
 

@@ -27,6 +27,7 @@ import torch
 
 from dataset_atomic.text import train_doc2vec
 from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.data.training_split import check_cap
 
 DOC2VEC_SETTINGS = ("d2v_dim", "d2v_epochs", "d2v_min_count", "d2v_window", "seed")
 TEXT_UNITS = ("review", "word")
@@ -196,10 +197,8 @@ def group_in_time_order(rows, times, n_rows, keep):
 
 def cap_groups(groups, cap, seed):
     """At most ``cap`` entries of each group, a seeded choice, in their order (``max_item_reviews``)."""
-    if cap is None:
+    if check_cap("max_item_reviews", cap) is None:
         return groups
-    if int(cap) != cap or cap < 0:
-        raise ValueError(f"max_item_reviews {cap}: a number of reviews >= 0 (or ~ for all)")
     rng = np.random.default_rng(seed)
     return [[g[i] for i in np.sort(rng.choice(len(g), int(cap), replace=False))] if len(g) > cap else g
             for g in groups]

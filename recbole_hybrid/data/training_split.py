@@ -29,12 +29,17 @@ def prepare_training_split(config, train):
     return rescale_labels(config, cap_item_ratings(config, train))
 
 
+def check_cap(key, cap):
+    """A per-item cap from yaml (``max_item_train_ratings``, ``max_item_reviews``): ~ or a whole number >= 0."""
+    if cap is not None and (int(cap) != cap or cap < 0):
+        raise ValueError(f"{key} {cap}: a number >= 0 (or ~ for all)")
+    return cap
+
+
 def cap_item_ratings(config, train):
-    cap = config["max_item_train_ratings"]
+    cap = check_cap("max_item_train_ratings", config["max_item_train_ratings"])
     if cap is None:
         return train
-    if int(cap) != cap or cap < 0:
-        raise ValueError(f"max_item_train_ratings {cap}: a number of ratings >= 0 (or ~ for all)")
     items = train.inter_feat[train.iid_field].numpy()
     keep = rank_within_user(items, np.random.default_rng(config["seed"])) < cap
     if not keep.any():
