@@ -126,3 +126,21 @@ def test_committed_page_is_current():
     page, specs = report.build_page(records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True)
     assert (PAGE_DIR / "README.md").read_text() == page, "results/README.md is stale: python benchmarks/report.py"
     assert all((PAGE_DIR / s["file"]).is_file() for s in specs)
+
+
+def test_paired_with_reference_seed_by_seed():
+    seeded = dict(seeds=[0, 1, 2])
+    bias = record("BiasMF", "rating", "test", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)], **seeded)
+    lrmm = record("LRMM", "rating", "-U", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)], **seeded)
+    other_seeds = record("DEAMER", "rating", "-U", {"rmse": 0.8}, per_seed=[{"rmse": 0.8}] * 2, seeds=[3, 4])
+    overlap = record("DeepFM", "rating", "-U", {"rmse": 0.8}, per_seed=[{"rmse": r} for r in (0.83, 0.85, 0.9)], seeds=[2, 1, 7])
+    one_seed = record("NeuMF", "rating", "-U", {"rmse": 0.8})
+    lines = report.paired("rating", [lrmm, other_seeds, overlap, one_seed], [bias])  # reference from split test
+    assert lines[1] == "Paired with BiasMF (rmse, lower is better):"
+    assert lines[3:] == ["- LRMM − BiasMF, rmse, seeds [0, 1, 2]: +0.0100, -0.0100, +0.0000 (mean +0.0000; better on 1 of 3)",
+                         "- DeepFM − BiasMF, rmse, seeds [2, 1]: +0.0000, +0.0100 (mean +0.0050; better on 0 of 2)"]
+    recall = [record(m, "fixed", "P=1-random", {"recall@300": 0}, per_seed=[{"recall@300": v} for v in vs], fixed_seeds=[0, 1])
+              for m, vs in (("ContentKNN", (0.25, 0.26)), ("CVAE", (0.3, 0.2)))]
+    assert report.paired("fixed", recall, [])[3:] == [
+        "- CVAE − ContentKNN, recall@300, seeds [0, 1]: +0.0500, -0.0600 (mean -0.0050; better on 1 of 2)"]
+    assert report.paired("strong", recall, []) == [] and report.paired("rating", [lrmm], []) == []
