@@ -140,14 +140,10 @@ def notes(rows, tables):
     return ([""] + list(dict.fromkeys(found))) if found else []
 
 
-def seeds_of(record):
-    return record.get("seeds") or record.get("fixed_seeds")
-
-
 def by_seed(record, metric):
     """{seed: value} of a multi-seed record ({} without per-seed figures for ``metric``)."""
-    runs = record.get("per_seed") or []
-    return {seed: run[metric] for seed, run in zip(seeds_of(record) or [], runs) if metric in run}
+    seeds = record.get("seeds") or record.get("fixed_seeds") or []
+    return {seed: run[metric] for seed, run in zip(seeds, record.get("per_seed") or []) if metric in run}
 
 
 def paired(protocol, rows, test_rows):
@@ -157,10 +153,11 @@ def paired(protocol, rows, test_rows):
     if protocol not in PAIRED:
         return []
     name, metric = PAIRED[protocol]
-    ref = next((r for r in rows + test_rows if display_name(r) == name and by_seed(r, metric)), None)
+    ref, ref_values = next(((r, v) for r in rows + test_rows if display_name(r) == name
+                            and (v := by_seed(r, metric))), (None, None))
     if ref is None:
         return []
-    sign, ref_values = (-1 if metric in LOWER_IS_BETTER else 1), by_seed(ref, metric)
+    sign = -1 if metric in LOWER_IS_BETTER else 1
     lines = []
     for r in rows:
         values = by_seed(r, metric)

@@ -15,7 +15,7 @@ from recbole.utils import get_environment, init_logger, init_seed, set_color
 from recbole_hybrid import distributed
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
-from recbole_hybrid.data.protocols import check_model_fits_protocol, install_fold_in
+from recbole_hybrid.data.protocols import check_model_fits_protocol, fold_in_history, install_fold_in
 from recbole_hybrid.data.training_split import restore_label_scale
 from recbole_hybrid.utils import get_model, get_trainer
 
@@ -39,9 +39,9 @@ def build_model(config, dataset, train_data):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     restore_label_scale(model, train_data._dataset)
-    split = getattr(dataset, "protocol_split", None)
-    if split is not None and split.history is not None:
-        install_fold_in(model, split.history)
+    history = fold_in_history(dataset)
+    if history is not None:
+        install_fold_in(model, history)
     return model
 
 

@@ -40,7 +40,7 @@ from recbole.utils import FeatureType, ModelType, init_seed
 from recbole_hybrid.compat import legacy_torch_load
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
-from recbole_hybrid.data.protocols import _can_fold_in, install_fold_in
+from recbole_hybrid.data.protocols import _can_fold_in, fold_in_history, install_fold_in
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.quick_start import build_model
 from recbole_hybrid.utils import MODEL_SUBMODULES
@@ -70,12 +70,6 @@ class CapabilityError(ValueError):
 def load_checkpoint(model_file):
     """The dict RecBole's Trainer saved (config, state_dict, other_parameter, ...)."""
     return legacy_torch_load(model_file, map_location="cpu")
-
-
-def fold_in_history(dataset):
-    """The protocol's fold-in history (train + held-out users' inputs: ``strong``), else None."""
-    split = getattr(dataset, "protocol_split", None)
-    return None if split is None else split.history
 
 
 def scoring_history(dataset, train_data):

@@ -170,6 +170,12 @@ def _can_fold_in(model_class):
     )
 
 
+def fold_in_history(dataset):
+    """The protocol's fold-in history (train + held-out users' inputs: ``strong``), else None."""
+    split = getattr(dataset, "protocol_split", None)
+    return None if split is None else split.history
+
+
 def install_fold_in(model, history):
     """Give ``model`` the histories of all users (train + fold-in of held-out users) to
     score from; what it learned is untouched."""
