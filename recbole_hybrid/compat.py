@@ -20,6 +20,11 @@ Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verifi
    copy; a rank may read before rank 0 finished writing). The trainers get
    ``distributed.wrap_model`` and ``evaluate(load_best_model=True)`` loads rank 0's copy on
    every rank (``distributed.load_best_of_rank_zero``). One process: unchanged.
+7. RecBole's EASE inverts its items x items Gram matrix with ``np.linalg.inv``; numpy 1.26's
+   bundled OpenBLAS crashes (SIGSEGV) there with 2+ threads from about 24,000 items
+   (citeulike-t) and is slow. EASE's module gets a numpy proxy whose ``linalg.inv`` is
+   ``spd_inverse``: a Cholesky inverse in torch (MKL), valid because G = X^T X + reg * I is
+   symmetric positive definite for reg > 0; otherwise numpy's inverse as before.
 """
 import functools
 import importlib
@@ -59,23 +64,50 @@ def legacy_torch_load(*args, **kwargs):
     return torch.load(*args, **kwargs)
 
 
-class _TorchWithLegacyLoad(types.ModuleType):
-    """Stands for ``torch`` inside RecBole modules; only ``load`` differs."""
+def spd_inverse(matrix):
+    """``np.linalg.inv`` of a symmetric positive definite matrix, by Cholesky in torch.
 
-    load = staticmethod(legacy_torch_load)
+    Same type (ndarray / np.matrix) and dtype as numpy's; a matrix that is not positive
+    definite goes to ``np.linalg.inv``.
+    """
+    dense = torch.from_numpy(np.ascontiguousarray(matrix))
+    factor, info = torch.linalg.cholesky_ex(dense)
+    if int(info) != 0:
+        return np.linalg.inv(matrix)
+    inverse = torch.cholesky_inverse(factor).numpy()
+    del factor
+    return np.asmatrix(inverse) if isinstance(matrix, np.matrix) else inverse
+
+
+class _ModuleProxy(types.ModuleType):
+    """Stands for ``module`` inside a RecBole module; only the given attributes differ."""
+
+    def __init__(self, module, **overrides):
+        super().__init__(module.__name__)
+        self._module = module
+        self.__dict__.update(overrides)
 
     def __getattr__(self, name):
-        return getattr(torch, name)
+        return getattr(self._module, name)
 
 
-_TORCH_PROXY = _TorchWithLegacyLoad("torch")
+_TORCH_PROXY = _ModuleProxy(torch, load=legacy_torch_load)
+_NUMPY_PROXY = _ModuleProxy(np, linalg=_ModuleProxy(np.linalg, inv=spd_inverse))
+
+
+def _replace_module_global(module_names, name, original, proxy):
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        if getattr(module, name, None) is original:
+            setattr(module, name, proxy)
 
 
 def _patch_torch_load():
-    for name in _TORCH_LOAD_CALLERS:
-        module = importlib.import_module(name)
-        if getattr(module, "torch", None) is torch:
-            module.torch = _TORCH_PROXY
+    _replace_module_global(_TORCH_LOAD_CALLERS, "torch", torch, _TORCH_PROXY)
+
+
+def _patch_ease_inverse():
+    _replace_module_global(["recbole.model.general_recommender.ease"], "np", np, _NUMPY_PROXY)
 
 
 def _dok_update(self, data):
@@ -123,6 +155,7 @@ def apply():
     _patch_torch_load()
     _patch_scipy_dok()
     _patch_ddp_trainers()
+    _patch_ease_inverse()
 
 
 apply()

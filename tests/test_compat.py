@@ -48,3 +48,34 @@ def test_list_of_tensors_index_still_means_a_tuple():
     scores = torch.arange(12.0).reshape(3, 4)
     rows, cols = torch.arange(3), torch.tensor([1, 2, 3])
     assert torch.equal(scores[[rows, cols]], scores[rows, cols])
+
+
+def test_ease_inverts_by_cholesky_in_its_own_module_only():
+    import recbole.model.general_recommender.ease as ease
+    from recbole_hybrid.compat import spd_inverse
+
+    assert ease.np.linalg.inv is spd_inverse
+    assert ease.np.diag is np.diag and ease.np.float32 is np.float32  # the rest is numpy's
+    assert np.linalg.inv is not spd_inverse  # global numpy untouched
+
+
+def test_spd_inverse_matches_numpy_type_and_values():
+    from recbole_hybrid.compat import spd_inverse
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((200, 60)) < 0.1).astype(np.float32)
+    gram = np.asmatrix(x.T @ x + 5.0 * np.eye(60, dtype=np.float32))  # EASE's G
+    inverse = spd_inverse(gram)
+    assert isinstance(inverse, np.matrix) and inverse.dtype == np.float32
+    np.testing.assert_allclose(inverse, np.linalg.inv(gram), rtol=1e-4, atol=1e-6)
+    # EASE's B = P / -diag(P) keeps its column-wise meaning with the np.matrix result
+    b = inverse / (-np.diag(inverse))
+    np.testing.assert_allclose(b[3, 7], -inverse[3, 7] / inverse[7, 7], rtol=1e-6)
+
+
+def test_spd_inverse_of_a_matrix_not_positive_definite_is_numpys():
+    from recbole_hybrid.compat import spd_inverse
+
+    indefinite = np.array([[0.0, 2.0], [2.0, 1.0]])
+    np.testing.assert_allclose(spd_inverse(indefinite), np.linalg.inv(indefinite))
+    assert type(spd_inverse(indefinite)) is np.ndarray
