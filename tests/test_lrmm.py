@@ -195,6 +195,34 @@ def test_rating_biases_ride_with_their_modality(g):
             assert torch.equal(model.predict(batch), masked_before)
 
 
+def test_training_pair_never_reads_its_own_review():
+    """Default ``own_review: exclude``: a training pair's loss ignores its own review's vector
+    (in U and O), while another pair's review in the same documents counts."""
+    _, (train, _, _), model, _ = build(dropout_prob=0.0, mdrop_prob=0.0)
+    assert model.own_review is not None
+    batch = next(iter(train))[:8]
+    users, items = pairs(batch, model)
+    own = model.own_review(users, items)
+    assert (own > 0).all()
+    model.train()
+
+    def embeddings():
+        with torch.no_grad():
+            return model._embeddings(users, items, own)[0]
+
+    before = embeddings()
+    units = [model.encoders[g].units.weight for g in ("U", "O")]
+    with torch.no_grad():
+        for weight in units:
+            weight[own] += 1.0
+    assert torch.allclose(embeddings(), before, atol=1e-6)
+    other = model.encoders["U"].ids[users[0]]
+    other = other[(other > 0) & (other != own[0])][:1]
+    with torch.no_grad():
+        units[0][other] += 1.0
+    assert not torch.allclose(embeddings(), before)
+
+
 def test_missing_v_without_dense_modality_is_an_error():
     with pytest.raises(ValueError, match="no dense modality"):
         build(missing=["V"])
