@@ -94,6 +94,39 @@ def test_items_without_training_interactions_use_content_mean(trained):
     assert torch.equal(vectors[warm], model.V[warm])
 
 
+def test_untrained_items_als_follow_the_authors_code(trained):
+    """``untrained_items: als``: an item without training interactions has v_j = (b U_+^T U_+ +
+    lambda_v I)^-1 lambda_v mu_j, as do new items, and the VAE is pulled toward it."""
+    _, dataset, _, model, _ = trained
+    model.untrained_items = "als"
+    saved = model.U.clone(), model.V.clone()
+    try:
+        model.als_sweep()
+        cold = torch.nonzero(~model.has_train & torch.from_numpy(model.has_content)).flatten()
+        U = model.U.double()[torch.from_numpy(model.item_matrix.getnnz(axis=0) > 0)]
+        A = model.b * U.T @ U + model.lambda_v * torch.eye(model.k, dtype=torch.float64)
+        expected = torch.linalg.solve(A, model.lambda_v * model.theta[cold].double().T).T
+        assert torch.allclose(model.item_vectors()[cold].double(), expected, atol=1e-5)
+        assert not torch.allclose(expected, model.theta[cold].double(), atol=1e-3)
+        items = cold[:3].numpy()
+        new = model.new_item_vectors(dataset.item_content("class").to_scipy()[items])
+        assert torch.allclose(new.double(), expected[:3], atol=1e-4)
+        # the pull covers the untrained items: moving their V changes the loss (not under mu)
+        for mode, moves in (("als", True), ("mu", False)):
+            model.untrained_items = mode
+            torch.manual_seed(0)
+            before = model.content_loss(items)
+            model.V[cold[:3]] += 1.0
+            torch.manual_seed(0)
+            after = model.content_loss(items)
+            model.V[cold[:3]] -= 1.0
+            assert (not torch.isclose(before, after)) == moves
+    finally:
+        model.untrained_items = "mu"
+        model.U.copy_(saved[0])
+        model.V.copy_(saved[1])
+
+
 def test_pretraining_is_cached_and_reused(tmp_path):
     config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path)))
     _, _, first, first_trainer = prepare(config)

@@ -10,13 +10,14 @@ Block coordinate ascent (one ALS sweep per epoch, vectorised: batched solves, no
   v_j <- (U C_j U^T + lambda_v I)^-1 (U C_j R_j + lambda_v mu_j)
 and VAE updates of  -ELBO(x_j) * lambda_r + lambda_v / 2 ||v_j - z_j||^2  (eq. 1; the factor
 lambda_r of Fig. 6 weighs the content terms). Prediction (section 2.4): R*_ij = u_i^T v_j, and for
-an item without training interactions v_j = mu_j (no v^dagger), which scores cold items.
+an item without training interactions v_j = mu_j (no v^dagger), which scores cold items
+(``untrained_items: mu``). ``untrained_items: als`` is the authors' lib/cvae.py instead: such an
+item's v_j is its ALS solution with no rating, (b U_+^T U_+ + lambda_v I)^-1 lambda_v mu_j (U_+: the
+users with training interactions), and the VAE is pulled toward it like any other item's.
 
-Differences from the authors' lib/cvae.py, measured on citeulike-a fixed P10 (test recall@300
-after 12 epochs; this code: .388) and kept as they are: their v-term is lambda_v / lambda_r
-||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull: .389), and covers items without
-training users too; their V of such items is (b U^T U + lambda_v I)^-1 lambda_v mu_j, not mu_j
-(.377).
+Another difference from the authors' lib/cvae.py, measured on citeulike-a fixed P10 (test
+recall@300 after 12 epochs; this code: .388) and kept as it is: their v-term is lambda_v /
+lambda_r ||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull: .389).
 
 Content input: the bag-of-words divided by each word's largest count over all items (section
 3.1: "normalized over the maximum occurrences of each word in all articles");
@@ -76,6 +77,9 @@ class CVAE(ContentRecommender):
         self.a, self.b = config["confidence_a"], config["confidence_b"]
         self.lambda_u, self.lambda_v, self.lambda_r = config["lambda_u"], config["lambda_v"], config["lambda_r"]
         self.lambda_w = config["lambda_w"]
+        self.untrained_items = config["untrained_items"]
+        if self.untrained_items not in ("mu", "als"):
+            raise ValueError(f"untrained_items [{self.untrained_items}]: mu or als")
 
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix, scale = normalize_content(content.to_scipy(), config["content_norm"])
@@ -109,7 +113,7 @@ class CVAE(ContentRecommender):
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
         """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with
-        training interactions) + lambda_w/2 ||W||^2. ``coupled=False``: the VAE alone;
+        training interactions, or every item with ``untrained_items: als``) + lambda_w/2 ||W||^2. ``coupled=False``: the VAE alone;
         ``kl_weight`` < 1 only while pretraining with KL warm-up."""
         x = self.content_rows(items)
         logits, mu, logvar = self.content_vae(x)
@@ -118,7 +122,7 @@ class CVAE(ContentRecommender):
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             idx = torch.as_tensor(items)
             pull = self.lambda_v / 2 * (self.V[idx] - z).pow(2).sum(1)
-            loss = loss + pull * self.has_train[idx].to(loss.dtype)
+            loss = loss + (pull if self.untrained_items == "als" else pull * self.has_train[idx].to(loss.dtype))
         return loss.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
 
     def after_pretraining(self):
@@ -145,8 +149,20 @@ class CVAE(ContentRecommender):
         self.user_matrix = history_dataset.inter_matrix(form="csr").astype(np.float32)
 
     def item_vectors(self):
-        """v_j; items without training interactions: mu_j (section 2.4)."""
+        """v_j; items without training interactions: mu_j (section 2.4), or with
+        ``untrained_items: als`` their ALS solution (V, solved with the others in each sweep)."""
+        if self.untrained_items == "als":
+            return self.V
         return torch.where(self.has_train.unsqueeze(1), self.V, self.theta)
+
+    @torch.no_grad()
+    def untrained_vectors(self, mu):
+        """v_j of items without training interactions (new items) from their mu_j."""
+        if self.untrained_items == "mu":
+            return mu
+        no_ratings = sp.csr_matrix((len(mu), self.item_matrix.shape[1]), dtype=np.float32)
+        return confidence_weighted_solve(no_ratings, self.U, self.lambda_v, self.a, self.b, prior=mu,
+                                         active=self.item_matrix.getnnz(axis=0) > 0)
 
     # ---- RecBole API ----
     def calculate_loss(self, interaction):
@@ -167,18 +183,19 @@ class CVAE(ContentRecommender):
 
     @torch.no_grad()
     def new_item_vectors(self, content):
-        """v_j = mu_j of new items from their raw content rows (the training vocabulary)."""
+        """v_j of new items from their raw content rows (the training vocabulary): mu_j, or its
+        ALS solution (``untrained_items``)."""
         content = self.new_content_rows(content)
         if self.word_scale.numel():
             content = (content @ sp.diags(1.0 / self.word_scale.numpy())).tocsr()
         else:
             content, _ = normalize_content(content, "item_max")
-        return self.encode_content_rows(content)
+        return self.untrained_vectors(self.encode_content_rows(content))
 
     @torch.no_grad()
     def score_users(self, history, new_content=None, users=None):
         """``ContentRecommender.score_users``: u_i = U[users] for known users, else solved
-        from the history; new items v_j = mu_j."""
+        from the history; new items as ``new_item_vectors``."""
         U = self.U[torch.as_tensor(users)] if users is not None else self.solve_users(history)
         V = self.item_vectors()
         if new_content is not None:
