@@ -112,9 +112,9 @@ class CVAE(ContentRecommender):
         return {"architecture": repr(self.content_vae), "lambda_r": self.lambda_r, "lambda_w": self.lambda_w}
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
-        """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with
-        training interactions, or every item with ``untrained_items: als``) + lambda_w/2 ||W||^2. ``coupled=False``: the VAE alone;
-        ``kl_weight`` < 1 only while pretraining with KL warm-up."""
+        """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with training
+        interactions, every item with ``untrained_items: als``) + lambda_w/2 ||W||^2.
+        ``coupled=False``: the VAE alone; ``kl_weight`` < 1 only while pretraining with KL warm-up."""
         x = self.content_rows(items)
         logits, mu, logvar = self.content_vae(x)
         loss = self.lambda_r * (self.content_vae.nll(logits, x) + kl_weight * gaussian_kl(mu, logvar))
