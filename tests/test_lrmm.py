@@ -196,8 +196,8 @@ def test_rating_biases_ride_with_their_modality(g):
 
 
 def test_training_pair_never_reads_its_own_review():
-    """Default ``own_review: exclude``: a training pair's loss ignores its own review's vector
-    (in U and O), while another pair's review in the same documents counts."""
+    """Default ``own_review: exclude``: a training pair's U and O embeddings ignore its own
+    review's vector, while another review in the same documents counts."""
     _, (train, _, _), model, _ = build(dropout_prob=0.0, mdrop_prob=0.0)
     assert model.own_review is not None
     batch = next(iter(train))[:8]
