@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 import yaml
+from recbole.evaluator.register import smaller_metrics  # RecBole's lower-is-better metrics (rmse, mae...)
 from run import key
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +38,6 @@ SWEEP_METRICS = ["trecall@20", "recall@20", "ndcg@100", "rmse", "hit@10"]
 # the bias model for ratings, the content-only baseline for rankings.
 PAIRED = {"rating": ("BiasMF", "rmse"), "loo-rating": ("BiasMF", "rmse"), "fixed": ("ContentKNN", "recall@300"),
           "cold": ("ContentKNN", "recall@300"), "loo99": ("ContentKNN", "hit@10"), "loo99-time": ("ContentKNN", "hit@10")}
-LOWER_IS_BETTER = {"rmse", "mae"}
 MODALITY_SPLIT = re.compile(r"[+-][A-Z]")
 LAMBDA_VARIANT = re.compile(r"lambda_v=([-+0-9.eE]+)")
 NO_PLOTS = "Plots: matplotlib is not installed (`pip install \".[plot]\"`), so this page has none."
@@ -157,7 +157,7 @@ def paired(protocol, rows, test_rows):
                             and (v := by_seed(r, metric))), (None, None))
     if ref is None:
         return []
-    sign = -1 if metric in LOWER_IS_BETTER else 1
+    sign = -1 if metric.split("@")[0] in smaller_metrics else 1
     lines = []
     for r in rows:
         values = by_seed(r, metric)

@@ -75,7 +75,6 @@ def spd_inverse(matrix):
     if int(info) != 0:
         return np.linalg.inv(matrix)
     inverse = torch.cholesky_inverse(factor).numpy()
-    del factor
     return np.asmatrix(inverse) if isinstance(matrix, np.matrix) else inverse
 
 
