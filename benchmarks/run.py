@@ -6,9 +6,10 @@ records to a JSON results file and rewrite its markdown table.
         [--settings benchmarks/settings.yaml] [--set epochs=50 ...]
 
 A protocol is ``name`` or ``fixed:<split>``; ``fixed:P=1-random`` runs fixed_seed 0..4 and
-records the mean (each seed's metrics under ``per_seed``). Records follow the results
-schema: model, dataset, protocol, split, metrics (test), epoch_seconds, eval_seconds,
-peak_mem_mb, epochs, seed, command, date (+ valid_metrics, note).
+records the mean (each seed's metrics under ``per_seed``). Each process's result is stored
+next to its log; ``--resume`` reuses those with the same spec (a run cut short goes on).
+Records follow the results schema: model, dataset, protocol, split, metrics (test),
+epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, note).
 """
 import argparse
 import datetime
@@ -42,11 +43,31 @@ def run_specs(model, dataset, protocol, split, config, seeds=None):
     return [base]
 
 
-def run_process(model, dataset, config, log_dir):
+def run_tag(model, dataset, config):
+    """File name of one process's log and result: model, dataset, protocol, split and seeds."""
+    parts = [model, dataset, config["protocol"], str(config.get("fixed_split", "")),
+             str(config.get("fixed_seed", "")), str(config.get("seed", ""))]
+    return "_".join(parts).replace("=", "")
+
+
+def cached_result(result_file, spec):
+    """The stored result of a finished process with exactly this spec, else None."""
+    if not result_file.exists():
+        return None
+    stored = json.loads(result_file.read_text())
+    return stored["result"] if stored.get("spec") == spec else None
+
+
+def run_process(model, dataset, config, log_dir, resume=False):
+    """Run one process (or, with ``resume``, reuse its stored result when the spec is the
+    same); each finished process's result is stored next to its log with the commit it ran."""
     spec = {"model": model, "dataset": dataset, "config": config}
-    tag = "_".join([model, dataset, config["protocol"], str(config.get("fixed_split", "")), str(config.get("fixed_seed", ""))])
+    tag = run_tag(model, dataset, config)
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"{tag.replace('=', '')}.log"
+    log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
+    if resume and (result := cached_result(result_file, spec)) is not None:
+        print(f"REUSED {result_file} (commit {result.get('commit')})", flush=True)
+        return result
     with open(log_file, "w") as log:
         proc = subprocess.run([sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
                               stdout=subprocess.PIPE, stderr=log, text=True)
@@ -54,7 +75,9 @@ def run_process(model, dataset, config, log_dir):
     if proc.returncode != 0 or not lines:
         tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
-    return json.loads(lines[-1][len("RESULT_JSON "):])
+    result = dict(json.loads(lines[-1][len("RESULT_JSON "):]), commit=code_version())
+    result_file.write_text(json.dumps({"spec": spec, "result": result}) + "\n")
+    return result
 
 
 def mean_metrics(runs, split):
@@ -78,7 +101,8 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
-        "seed": runs[0]["seed"], "command": command, "commit": code_version(),
+        "seed": runs[0]["seed"], "command": command,
+        "commit": ", ".join(dict.fromkeys(str(r.get("commit", code_version())) for r in runs)),
         "date": datetime.date.today().isoformat(),
     }
     records = []
@@ -165,6 +189,8 @@ def main():
                         "the record holds the mean, the std and each seed's metrics")
     parser.add_argument("--variant", help="label of a non-default setting (e.g. 'title-only content'): "
                         "part of the record's key, so it does not replace the default's record")
+    parser.add_argument("--resume", action="store_true", help="reuse each process already finished with "
+                        "the same spec (its result is stored next to its log), e.g. seeds of a run cut short")
     args = parser.parse_args()
     settings, overrides = parse_settings(args)
     out = Path(args.out)
@@ -176,7 +202,7 @@ def main():
             for model in args.models:
                 config = dict(settings.get(model, {}), **settings.get(f"{dataset}/{model}", {}), **overrides)
                 try:
-                    runs = [run_process(model, dataset, spec, out.parent / "logs")
+                    runs = [run_process(model, dataset, spec, out.parent / "logs", args.resume)
                             for spec in run_specs(model, dataset, protocol, split, config, args.seeds)]
                 except RuntimeError as err:
                     print(f"SKIPPED {err}", flush=True)

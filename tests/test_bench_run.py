@@ -1,0 +1,50 @@
+"""The benchmark harness stores each finished process's result and, with --resume, reuses it."""
+import json
+import sys
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import run  # noqa: E402
+
+
+def fake_runner(calls, recall):
+    def fake_run(cmd, stdout, stderr, text):
+        calls.append(json.loads(cmd[-1]))
+        result = {"tests": {"test": {"recall@20": recall}}, "epoch_seconds": 1.0, "eval_seconds": 1.0,
+                  "peak_mem_mb": 10, "epochs": 3, "best_epoch": 2, "seed": 2020, "valid_metrics": {}}
+        return types.SimpleNamespace(returncode=0, stdout="RESULT_JSON " + json.dumps(result) + "\n")
+    return fake_run
+
+
+def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(run, "code_version", lambda: "abc1234")
+    monkeypatch.setattr(run.subprocess, "run", fake_runner(calls, 0.5))
+    config = {"protocol": "fixed", "fixed_split": "P=1-random", "fixed_seed": 3}
+    first = run.run_process("MultiVAE", "citeulike-t", config, tmp_path)
+    assert len(calls) == 1 and first["commit"] == "abc1234"
+    assert (tmp_path / "MultiVAE_citeulike-t_fixed_P1-random_3_.json").exists()
+
+    monkeypatch.setattr(run.subprocess, "run", fake_runner(calls, 0.9))
+    assert run.run_process("MultiVAE", "citeulike-t", config, tmp_path, resume=True) == first
+    assert len(calls) == 1
+    # another spec, or no --resume: the process runs again
+    other = dict(config, epochs=5)
+    assert run.run_process("MultiVAE", "citeulike-t", other, tmp_path, resume=True)["tests"]["test"]["recall@20"] == 0.9
+    assert run.run_process("MultiVAE", "citeulike-t", config, tmp_path)["tests"]["test"]["recall@20"] == 0.9
+    assert len(calls) == 3
+
+
+def test_log_names_carry_the_seed():
+    tags = {run.run_tag("LRMM", "amazon-mi", spec) for spec in run.run_specs("LRMM", "amazon-mi", "rating", None, {}, [0, 1])}
+    assert len(tags) == 2
+
+
+def test_records_name_every_commit_their_runs_used():
+    runs = [{"tests": {"test": {"rmse": r}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1, "epochs": 1,
+             "best_epoch": 1, "seed": s, "valid_metrics": {}, "commit": c}
+            for r, s, c in [(0.8, 0, "aaa"), (0.9, 1, "bbb"), (1.0, 2, "aaa")]]
+    [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
+    assert record["commit"] == "aaa, bbb"
