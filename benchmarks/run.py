@@ -9,7 +9,8 @@ A protocol is ``name`` or ``fixed:<split>``; ``fixed:P=1-random`` runs fixed_see
 records the mean (each seed's metrics under ``per_seed``). Each process's result is stored
 next to its log; ``--resume`` reuses those with the same spec (a run cut short goes on).
 Records follow the results schema: model, dataset, protocol, split, metrics (test),
-epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, note).
+epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, the
+mean over seeds with each seed's under per_seed_valid; note).
 """
 import argparse
 import datetime
@@ -80,16 +81,15 @@ def run_process(model, dataset, config, log_dir, resume=False):
     return result
 
 
-def mean_metrics(runs, split):
-    keys = runs[0]["tests"][split].keys()
-    return {k: round(sum(r["tests"][split][k] for r in runs) / len(runs), 4) for k in keys}
+def mean_metrics(metrics):
+    """Mean of each metric over a list of {metric: value} (one per run)."""
+    return {k: round(sum(m[k] for m in metrics) / len(metrics), 4) for k in metrics[0]}
 
 
-def std_metrics(runs, split):
-    keys = runs[0]["tests"][split].keys()
-    n = len(runs)
-    mean = {k: sum(r["tests"][split][k] for r in runs) / n for k in keys}
-    return {k: round((sum((r["tests"][split][k] - mean[k]) ** 2 for r in runs) / (n - 1)) ** 0.5, 4) for k in keys}
+def std_metrics(metrics):
+    n = len(metrics)
+    mean = {k: sum(m[k] for m in metrics) / n for k in metrics[0]}
+    return {k: round((sum((m[k] - mean[k]) ** 2 for m in metrics) / (n - 1)) ** 0.5, 4) for k in metrics[0]}
 
 
 def records_for(model, dataset, protocol, split, runs, command, variant=None):
@@ -106,13 +106,17 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         "date": datetime.date.today().isoformat(),
     }
     records = []
+    valid = [r["valid_metrics"] for r in runs]
     for test_split in runs[0]["tests"]:
         name = split if protocol == "fixed" else test_split
-        record = dict(base, split=name, metrics=mean_metrics(runs, test_split),
-                      valid_metrics=runs[0]["valid_metrics"])
+        tests = [r["tests"][test_split] for r in runs]
+        record = dict(base, split=name, metrics=mean_metrics(tests),
+                      valid_metrics=mean_metrics(valid) if all(valid) else valid[0])
         if len(runs) > 1:
-            record["per_seed"] = [r["tests"][test_split] for r in runs]
-            record["std"] = std_metrics(runs, test_split)
+            record["per_seed"] = tests
+            record["std"] = std_metrics(tests)
+            if all(valid):
+                record["per_seed_valid"] = valid
             if protocol == "fixed":
                 record["fixed_seeds"] = list(RANDOM_SEEDS)
             else:

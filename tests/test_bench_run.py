@@ -42,9 +42,11 @@ def test_log_names_carry_the_seed():
     assert len(tags) == 2
 
 
-def test_records_name_every_commit_their_runs_used():
+def test_records_average_test_and_validation_over_seeds_and_name_every_commit():
     runs = [{"tests": {"test": {"rmse": r}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1, "epochs": 1,
-             "best_epoch": 1, "seed": s, "valid_metrics": {}, "commit": c}
-            for r, s, c in [(0.8, 0, "aaa"), (0.9, 1, "bbb"), (1.0, 2, "aaa")]]
+             "best_epoch": 1, "seed": s, "valid_metrics": {"rmse": v}, "commit": c}
+            for r, v, s, c in [(0.8, 0.7, 0, "aaa"), (0.9, 0.8, 1, "bbb"), (1.0, 0.9, 2, "aaa")]]
     [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
+    assert record["metrics"] == {"rmse": 0.9} and record["valid_metrics"] == {"rmse": 0.8}
+    assert [v["rmse"] for v in record["per_seed_valid"]] == [0.7, 0.8, 0.9] and record["seeds"] == [0, 1, 2]
     assert record["commit"] == "aaa, bbb"
