@@ -14,6 +14,7 @@ mean over seeds with each seed's under per_seed_valid; note).
 """
 import argparse
 import datetime
+import hashlib
 import json
 import shlex
 import subprocess
@@ -45,10 +46,12 @@ def run_specs(model, dataset, protocol, split, config, seeds=None):
 
 
 def run_tag(model, dataset, config):
-    """File name of one process's log and result: model, dataset, protocol, split and seeds."""
+    """File name of one process's log and result: model, dataset, protocol, split, seeds and
+    a digest of the whole config (runs of other settings keep their own files)."""
     parts = [model, dataset, config["protocol"], str(config.get("fixed_split", "")),
              str(config.get("fixed_seed", "")), str(config.get("seed", ""))]
-    return "_".join(parts).replace("=", "")
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return "_".join(parts).replace("=", "") + "-" + digest
 
 
 def cached_result(result_file, spec):

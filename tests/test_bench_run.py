@@ -25,7 +25,7 @@ def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monk
     config = {"protocol": "fixed", "fixed_split": "P=1-random", "fixed_seed": 3}
     first = run.run_process("MultiVAE", "citeulike-t", config, tmp_path)
     assert len(calls) == 1 and first["commit"] == "abc1234"
-    assert (tmp_path / "MultiVAE_citeulike-t_fixed_P1-random_3_.json").exists()
+    assert (tmp_path / (run.run_tag("MultiVAE", "citeulike-t", config) + ".json")).exists()
 
     monkeypatch.setattr(run.subprocess, "run", fake_runner(calls, 0.9))
     assert run.run_process("MultiVAE", "citeulike-t", config, tmp_path, resume=True) == first
@@ -37,9 +37,11 @@ def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monk
     assert len(calls) == 3
 
 
-def test_log_names_carry_the_seed():
-    tags = {run.run_tag("LRMM", "amazon-mi", spec) for spec in run.run_specs("LRMM", "amazon-mi", "rating", None, {}, [0, 1])}
-    assert len(tags) == 2
+def test_log_names_carry_the_seed_and_the_settings():
+    specs = run.run_specs("LRMM", "amazon-mi", "rating", None, {}, [0, 1])
+    specs += run.run_specs("LRMM", "amazon-mi", "rating", None, {"mdrop_prob": 0.25}, [0])
+    tags = [run.run_tag("LRMM", "amazon-mi", spec) for spec in specs]
+    assert len(set(tags)) == 3 and all(t.startswith("LRMM_amazon-mi_rating__") for t in tags)
 
 
 def test_records_average_test_and_validation_over_seeds_and_name_every_commit():
