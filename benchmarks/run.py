@@ -72,6 +72,7 @@ def run_process(model, dataset, config, log_dir, resume=False):
     if resume and (result := cached_result(result_file, spec)) is not None:
         print(f"REUSED {result_file} (commit {result.get('commit')})", flush=True)
         return result
+    commit = code_version()  # the code the process starts with
     with open(log_file, "w") as log:
         proc = subprocess.run([sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
                               stdout=subprocess.PIPE, stderr=log, text=True)
@@ -79,7 +80,7 @@ def run_process(model, dataset, config, log_dir, resume=False):
     if proc.returncode != 0 or not lines:
         tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
-    result = dict(json.loads(lines[-1][len("RESULT_JSON "):]), commit=code_version())
+    result = dict(json.loads(lines[-1][len("RESULT_JSON "):]), commit=commit)
     result_file.write_text(json.dumps({"spec": spec, "result": result}) + "\n")
     return result
 
