@@ -142,6 +142,18 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2
 
 
+def test_pretraining_cache_tells_likelihoods_apart_when_the_whole_vae_trains(tmp_path):
+    def entries(**settings):
+        config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), **settings))
+        prepare(config)[3].pretrain()
+        return len(list((tmp_path / "pretrain").glob("pretrain-*.pth")))
+
+    assert entries(vae_likelihood="bernoulli") == 1
+    assert entries(vae_likelihood="multinomial") == 2  # whole-VAE epochs use the likelihood
+    assert entries(vae_likelihood="bernoulli", pretrain_epochs=0) == 3
+    assert entries(vae_likelihood="multinomial", pretrain_epochs=0) == 3  # layer-wise only: shared
+
+
 def als_objective(model):
     """What the ALS sweep minimises (U and V given theta), over users and items with
     training interactions: sum c_ij/2 (r_ij - u_i.v_j)^2 + lambda_u/2 |U|^2 + lambda_v/2 |V - theta|^2."""

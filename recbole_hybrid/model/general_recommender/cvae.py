@@ -77,6 +77,7 @@ class CVAE(ContentRecommender):
         self.a, self.b = config["confidence_a"], config["confidence_b"]
         self.lambda_u, self.lambda_v, self.lambda_r = config["lambda_u"], config["lambda_v"], config["lambda_r"]
         self.lambda_w = config["lambda_w"]
+        self.whole_vae_pretraining = config["pretrain_epochs"] > 0
         self.untrained_items = config["untrained_items"]
         if self.untrained_items not in ("mu", "als"):
             raise ValueError(f"untrained_items [{self.untrained_items}]: mu or als")
@@ -108,8 +109,12 @@ class CVAE(ContentRecommender):
         return csr_rows_sparse(self.content_matrix, items, self.device)
 
     def pretrain_key(self):
-        """What the pretrained content VAE depends on besides the pretraining settings."""
-        return {"architecture": repr(self.content_vae), "lambda_r": self.lambda_r, "lambda_w": self.lambda_w}
+        """What the pretrained content VAE depends on besides the pretraining settings; the
+        likelihood only counts with whole-VAE epochs (the layer-wise stages are cross-entropy)."""
+        key = {"architecture": repr(self.content_vae), "lambda_r": self.lambda_r, "lambda_w": self.lambda_w}
+        if self.whole_vae_pretraining:
+            key["likelihood"] = self.content_vae.likelihood
+        return key
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
         """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with training
