@@ -19,9 +19,13 @@ Another difference from the authors' lib/cvae.py, measured on citeulike-a fixed 
 recall@300 after 12 epochs; this code: .388) and kept as it is: their v-term is lambda_v /
 lambda_r ||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull: .389).
 
-Content input: the bag-of-words divided by each word's largest count over all items (section
-3.1: "normalized over the maximum occurrences of each word in all articles");
-``content_norm: item_max`` divides each item's row by its largest count instead.
+Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
+its largest count, the per-item maximum the issue names as the original work's; ``word_max``
+divides each word by its largest count over all items, our reading of section 3.1 ("normalized
+over the maximum occurrences of each word in all articles"). Chosen on validation (fixed P=1
+files, valid NDCG@100): citeulike-a .051 vs .043, citeulike-t .036 vs .024. With word_max the
+pretrained content VAE uses 6 of its 50 latent dimensions on citeulike-t, with item_max 23
+(benchmarks/results/content_latents.md).
 """
 import numpy as np
 import scipy.sparse as sp
