@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+import yaml
 from sklearn.decomposition import TruncatedSVD
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
@@ -82,7 +83,6 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], help="key=value CVAE settings")
     parser.add_argument("--out", help="markdown file to append the table to")
     args = parser.parse_args()
-    import yaml
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     config = Config(model="CVAE", dataset=args.dataset, config_dict=dict(
         BENCH_SETTINGS, protocol="fixed", fixed_split=args.split, state="WARNING", **overrides))
