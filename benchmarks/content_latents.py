@@ -5,7 +5,8 @@
 
 Builds CVAE on the split, pretrains (or loads from the pretraining cache) its content VAE and
 scores each test user's items from content alone, profile = the sum of her training items:
-  tfidf   cosine between TF-IDF rows of CVAE's input (ContentKNN's idea, not its exact scores),
+  tfidf   cosine between TF-IDF rows of CVAE's input (ContentKNN's weighting; it scores a
+          user's summed profile instead),
   lsa     cosine between 50-d truncated SVDs of those rows (a linear latent of CVAE's size),
   mu      cosine between the VAE's posterior means mu_j (CVAE's theta),
 and CVAE's first ALS solution u_i, v_j (one sweep, V pulled toward theta) with theta = mu and
@@ -27,6 +28,7 @@ from sklearn.decomposition import TruncatedSVD
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from recbole_hybrid.config import Config  # noqa: E402
+from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows  # noqa: E402
 from recbole_hybrid.quick_start import prepare  # noqa: E402
 
 BENCH_SETTINGS = {"pretrain_layer_epochs": 30, "pretrain_latent_epochs": 30, "pretrain_epochs": 0}
@@ -54,8 +56,7 @@ def recall_at(score_users, users, seen, truth, cutoffs=CUTOFFS, batch=512):
 
 def unit_rows(matrix):
     if sp.issparse(matrix):
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(1)).ravel())
-        return (sp.diags(1 / np.maximum(norms, 1e-12)) @ matrix).tocsr()
+        return sp.csr_matrix(l2_normalize_rows(matrix))
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
@@ -94,9 +95,8 @@ def main():
     users = np.flatnonzero(test.getnnz(axis=1) > 0)
 
     content = model.content_matrix
-    doc_freq = np.asarray((content > 0).sum(0)).ravel()
-    tfidf = (content @ sp.diags(np.log(content.shape[0] / (1 + doc_freq)).astype(np.float32))).tocsr()
-    lsa = TruncatedSVD(model.k, random_state=config["seed"]).fit_transform(unit_rows(tfidf))
+    tfidf = sp.csr_matrix(tfidf_rows(content))  # ContentKNN's weighting, unit rows
+    lsa = TruncatedSVD(model.k, random_state=config["seed"]).fit_transform(tfidf)
     mu = model.theta.numpy().copy()
     lsa_theta = lsa * np.linalg.norm(mu, axis=1).mean() / np.linalg.norm(lsa, axis=1).mean()
     rows = {

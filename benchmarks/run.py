@@ -106,7 +106,7 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
         "seed": runs[0]["seed"], "command": command,
-        "commit": ", ".join(dict.fromkeys(str(r.get("commit", code_version())) for r in runs)),
+        "commit": ", ".join(dict.fromkeys(str(r["commit"]) for r in runs)),
         "date": datetime.date.today().isoformat(),
     }
     records = []
