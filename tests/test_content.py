@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import torch
 
+from recbole.data.interaction import Interaction
+
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset
 from recbole_hybrid.data.content import ContentError
@@ -30,13 +32,13 @@ def write_dataset(root, items=GOOD_ITEMS, inter=INTER, header=ITEM_HEADER, name=
     return root
 
 
-def load(root, name="tiny", **overrides):
+def load(root, name="tiny", model="ContentKNN", **overrides):
     config_dict = {
         "data_path": str(root), "content_fields": ["vec", "bow", "tags"], "state": "ERROR",
         "show_progress": False,
     }
     config_dict.update(overrides)
-    return create_dataset(Config("ContentKNN", name, config_dict=config_dict))
+    return create_dataset(Config(model, name, config_dict=config_dict))
 
 
 def internal(dataset, token):
@@ -143,3 +145,20 @@ def test_unconfigured_content_name(tmp_path):
     with pytest.raises(ContentError, match=r"content \[bow\] was not loaded"):
         dataset.item_content("bow")
     assert np.isfinite(dataset.item_content("vec").matrix.numpy()).all()
+
+
+def test_content_fields_are_not_joined_into_batches_unless_load_col_names_them(tmp_path):
+    root = write_dataset(tmp_path)
+    dataset = load(root).build()[0]  # load_col names no .item field: for item_content only
+    batch = Interaction({"item_id": torch.tensor([internal(dataset, "i1"), internal(dataset, "i3")])})
+    assert set(dataset.join(batch).columns) == {"item_id"}
+    assert dataset.item_content("vec").dim == 3
+    named = load(root, load_col={"inter": ["user_id", "item_id"], "item": ["item_id", "vec"]}).build()[0]
+    batch = Interaction({"item_id": torch.tensor([internal(named, "i1"), internal(named, "i3")])})
+    assert set(named.join(batch).columns) == {"item_id", "vec"}  # joined as RecBole does
+    assert torch.allclose(batch["vec"][0], torch.tensor([0.1, 0.2, 0.3]))
+    assert named.item_content("bow").is_sparse  # still loaded for item_content
+    labeled = {"split": {"RS": [0.5, 0.25, 0.25]}, "order": "RO", "group_by": None, "mode": "labeled"}
+    context = load(root, model="FM", metrics=["AUC"], valid_metric="AUC", eval_args=labeled).build()[0]
+    batch = Interaction({"item_id": torch.tensor([internal(context, "i1")])})
+    assert {"vec", "bow_ids", "tags"} <= set(context.join(batch).columns)  # FM embeds every field

@@ -4,6 +4,11 @@ yaml keys:
   content_fields: [bow, text_vec]   # content names, see recbole_hybrid/data/content.py
   content_missing: error | zero     # items of .inter without a .item row: error (default)
                                     # or a zero content row with mask False
+
+Content fields that load_col does not name are loaded for ``item_content`` (whole matrices)
+and are not joined into batches: a model that ignores them (BPR, MultiVAE) trains on the
+batches RecBole's own Dataset would give it. Fields load_col names are joined as RecBole does,
+and so is every field for a context-aware model (FM, DeepFM: it embeds all loaded fields).
 """
 import os
 
@@ -11,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 from recbole.data.dataset import Dataset
-from recbole.utils import FeatureType
+from recbole.data.interaction import Interaction
+from recbole.utils import FeatureType, ModelType
 
 from recbole_hybrid.data.content import (
     MISSING_POLICIES,
@@ -33,6 +39,8 @@ class HybridDataset(Dataset):
             )
         self._content_tokens = {}
         self._content = {}
+        self._content_only_fields = set()  # loaded for item_content only, never joined
+        self._joins_all_fields = config["MODEL_TYPE"] == ModelType.CONTEXT
         super().__init__(config)
 
     @property
@@ -45,6 +53,8 @@ class HybridDataset(Dataset):
         source = getattr(source, "value", source)
         if source == "item" and self.content_names and load_col is not None:
             wanted = {f"{n}{suffix}" for n in self.content_names for suffix in ("", "_ids", "_counts")}
+            if not self._joins_all_fields:
+                self._content_only_fields = wanted - set(load_col)
             load_col = set(load_col) | {self.iid_field} | wanted
         return load_col, unload_col
 
@@ -96,6 +106,16 @@ class HybridDataset(Dataset):
         """Idempotent: protocols build copies of an already converted dataset."""
         if not hasattr(self.inter_feat, "interaction"):
             super()._change_feat_format()
+
+    def join(self, df):
+        """RecBole's join, without the content-only fields (module docstring)."""
+        if self.user_feat is not None and self.uid_field in df:
+            df.update(self.user_feat[df[self.uid_field]])
+        if self.item_feat is not None and self.iid_field in df:
+            fields = [f for f in self.item_feat.columns if f not in self._content_only_fields]
+            items = df[self.iid_field]
+            df.update(Interaction({f: self.item_feat[f][items] for f in fields}))
+        return df
 
     def build_protocol(self):
         """``ProtocolSplit`` of this dataset by ``config['protocol']``."""
