@@ -19,6 +19,12 @@ Another difference from the authors' lib/cvae.py, measured on citeulike-a fixed 
 recall@300 after 12 epochs; this code: .388) and kept as it is: their v-term is lambda_v /
 lambda_r ||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull: .389).
 
+lambda_v depends on the split; validation NDCG@100 on citeulike-a (30/30/0 pretraining):
+the P10 file (each user's 10 lowest ids) 10: .0595, 100: .0712, 300: .0772 (80 epochs), 1000:
+.0559; P10-random seed 0 10: .1197, 100: .1025, 300: .0877. The default stays the paper's 10;
+choose it per split on validation (properties/hyper/CVAE.hyper). ``untrained_items: als`` on
+the P10 file: .0574 (mu: .0595).
+
 Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
 its largest count, the per-item maximum the issue names as the original work's; ``word_max``
 divides each word by its largest count over all items, our reading of section 3.1 ("normalized
