@@ -107,7 +107,8 @@ class ContentVAETrainer(PretrainingTrainer):
     ``pretrain_batch_size`` items; ``pretrain_kl_anneal_epochs`` > 0 ramps the KL weight of
     that last phase from 0 to 1 over as many epochs (KL warm-up, not in the papers). With
     ``pretrain_cache`` the weights are keyed by the content, the architecture and these
-    settings (no interactions are involved, so every split of a dataset shares them).
+    settings (no interactions are involved, so every split of a dataset shares them: the items
+    are taken in external-token order, whatever RecBole's remapping of the split).
 
     The model provides ``content_vae``, ``content_matrix`` (scipy CSR), ``content_items()``,
     ``content_loss(items, coupled)``, ``pretrain_key()`` and ``after_pretraining()``.
@@ -143,7 +144,7 @@ class ContentVAETrainer(PretrainingTrainer):
 
     def _pretrain(self, train_data=None):
         model = self.model
-        key = dict(model.pretrain_key(), content=content_checksum(model.content_matrix))
+        key = dict(model.pretrain_key(), content=content_checksum(model.content_matrix[model.content_items()]))
         self.cached(model.content_vae, key, self._pretrain_content_vae, "content VAE")
 
 
@@ -303,13 +304,13 @@ class DualNetTrainer(PretrainingTrainer):
     def _pretrain(self, train_data):
         config, model = self.config, self.model
         if config["pretrain_layer_epochs"] > 0:
-            items = np.flatnonzero(model.has_content)
+            items = model.content_items()
             run = lambda: pretrain_dae_stack(
                 model.item_net.linears, lambda idx: model.content_rows(items[idx]), len(items), model.item_net.act,
                 config["pretrain_layer_epochs"], config["pretrain_learning_rate"], config["pretrain_batch_size"],
                 config["pretrain_noise"], config["seed"], recon=("bce", "mse"))
             key = {"architecture": repr(model.item_net.linears), "content_norm": model.content_norm,
-                   "content": content_checksum(model.content_matrix)}
+                   "content": content_checksum(model.content_matrix[items])}
             self.cached(model.item_net.linears, key, run, "item network")
         for depth in range(1, model.item_net.depth):
             self._build_dual_optimizers()

@@ -1,4 +1,6 @@
 """CVAE: vectorised ALS against the per-row formula, training, cold start, checkpoints."""
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -140,6 +142,42 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     other = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5))
     prepare(other)[3].pretrain()  # another setting: another cache entry
     assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2
+
+
+def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
+    """Each split's .inter order gives RecBole another item remapping; content pretraining runs
+    in external-token order, so a copy of ml-100k with its .inter rows reversed pretrains to
+    the same mu per item and shares the first one's cache entry."""
+    import shutil
+
+    source = Config("CVAE", "ml-100k", config_dict={"state": "ERROR"})["data_path"]
+    with open(os.path.join(source, "ml-100k.inter")) as f:
+        header, *rows = f.readlines()
+    for root, order in (("asis", rows), ("reversed", rows[::-1])):
+        folder = tmp_path / root / "movies"
+        folder.mkdir(parents=True)
+        shutil.copy(os.path.join(source, "ml-100k.item"), folder / "movies.item")
+        (folder / "movies.inter").write_text(header + "".join(order))
+
+    def pretrained_means(root, cache, **settings):
+        config = Config("CVAE", "movies", config_dict=dict(
+            QUICK, data_path=str(tmp_path / root), checkpoint_dir=str(tmp_path / cache), pretrain_epochs=0,
+            load_col={"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id"]},
+            content_fields=["class", "movie_title"], **settings))
+        dataset, _, model, trainer = prepare(config)
+        trainer.pretrain()
+        items = model.content_items()
+        tokens = dataset.id2token(dataset.iid_field, items)
+        return dict(zip(tokens, model.theta[items].numpy())), dataset.field2id_token["item_id"]
+
+    first, first_ids = pretrained_means("asis", "saved")
+    second, second_ids = pretrained_means("reversed", "saved")
+    assert not np.array_equal(first_ids, second_ids)  # another remapping
+    assert len(list((tmp_path / "saved" / "pretrain").glob("pretrain-*.pth"))) == 1  # shared
+    assert all(np.array_equal(first[t], second[t]) for t in first)
+    uncached, _ = pretrained_means("reversed", "none", pretrain_cache=False)  # trained anew: the same
+    assert first.keys() == second.keys() == uncached.keys()
+    assert all(np.allclose(first[t], uncached[t], atol=1e-5) for t in first)
 
 
 def test_pretraining_cache_tells_likelihoods_apart_when_the_whole_vae_trains(tmp_path):

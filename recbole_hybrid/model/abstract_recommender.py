@@ -60,6 +60,15 @@ class ContentRecommender(GeneralRecommender):
         self.content_name = content.name
         return content
 
+    @staticmethod
+    def in_token_order(dataset, items):
+        """Internal item ids ``items`` sorted by their external tokens: an order independent of
+        RecBole's remapping, which follows the row order of each split's .inter files. Content
+        pretraining runs in it, so every split of a dataset trains (and caches) the same thing."""
+        items = np.asarray(items)
+        tokens = np.asarray(dataset.id2token(dataset.iid_field, items), dtype=str)
+        return items[np.argsort(tokens, kind="stable")]
+
     def score_users(self, history, new_content=None, users=None):
         """Scores [B, n_items + J] of B users for the model's items, then J new items.
 

@@ -120,7 +120,7 @@ def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size
             target.bias.copy_(source.bias)
 
 
-PRETRAIN_CACHE_VERSION = 1  # bump when the pretraining code changes what it produces
+PRETRAIN_CACHE_VERSION = 2  # bump when the pretraining code changes what it produces
 
 
 def content_checksum(matrix):

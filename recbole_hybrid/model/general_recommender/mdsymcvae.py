@@ -34,7 +34,9 @@ class MDsymCVAE(MDCVAE):
         self.item_bias = nn.Parameter(torch.cat([self.item_bias.detach(), b_s[n_old:]]))
         self.z_t = torch.cat([self.z_t, V_s[n_old:]])
         self.content_matrix = sp.vstack([self.content_matrix, x_new]).tocsr()
-        self.has_content = np.r_[self.has_content, np.asarray(x_new.getnnz(axis=1) > 0)]
+        new_has_content = np.asarray(x_new.getnnz(axis=1) > 0)
+        self.has_content = np.r_[self.has_content, new_has_content]
+        self._content_items = np.r_[self._content_items, n_old + np.flatnonzero(new_has_content)]
         self.trained = np.r_[self.trained, np.zeros(n_new, dtype=bool)]
         self.n_items += n_new
         self._cache = None
