@@ -2,10 +2,11 @@
 
 G = X^T X + reg * I, float32, with X a random 0/1 users x items matrix of the given density
 (citeulike-a: 5,551 x 16,980 at 0.22%). Prints the seconds of the inverse alone and the largest
-difference from the other method's result when --check. Pair the two methods with farm-bench:
+difference from the other method's result when --check. Time the two methods as whole
+processes, in turn (A B A B ...), pinned to one core, e.g. with `/usr/bin/time -v` or hyperfine:
 
-    farm-bench -n 3 --pin 0 --timeout 900 -- python benchmarks/ease_inverse.py --method cholesky --items 8000 \\
-        --vs 'python benchmarks/ease_inverse.py --method numpy --items 8000'
+    taskset -c 0 python benchmarks/ease_inverse.py --method cholesky --items 8000
+    taskset -c 0 python benchmarks/ease_inverse.py --method numpy --items 8000
 """
 import argparse
 import os
