@@ -180,7 +180,7 @@ def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
     assert all(np.allclose(first[t], uncached[t], atol=1e-5) for t in first)
 
 
-def test_pretraining_cache_tells_likelihoods_apart_when_the_whole_vae_trains(tmp_path):
+def test_pretraining_cache_tells_settings_apart_when_the_whole_vae_trains(tmp_path):
     def entries(**settings):
         config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), **settings))
         prepare(config)[3].pretrain()
@@ -190,6 +190,8 @@ def test_pretraining_cache_tells_likelihoods_apart_when_the_whole_vae_trains(tmp
     assert entries(vae_likelihood="multinomial") == 2  # whole-VAE epochs use the likelihood
     assert entries(vae_likelihood="bernoulli", pretrain_epochs=0) == 3
     assert entries(vae_likelihood="multinomial", pretrain_epochs=0) == 3  # layer-wise only: shared
+    assert entries(pretrain_epochs=0, lambda_r=10.0, lambda_w=0.01) == 3  # they act in whole-VAE epochs only
+    assert entries(lambda_r=10.0) == 4
 
 
 def als_objective(model):

@@ -120,11 +120,13 @@ class CVAE(ContentRecommender):
         return csr_rows_sparse(self.content_matrix, items, self.device)
 
     def pretrain_key(self):
-        """What the pretrained content VAE depends on besides the pretraining settings; the
-        likelihood only counts with whole-VAE epochs (the layer-wise stages are cross-entropy)."""
-        key = {"architecture": repr(self.content_vae), "lambda_r": self.lambda_r, "lambda_w": self.lambda_w}
+        """What the pretrained content VAE depends on besides the pretraining settings. The
+        likelihood, lambda_r and lambda_w only act in whole-VAE epochs (``content_loss``); the
+        layer-wise stages are cross-entropy alone, so without those epochs a lambda sweep shares
+        one pretraining."""
+        key = {"architecture": repr(self.content_vae)}
         if self.whole_vae_pretraining:
-            key["likelihood"] = self.content_vae.likelihood
+            key.update(likelihood=self.content_vae.likelihood, lambda_r=self.lambda_r, lambda_w=self.lambda_w)
         return key
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
