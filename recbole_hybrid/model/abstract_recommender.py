@@ -18,6 +18,15 @@ from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.layers import csr_rows_sparse, idf_weights, normalize_bow
 
 
+def in_token_order(dataset, items):
+    """Internal item ids ``items`` sorted by their external tokens: an order independent of
+    RecBole's remapping, which follows the row order of each split's .inter files. Content
+    pretraining runs in it, so every split of a dataset trains (and caches) the same thing."""
+    items = np.asarray(items)
+    tokens = np.asarray(dataset.id2token(dataset.iid_field, items), dtype=str)
+    return items[np.argsort(tokens, kind="stable")]
+
+
 def as_csr(rows):
     """Rows given as a (dense or sparse) tensor, an array or a scipy matrix -> float32 CSR."""
     if isinstance(rows, torch.Tensor):
@@ -42,6 +51,7 @@ class ContentRecommender(GeneralRecommender):
     new_users = False  # True: score_users scores users it was not trained on, without fold_in
     content_norm = None  # set by normalize_training_content
     content_name = None  # the content the model reads (set by item_content)
+    _content_items = None  # its items with content, in external-token order (set by item_content)
 
     def item_content(self, dataset, name=None):
         """``ItemContent`` named ``name`` (default: the first of ``content_fields``)."""
@@ -58,16 +68,13 @@ class ContentRecommender(GeneralRecommender):
             )
         content = dataset.item_content(name)
         self.content_name = content.name
+        self._content_items = in_token_order(dataset, np.flatnonzero(content.mask.numpy()))
         return content
 
-    @staticmethod
-    def in_token_order(dataset, items):
-        """Internal item ids ``items`` sorted by their external tokens: an order independent of
-        RecBole's remapping, which follows the row order of each split's .inter files. Content
-        pretraining runs in it, so every split of a dataset trains (and caches) the same thing."""
-        items = np.asarray(items)
-        tokens = np.asarray(dataset.id2token(dataset.iid_field, items), dtype=str)
-        return items[np.argsort(tokens, kind="stable")]
+    def content_items(self):
+        """Items with content (of ``content_name``) in external-token order: what content
+        pretraining and the content VAE's passes run over."""
+        return self._content_items
 
     def score_users(self, history, new_content=None, users=None):
         """Scores [B, n_items + J] of B users for the model's items, then J new items.

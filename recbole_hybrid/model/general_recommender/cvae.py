@@ -99,7 +99,6 @@ class CVAE(ContentRecommender):
         self.content_matrix, scale = normalize_content(content.to_scipy(), config["content_norm"])
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
         self.has_content = content.mask.numpy().astype(bool)
-        self._content_items = self.in_token_order(dataset, np.flatnonzero(self.has_content))
         self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
                                       act=config["vae_activation"], likelihood=config["vae_likelihood"],
                                       tied=config["vae_tied"])
@@ -115,10 +114,6 @@ class CVAE(ContentRecommender):
         self.register_buffer("theta", torch.zeros(self.n_items, self.k))  # mu_j of every item
 
     # ---- content VAE (what trainer.ContentVAETrainer uses) ----
-    def content_items(self):
-        """Items with content, in external-token order: the content VAE trains on them."""
-        return self._content_items
-
     def content_rows(self, items):
         return csr_rows_sparse(self.content_matrix, items, self.device)
 

@@ -112,7 +112,6 @@ class DualNet(ContentRecommender):
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
-        self._content_items = self.in_token_order(dataset, np.flatnonzero(self.has_content))
 
         train = dataset.inter_matrix(form="csr").astype(np.float32)
         train.data[:] = 1.0
@@ -129,10 +128,6 @@ class DualNet(ContentRecommender):
     def trained_items(self):
         """Items in the training blocks: those with training interactions."""
         return np.flatnonzero(self.trained)
-
-    def content_items(self):
-        """Items with content, in external-token order: the item network pretrains on them."""
-        return self._content_items
 
     def content_rows(self, items):
         return csr_rows_sparse(self.content_matrix, items, self.device)

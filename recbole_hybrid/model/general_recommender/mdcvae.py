@@ -76,7 +76,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
         self.has_content = content.mask.numpy().astype(bool)
-        self._content_items = self.in_token_order(dataset, np.flatnonzero(self.has_content))
         counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
         self.trained = counts > 0  # items with training interactions
         self.trained[0] = False
@@ -236,10 +235,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         if not self.symmetric:
             self.W_in[mask] = mu[mask]
         self._cache = None
-
-    def content_items(self):
-        """Items the content VAE trains on (those with content), in external-token order."""
-        return self._content_items
 
     def pretrain_key(self):
         """What the pretrained content VAE depends on besides the pretraining settings."""
