@@ -10,7 +10,8 @@ records the mean (each seed's metrics under ``per_seed``). Each process's result
 next to its log; ``--resume`` reuses those with the same spec (a run cut short goes on).
 Records follow the results schema: model, dataset, protocol, split, metrics (test),
 epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, the
-mean over seeds with each seed's under per_seed_valid; note).
+mean over seeds with each seed's under per_seed_valid; note). Multi-seed records made before
+the mean was kept hold their first seed's instead, as valid_metrics_first_seed.
 """
 import argparse
 import datetime
@@ -114,8 +115,9 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
     for test_split in runs[0]["tests"]:
         name = split if protocol == "fixed" else test_split
         tests = [r["tests"][test_split] for r in runs]
+        # a seed without validation scores: no mean to give (never one seed's under its name)
         record = dict(base, split=name, metrics=mean_metrics(tests),
-                      valid_metrics=mean_metrics(valid) if all(valid) else valid[0])
+                      valid_metrics=mean_metrics(valid) if all(valid) else {})
         if len(runs) > 1:
             record["per_seed"] = tests
             record["std"] = std_metrics(tests)

@@ -52,3 +52,11 @@ def test_records_average_test_and_validation_over_seeds_and_name_every_commit():
     assert record["metrics"] == {"rmse": 0.9} and record["valid_metrics"] == {"rmse": 0.8}
     assert [v["rmse"] for v in record["per_seed_valid"]] == [0.7, 0.8, 0.9] and record["seeds"] == [0, 1, 2]
     assert record["commit"] == "aaa, bbb"
+
+
+def test_records_claim_no_validation_mean_when_a_seed_has_none():
+    runs = [{"tests": {"test": {"rmse": 0.8}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1, "epochs": 1,
+             "best_epoch": 1, "seed": s, "valid_metrics": v, "commit": "aaa"}
+            for s, v in [(0, {"rmse": 0.7}), (1, {})]]
+    [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
+    assert record["valid_metrics"] == {} and "per_seed_valid" not in record
