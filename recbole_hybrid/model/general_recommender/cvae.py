@@ -27,7 +27,8 @@ the P10 file: .0574 (mu: .0595); lambda_v 300 with lambda_r 10: .0813, with lamb
 both .0833, with lambda_r 30 .0832 (test recall@300 .451 / .454 / .460 / .457; ContentKNN valid
 .0827, test .454). On the citeulike-t P1 file, one setting at a time (item_max,
 30/30/0 pretraining): the defaults .0364; lambda_v 1: .0324, 100: .0339; lambda_r 0.1: .0289, 10:
-.0363; lambda_u 0.01: .0338, 1: .0341.
+.0363; lambda_u 0.01: .0338, 1: .0341 (the defaults' .0364 ran before pretraining followed the
+external token order; today's pretraining with patience 20: .0367, test recall@300 .271).
 
 Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
 its largest count, the per-item maximum the issue names as the original work's; ``word_max``
