@@ -33,12 +33,14 @@ def timed(method, seconds, outputs=None):
 
 
 def best_epoch(valid_outputs, config):
-    """Epoch (1-based) of the best validation score: the checkpoint that is tested."""
+    """Epoch (1-based) of the best validation score: the checkpoint that is tested. On a tie the
+    last one, as RecBole's early_stopping saves again on a score equal to the best."""
     scores = [score for score, _ in valid_outputs]
     if not scores:
         return None
-    pick = max if config["valid_metric_bigger"] else min
-    return (scores.index(pick(scores)) + 1) * config["eval_step"]
+    best = (max if config["valid_metric_bigger"] else min)(scores)
+    last = len(scores) - 1 - scores[::-1].index(best)
+    return (last + 1) * config["eval_step"]
 
 
 def run(spec):

@@ -7,6 +7,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 import run  # noqa: E402
+import run_one  # noqa: E402
 
 
 def fake_runner(calls, recall):
@@ -60,3 +61,15 @@ def test_records_claim_no_validation_mean_when_a_seed_has_none():
             for s, v in [(0, {"rmse": 0.7}), (1, {})]]
     [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
     assert record["valid_metrics"] == {} and "per_seed_valid" not in record
+
+
+def test_best_epoch_is_the_checkpoint_recbole_keeps_on_a_tie():
+    from recbole.utils import early_stopping
+    scores = [0.30, 0.35, 0.33, 0.35, 0.34]
+    best, step, saved = -1.0, 0, None
+    for epoch, score in enumerate(scores, 1):
+        best, step, _, update = early_stopping(score, best, step, max_step=10, bigger=True)
+        saved = epoch if update else saved
+    outputs = [(score, {}) for score in scores]
+    assert run_one.best_epoch(outputs, {"valid_metric_bigger": True, "eval_step": 1}) == saved == 4
+    assert run_one.best_epoch([(0.9, {}), (0.8, {}), (0.8, {})], {"valid_metric_bigger": False, "eval_step": 2}) == 6
