@@ -51,6 +51,7 @@ class ContentRecommender(GeneralRecommender):
     new_users = False  # True: score_users scores users it was not trained on, without fold_in
     content_norm = None  # set by normalize_training_content
     content_name = None  # the content the model reads (set by item_content)
+    has_content = None  # bool per item: has that content (set by item_content)
     _content_items = None  # its items with content, in external-token order (set by item_content)
 
     def item_content(self, dataset, name=None):
@@ -68,7 +69,8 @@ class ContentRecommender(GeneralRecommender):
             )
         content = dataset.item_content(name)
         self.content_name = content.name
-        self._content_items = in_token_order(dataset, np.flatnonzero(content.mask.numpy()))
+        self.has_content = content.mask.numpy().astype(bool)
+        self._content_items = in_token_order(dataset, np.flatnonzero(self.has_content))
         return content
 
     def content_items(self):

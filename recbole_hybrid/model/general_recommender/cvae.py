@@ -105,7 +105,6 @@ class CVAE(ContentRecommender):
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix, scale = normalize_content(content.to_scipy(), config["content_norm"])
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
-        self.has_content = content.mask.numpy().astype(bool)
         self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
                                       act=config["vae_activation"], likelihood=config["vae_likelihood"],
                                       tied=config["vae_tied"])

@@ -111,7 +111,6 @@ class DualNet(ContentRecommender):
 
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
-        self.has_content = content.mask.numpy().astype(bool)
 
         train = dataset.inter_matrix(form="csr").astype(np.float32)
         train.data[:] = 1.0

@@ -75,7 +75,6 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
         self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
-        self.has_content = content.mask.numpy().astype(bool)
         counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
         self.trained = counts > 0  # items with training interactions
         self.trained[0] = False
