@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+# Bind the package now, before a test module imports a benchmark script: those put the source
+# tree first on sys.path (to run from a checkout), and CI must test the pip-installed copy.
+import recbole_hybrid  # noqa: F401
+
 
 def _root_at_start():
     """Resolved at collection, before any test changes the working directory."""
