@@ -30,7 +30,8 @@ both .0833, with lambda_r 30 .0832 (test recall@300 .451 / .454 / .460 / .457; C
 .0363; lambda_u 0.01: .0338, 1: .0341 (the defaults' .0364 ran before pretraining followed the
 external token order; today's pretraining with patience 20: .0367, test recall@300 .271). On the
 citeulike-t P10 file (patience 10; the defaults: .1053 at patience 5, .1086 at 20, test .520):
-lambda_v 1: .1025, 100: .0937; lambda_r 10: .1071 (test recall@300 .503 / .456 / .514).
+lambda_v 1: .1025, 100: .0937; lambda_r 10: .1071; lambda_u 1: .1014 (test recall@300 .503 / .456 /
+.514 / .485).
 
 Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
 its largest count, the per-item maximum the issue names as the original work's; ``word_max``
