@@ -42,6 +42,26 @@ def test_content_normalisation():
     assert np.allclose(by_word.toarray(), [[1, 0, 1], [0.5, 1, 0]]) and np.allclose(scale, [2, 3, 4])
     by_item, _ = normalize_content(counts, "item_max")
     assert np.allclose(by_item.toarray(), [[0.5, 0, 1], [1 / 3, 1, 0]])
+    present, _ = normalize_content(counts, "binary")
+    assert np.allclose(present.toarray(), [[1, 0, 1], [1, 1, 0]]) and np.allclose(counts.toarray()[0], [2, 0, 4])
+    with pytest.raises(ValueError, match="content_norm"):
+        normalize_content(counts, "tfidf")
+
+
+@pytest.mark.parametrize("norm", ["item_max", "word_max", "binary"])
+def test_new_items_are_normalised_as_the_training_items(norm):
+    """A new item with a training item's words gets that item's mu: item_max whatever the count
+    scale, binary whatever the counts, word_max with the training items' per-word scale."""
+    config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, content_norm=norm))
+    dataset, _, model, _ = prepare(config)
+    content = dataset.item_content("class").to_scipy().tocsr()
+    items = [i for i in model.content_items() if content[i].nnz >= 2][:5]
+    raw = content[items].astype(np.float32)
+    if norm == "item_max":
+        raw = raw * 3
+    if norm == "binary":
+        raw.data[::2] = 5  # uneven counts within each row
+    assert torch.allclose(model.new_item_vectors(raw), model.content_means(items), atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -56,15 +56,16 @@ from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl
 
 
 def normalize_content(content, mode):
-    """(normalised CSR, per-word scale or None). ``word_max``: column max; ``item_max``: row max."""
+    """(normalised CSR, per-word scale or None). ``word_max``: column max; ``item_max``: row max;
+    ``binary``: 1 where the word occurs."""
     content = sp.csr_matrix(content, dtype=np.float32)
     if mode == "word_max":
         scale = content.max(axis=0).toarray().ravel()
         scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
         return (content @ sp.diags(1.0 / scale)).tocsr(), scale
-    if mode == "item_max":
-        return normalize_bow(content, "max"), None
-    raise ValueError(f"content_norm [{mode}]: word_max or item_max")
+    if mode in ("item_max", "binary"):
+        return normalize_bow(content, "max" if mode == "item_max" else mode), None
+    raise ValueError(f"content_norm [{mode}]: item_max, word_max or binary")
 
 
 def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=None):
@@ -106,7 +107,8 @@ class CVAE(ContentRecommender):
             raise ValueError(f"untrained_items [{self.untrained_items}]: mu or als")
 
         content = self.item_content(dataset, config["content_field"])
-        self.content_matrix, scale = normalize_content(content.to_scipy(), config["content_norm"])
+        self.content_input = config["content_norm"]
+        self.content_matrix, scale = normalize_content(content.to_scipy(), self.content_input)
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
         self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
                                       act=config["vae_activation"], likelihood=config["vae_likelihood"],
@@ -211,10 +213,10 @@ class CVAE(ContentRecommender):
         """v_j of new items from their raw content rows (the training vocabulary): mu_j, or its
         ALS solution (``untrained_items``)."""
         content = self.new_content_rows(content)
-        if self.word_scale.numel():
+        if self.word_scale.numel():  # word_max: the training items' per-word scale
             content = (content @ sp.diags(1.0 / self.word_scale.numpy())).tocsr()
         else:
-            content, _ = normalize_content(content, "item_max")
+            content, _ = normalize_content(content, self.content_input)
         return self.untrained_vectors(self.encode_content_rows(content))
 
     @torch.no_grad()
