@@ -46,7 +46,9 @@ Bernoulli VAE) validates below item_max on citeulike-t: P=1 file .0334 vs .0364,
 Pretraining (``pretrain_*``, the authors' lib/vae.py stages): the default is 30 layer-wise, 30
 latent-layer and no whole-VAE epochs, not the authors' 50 / 50 / 100: validation prefers it on
 both citeulike-a split files (valid NDCG@100, P=10 file .0595 vs .0463, test recall@300 .402 vs
-.382; P=1 file with word_max .0433 vs .0418).
+.382; P=1 file with word_max .0433 vs .0418). The authors' whole schedule on the citeulike-t P10
+file (50 / 50 / 100 pretraining, 100 joint epochs without early stopping) validates at .0993 and
+tests at .492 (best validation epoch 81), against this default's .1086 / .520 (patience 20).
 """
 import numpy as np
 import scipy.sparse as sp
