@@ -59,16 +59,20 @@ from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
 
 
-def normalize_content(content, mode):
-    """(normalised CSR, per-word scale or None). ``word_max``: column max; ``item_max``: row max;
-    ``binary``: 1 where the word occurs."""
+ROW_MODES = {"item_max": "max", "binary": "binary"}  # content_norm -> normalize_bow mode
+
+
+def normalize_content(content, mode, scale=None):
+    """(normalised CSR, per-word scale or None). ``word_max``: column max (``scale``: the training
+    items' one, for new items); ``item_max``: row max; ``binary``: 1 where the word occurs."""
     content = sp.csr_matrix(content, dtype=np.float32)
     if mode == "word_max":
-        scale = content.max(axis=0).toarray().ravel()
-        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        if scale is None:
+            scale = content.max(axis=0).toarray().ravel()
+            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
         return (content @ sp.diags(1.0 / scale)).tocsr(), scale
-    if mode in ("item_max", "binary"):
-        return normalize_bow(content, "max" if mode == "item_max" else mode), None
+    if mode in ROW_MODES:
+        return normalize_bow(content, ROW_MODES[mode]), None
     raise ValueError(f"content_norm [{mode}]: item_max, word_max or binary")
 
 
@@ -216,11 +220,7 @@ class CVAE(ContentRecommender):
     def new_item_vectors(self, content):
         """v_j of new items from their raw content rows (the training vocabulary): mu_j, or its
         ALS solution (``untrained_items``)."""
-        content = self.new_content_rows(content)
-        if self.word_scale.numel():  # word_max: the training items' per-word scale
-            content = (content @ sp.diags(1.0 / self.word_scale.numpy())).tocsr()
-        else:
-            content, _ = normalize_content(content, self.content_input)
+        content, _ = normalize_content(self.new_content_rows(content), self.content_input, self.word_scale.numpy())
         return self.untrained_vectors(self.encode_content_rows(content))
 
     @torch.no_grad()
