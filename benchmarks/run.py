@@ -6,7 +6,10 @@ records to a JSON results file and rewrite its markdown table.
         [--settings benchmarks/settings.yaml] [--set epochs=50 ...]
 
 A protocol is ``name`` or ``fixed:<split>``; ``fixed:P=1-random`` runs fixed_seed 0..4 and
-records the mean (each seed's metrics under ``per_seed``). Each process's result is stored
+records the mean (each seed's metrics under ``per_seed``). ``--split-seeds 0 1 2 3 4`` runs
+each record on several split draws: draw d sets split_seed = seed = d (the users of
+``strong``, the cold items of ``cold``, RecBole's shuffle of ``recbole`` / ``loo99`` /
+``rating``, and the model's initialisation), or fixed_seed = d on the random P-splits. Each process's result is stored
 next to its log; ``--resume`` reuses those with the same spec (a run cut short goes on).
 Records follow the results schema: model, dataset, protocol, split, metrics (test),
 epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, the
@@ -34,16 +37,21 @@ def parse_protocol(text):
     return name, split or None
 
 
-def run_specs(model, dataset, protocol, split, config, seeds=None):
-    """Specs of the processes for one record (several for random splits, or one per seed
-    of ``seeds``: the split and the model's initialisation both follow RecBole's seed)."""
+def run_specs(model, dataset, protocol, split, config, seeds=None, split_seeds=None):
+    """Specs of the processes for one record: one per draw of ``split_seeds`` (draw d runs with
+    split_seed = seed = d, so the split and the model's initialisation both change; on the
+    fixed protocol's random splits d is fixed_seed, the files drawn by the converter), else one
+    per seed of ``seeds`` (RecBole's seed only), else the random P-splits' five files, else one."""
     base = dict(config, protocol=protocol)
-    if protocol != "fixed":
-        return [dict(base, seed=seed) for seed in seeds] if seeds else [base]
-    base["fixed_split"] = split
-    if split.endswith("-random"):
-        return [dict(base, fixed_seed=seed) for seed in RANDOM_SEEDS]
-    return [base]
+    if protocol == "fixed":
+        base["fixed_split"] = split
+        draws = split_seeds or (RANDOM_SEEDS if split.endswith("-random") else None)
+        if draws and not split.endswith("-random"):
+            raise ValueError(f"--split-seeds: fixed:{split} is one file, not a random draw (use fixed:{split}-random)")
+        return [dict(base, fixed_seed=d) for d in draws] if draws else [base]
+    if split_seeds:
+        return [dict(base, split_seed=d, seed=d) for d in split_seeds]
+    return [dict(base, seed=seed) for seed in seeds] if seeds else [base]
 
 
 def run_tag(model, dataset, config):
@@ -63,11 +71,12 @@ def cached_result(result_file, spec):
     return stored["result"] if stored.get("spec") == spec else None
 
 
-def run_process(model, dataset, config, log_dir, resume=False):
+def run_process(model, dataset, config, log_dir, resume=False, test=True):
     """Run one process (or, with ``resume``, reuse its stored result when the spec is the
-    same); each finished process's result is stored next to its log with the commit it ran."""
-    spec = {"model": model, "dataset": dataset, "config": config}
-    tag = run_tag(model, dataset, config)
+    same); each finished process's result is stored next to its log with the commit it ran.
+    ``test=False``: validation only (a tuning trial)."""
+    spec = {"model": model, "dataset": dataset, "config": config, **({} if test else {"test": False})}
+    tag = ("" if test else "trial-") + run_tag(model, dataset, config)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
     if resume and (result := cached_result(result_file, spec)) is not None:
@@ -97,7 +106,12 @@ def std_metrics(metrics):
     return {k: round((sum((m[k] - mean[k]) ** 2 for m in metrics) / (n - 1)) ** 0.5, 4) for k in metrics[0]}
 
 
-def records_for(model, dataset, protocol, split, runs, command, variant=None):
+def se_metrics(metrics):
+    """Standard error of each metric's mean over the runs (std / sqrt(n))."""
+    return {k: round(v / len(metrics) ** 0.5, 4) for k, v in std_metrics(metrics).items()}
+
+
+def records_for(model, dataset, protocol, split, runs, command, variant=None, split_seeds=None):
     base = {
         "model": model, "dataset": dataset, "protocol": protocol,
         **({"variant": variant} if variant else {}),
@@ -107,6 +121,7 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
         "seed": runs[0]["seed"], "command": command,
+        **({"config": runs[0]["config"]} if "config" in runs[0] else {}),
         "commit": ", ".join(dict.fromkeys(str(r["commit"]) for r in runs)),
         "date": datetime.date.today().isoformat(),
     }
@@ -121,9 +136,12 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None):
         if len(runs) > 1:
             record["per_seed"] = tests
             record["std"] = std_metrics(tests)
+            record["se"] = se_metrics(tests)
             if all(valid):
                 record["per_seed_valid"] = valid
-            if protocol == "fixed":
+            if split_seeds:
+                record["split_seeds"] = list(split_seeds)
+            elif protocol == "fixed":
                 record["fixed_seeds"] = list(RANDOM_SEEDS)
             else:
                 record["seeds"] = [r["seed"] for r in runs]
@@ -178,6 +196,38 @@ def markdown_table(records):
             "validation. Produced by:\n\n" + "\n".join(f"    {c}" for c in command_lines) + "\n" + "\n".join(lines) + "\n")
 
 
+def protocol_key(record):
+    """A tuning record's key: model, dataset and protocol as given on the command line."""
+    return record["model"], record["dataset"], record["protocol"]
+
+
+def load_tuned(path):
+    """{(model, dataset, protocol text): tuning record} of a tuning file (benchmarks/tune.py)."""
+    return {protocol_key(r): r for r in json.loads(Path(path).read_text())} if path else {}
+
+
+def apply_tuning(config, tuning, overrides):
+    """``config`` with the tuned setting; a key both tuned and set on the command line is an error."""
+    if not tuning:
+        return config
+    clash = sorted(set(tuning["chosen"]) & set(overrides))
+    if clash:
+        raise SystemExit(f"{clash} are tuned ({tuning['model']} on {tuning['dataset']} {tuning['protocol']}) "
+                         "and also given with --set: drop one")
+    return dict(config, **tuning["chosen"])
+
+
+def tuning_summary(tuning):
+    """What a record says of its tuning: space, budget, chosen setting, validation metric."""
+    keys = ("space", "algo", "trials", "chosen", "valid_metric", "valid_score", "draw", "command")
+    return {k: tuning[k] for k in keys}
+
+
+def model_config(settings, overrides, model, dataset):
+    """A model's settings (every dataset, then this dataset's) under the --set overrides."""
+    return dict(settings.get(model, {}), **settings.get(f"{dataset}/{model}", {}), **overrides)
+
+
 def parse_settings(args):
     settings = yaml.safe_load(Path(args.settings).read_text()) if args.settings else {}
     overrides = {}
@@ -187,22 +237,50 @@ def parse_settings(args):
     return settings, overrides
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True)
-    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--suite", help="run the tables of benchmarks/suites/<SUITE>.yaml (tuning, then every "
+                        "draw), resuming what exists; the other options are the suite's")
+    parser.add_argument("--tables", nargs="+", help="with --suite: only these of its tables (their names)")
+    parser.add_argument("--dry-run", action="store_true", help="with --suite: print its commands only")
+    parser.add_argument("--models", nargs="+")
+    parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--protocols", nargs="+", default=["recbole"])
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     parser.add_argument("--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config")
     parser.add_argument("--set", nargs="*", help="key=value for every run")
-    parser.add_argument("--seeds", nargs="+", type=int, help="one run per seed (non-fixed protocols); "
-                        "the record holds the mean, the std and each seed's metrics")
+    parser.add_argument("--split-seeds", nargs="+", type=int, help="one run per split draw: split_seed = seed "
+                        "= each value (fixed:P=..-random: fixed_seed); the record holds the mean, std, standard "
+                        "error and each draw's test and validation metrics (per_seed, per_seed_valid)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="one run per seed of the model, on the protocol's "
+                        "one split (its split_seed); prefer --split-seeds for verdicts")
     parser.add_argument("--variant", help="label of a non-default setting (e.g. 'title-only content'): "
                         "part of the record's key, so it does not replace the default's record")
+    parser.add_argument("--tuned", help="tuning records (benchmarks/tune.py): a model tuned for the dataset and "
+                        "protocol runs its chosen setting, and its records hold the tuning")
     parser.add_argument("--resume", action="store_true", help="reuse each process already finished with "
                         "the same spec (its result is stored next to its log), e.g. seeds of a run cut short")
-    args = parser.parse_args()
+    return parser
+
+
+def record_specs(args, model, dataset, protocol_text):
+    """The process specs (configs) that ``args`` gives for one record, as ``main`` runs them."""
     settings, overrides = parse_settings(args)
+    protocol, split = parse_protocol(protocol_text)
+    tuning = load_tuned(args.tuned).get((model, dataset, protocol_text))
+    config = apply_tuning(model_config(settings, overrides, model, dataset), tuning, overrides)
+    return run_specs(model, dataset, protocol, split, config, args.seeds, args.split_seeds), tuning
+
+
+def main():
+    parser = build_parser()
+    args = parser.parse_args()
+    if args.suite:
+        from suite import run_suite
+
+        return run_suite(args.suite, args.tables, args.dry_run)
+    if not (args.models and args.datasets and args.out):
+        parser.error("--models, --datasets and --out are required (or --suite)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]))] + sys.argv[1:])
@@ -210,14 +288,16 @@ def main():
         for protocol_text in args.protocols:
             protocol, split = parse_protocol(protocol_text)
             for model in args.models:
-                config = dict(settings.get(model, {}), **settings.get(f"{dataset}/{model}", {}), **overrides)
+                specs, tuning = record_specs(args, model, dataset, protocol_text)
                 try:
-                    runs = [run_process(model, dataset, spec, out.parent / "logs", args.resume)
-                            for spec in run_specs(model, dataset, protocol, split, config, args.seeds)]
+                    runs = [run_process(model, dataset, spec, out.parent / "logs", args.resume) for spec in specs]
                 except RuntimeError as err:
                     print(f"SKIPPED {err}", flush=True)
                     continue
-                records = records_for(model, dataset, protocol, split, runs, command, args.variant)
+                records = records_for(model, dataset, protocol, split, runs, command, args.variant,
+                                      args.split_seeds)
+                for r in records if tuning else []:
+                    r["tuning"] = tuning_summary(tuning)
                 save(records, out)
                 for r in records:
                     print(json.dumps({k: r[k] for k in ("model", "dataset", "protocol", "split", "metrics", "epoch_seconds", "epochs")}), flush=True)

@@ -1,14 +1,24 @@
 """Config: RecBole's Config that knows this package's models and yaml files.
 
 Priority, lowest first (later wins):
-  RecBole's overall.yaml
+  RecBole's overall.yaml < ours (``properties/overall.yaml``: package-wide keys)
   < model yaml of every class in the model's MRO, base class first, RecBole's file then ours
     (so ``MDCVAE(MultiVAE)`` starts from MultiVAE's defaults)
   < dataset yaml (RecBole's, then ours)
   < protocol yaml (``properties/protocol/<protocol>.yaml``; ``protocol`` from any source)
   < --config_files < config_dict < command line ``--key=value``
+
+Every key given in a config file, config_dict or on the command line must be one that some
+yaml of RecBole or of this package declares (or one RecBole sets itself): a mistyped key
+stops the run naming its source and the nearest known key, instead of being ignored.
+``check_config_keys: False`` turns the check off (a model of your own with its own keys).
 """
+import difflib
+import glob
 import os
+from functools import lru_cache
+
+import yaml
 
 import recbole
 from recbole.config import Config as RecBoleConfig
@@ -19,6 +29,44 @@ from recbole_hybrid.utils import get_model
 
 RECBOLE_PROPERTIES = os.path.join(os.path.dirname(os.path.realpath(recbole.__file__)), "properties")
 DEFAULT_PROTOCOL = "recbole"
+
+
+# keys RecBole reads or sets without declaring them in a yaml, and the launchers' own options
+# (run_recbole_hybrid.py, run_hyper.py: RecBole's Config also reads them from the command line)
+UNDECLARED_KEYS = {
+    "model", "dataset", "config_files", "device", "local_rank", "world_size", "single_spec", "nproc", "ip",
+    "port", "offset", "group_offset", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "encoding",
+    "valid_neg_sample_args", "test_neg_sample_args", "params_file", "algo", "max_evals", "early_stop",
+    "output_file", "search_seed", "check_config_keys",
+}
+URL_LISTS = ("url.yaml", "kg_url.yaml")  # RecBole's dataset download lists: dataset names, not keys
+
+
+def known_keys():
+    """Every key declared by a yaml of RecBole's or ours, and ``UNDECLARED_KEYS``."""
+    return _declared_keys(str(properties_dir()))
+
+
+@lru_cache(maxsize=4)
+def _declared_keys(ours):
+    keys = set(UNDECLARED_KEYS)
+    for root in (RECBOLE_PROPERTIES, ours):
+        for path in glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True):
+            if os.path.basename(path) not in URL_LISTS:
+                with open(path, encoding="utf-8") as f:
+                    keys |= set(yaml.safe_load(f) or {})
+    return frozenset(keys)
+
+
+def check_known_keys(keys, source):
+    """A clear error for the first key of ``source`` no yaml declares, with the nearest known one."""
+    known = known_keys()
+    for key in keys:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean [{near[0]}]?" if near else "no known key is close"
+            raise ValueError(f"unknown configuration key [{key}] in {source}: {hint} (every key a model reads "
+                             "is declared in properties/; check_config_keys: False turns this check off)")
 
 
 def model_yaml_files(model_class):
@@ -45,6 +93,23 @@ def fixed_split_files(config):
 
 
 class Config(RecBoleConfig):
+    def _load_config_files(self, file_list):
+        loaded = super()._load_config_files(file_list)
+        self._config_file_keys = {}
+        for path in file_list or []:
+            with open(path, encoding="utf-8") as f:
+                self._config_file_keys[path] = list(yaml.load(f.read(), Loader=self.yaml_loader) or {})
+        return loaded
+
+    def _merge_external_config_dict(self):
+        super()._merge_external_config_dict()
+        if self.external_config_dict.get("check_config_keys", True) is False:
+            return
+        for path, keys in self._config_file_keys.items():
+            check_known_keys(keys, f"config file {path}")
+        check_known_keys(self.variable_config_dict, "config_dict")
+        check_known_keys(self.cmd_config_dict, "the command line (--key=value)")
+
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
             model = self.external_config_dict.get("model")
@@ -56,6 +121,7 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         ours = properties_dir()
+        self._register_dataset_keys(self._update_internal_config_dict(os.path.join(ours, "overall.yaml")) or {})
         dataset_files = [
             os.path.join(RECBOLE_PROPERTIES, "dataset", dataset + ".yaml"),
             os.path.join(ours, "dataset", dataset + ".yaml"),

@@ -111,9 +111,9 @@ def trials(tuner):
 
 
 def best_trial(tuner):
-    """The trial chosen on validation (``HyperTuning.best_params``)."""
+    """The trial chosen on validation (``HyperTuning.best_params``; ``chosen``: its parameters as values)."""
     chosen = tuner.params2str(tuner.best_params)
-    return next(t for t in trials(tuner) if t["params"] == chosen)
+    return dict(next(t for t in trials(tuner) if t["params"] == chosen), chosen=dict(tuner.best_params))
 
 
 def export(tuner, output_file):

@@ -44,6 +44,7 @@ def test_recbole_model_gets_its_defaults():
 def fake_properties(tmp_path, monkeypatch):
     for sub in ("model", "dataset", "protocol"):
         (tmp_path / sub).mkdir()
+    (tmp_path / "overall.yaml").write_text((config_module.properties_dir() / "overall.yaml").read_text())
     (tmp_path / "model" / "MultiVAEChild.yaml").write_text("anneal_cap: 0.5\nlayer_key: model\n")
     (tmp_path / "dataset" / "ml-100k.yaml").write_text("layer_key: dataset\nds_key: 1\n")
     (tmp_path / "protocol" / "recbole.yaml").write_text("layer_key: protocol\n")
@@ -85,3 +86,33 @@ def test_command_line_wins(fake_properties, monkeypatch):
 def test_unknown_protocol_is_named():
     with pytest.raises(ValueError, match=r"unknown protocol \[nope\].*known protocols"):
         Config("MultiVAE", "ml-100k", config_dict={"protocol": "nope"})
+
+
+def test_unknown_key_stops_with_the_nearest_known_key(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["run"])
+    with pytest.raises(ValueError, match=r"unknown configuration key \[learnig_rate\] in config_dict: "
+                                         r"did you mean \[learning_rate\]"):
+        Config("MultiVAE", "ml-100k", config_dict={"learnig_rate": 0.01})
+    settings = tmp_path / "mine.yaml"
+    settings.write_text("epochs: 3\nvalid_metirc: ndcg@10\n")
+    with pytest.raises(ValueError, match=rf"\[valid_metirc\] in config file {settings}: did you mean \[valid_metric\]"):
+        Config("MultiVAE", "ml-100k", config_file_list=[str(settings)])
+    monkeypatch.setattr("sys.argv", ["run", "--stoping_step=3"])
+    with pytest.raises(ValueError, match=r"\[stoping_step\] in the command line .* did you mean \[stopping_step\]"):
+        Config("MultiVAE", "ml-100k")
+    monkeypatch.setattr("sys.argv", ["run", "--stoping_step=3", "--check_config_keys=False"])
+    assert Config("MultiVAE", "ml-100k", config_dict={"state": "ERROR"})["stoping_step"] == 3  # the check is off
+
+
+def test_every_key_the_package_reads_is_declared():
+    import re
+    from pathlib import Path
+
+    import recbole_hybrid
+    from recbole_hybrid.config import known_keys
+
+    read = set()
+    for path in Path(recbole_hybrid.__file__).parent.rglob("*.py"):
+        read |= set(re.findall(r"config\[\s*[\"'](\w+)[\"']\s*\]", path.read_text()))
+    assert len(read) > 50
+    assert sorted(read - known_keys()) == []

@@ -22,12 +22,13 @@ def our_models():
     return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("model", sorted(set(our_models()) - NOTHING_TO_TUNE) + ["MultiVAE", "BPR"])
+@pytest.mark.parametrize("model", sorted(set(our_models()) - NOTHING_TO_TUNE)
+                         + ["MultiVAE", "BPR", "EASE", "ItemKNN", "NeuMF"])
 def test_search_space_names_parameters_of_the_model(model):
-    """Every model of ours has its own file (RecBole's fall back to default.hyper), and every
-    searched name is a key of the model's config (a typo would be searched in vain)."""
+    """Every model of ours has its own file (RecBole's without one fall back to default.hyper),
+    and every searched name is a key of the model's config (a typo would be searched in vain)."""
     params_file = params_file_for(model)
-    assert params_file.stem == (model if model != "BPR" else "default")
+    assert params_file.stem == (model if model != "NeuMF" else "default")
     config = Config(model, "ml-100k", config_dict={"state": "ERROR"})
     unknown = [name for name in searched_names(read_space(params_file)) if name not in config.final_config_dict]
     assert not unknown, f"{params_file.name}: not parameters of {model}: {unknown}"

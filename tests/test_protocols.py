@@ -63,6 +63,38 @@ def test_strong_model_reads_fold_in_history(strong):
     assert set(torch.nonzero(row).flatten().tolist()) == fold
 
 
+def split_of(protocol, **settings):
+    config = Config("ContentKNN", "ml-100k", config_dict=dict(QUIET, protocol=protocol, **settings))
+    return create_dataset(config).build_protocol()
+
+
+def test_strong_drops_items_no_training_user_has(strong):
+    _, split, _ = strong
+    train_items = {i for _, i in pairs(split.train)}
+    held_out = pairs(split.history) - pairs(split.train) | pairs(split.valid) | pairs(split.tests["test"])
+    assert {i for _, i in held_out} <= train_items
+    unfiltered = split_of("strong", strong_drop_unseen_items=False)
+    assert pairs(unfiltered.train) == pairs(split.train)  # the same users train
+    every = pairs(unfiltered.history) | pairs(unfiltered.valid) | pairs(unfiltered.tests["test"])
+    dropped = every - (pairs(split.history) | pairs(split.valid) | pairs(split.tests["test"]))
+    assert dropped  # ml-100k has items only held-out users rated
+    assert dropped == {(u, i) for u, i in every if i not in train_items}
+
+
+@pytest.mark.parametrize("protocol", ["strong", "cold", "recbole"])
+def test_split_seed_draws_the_split(protocol):
+    def drawn(seed):
+        split = split_of(protocol, split_seed=seed)
+        return pairs(split.valid), {name: pairs(t) for name, t in split.tests.items()}
+
+    assert drawn(0) == drawn(0)
+    assert drawn(0) != drawn(1)
+
+
+def test_recbole_split_follows_seed_without_split_seed():
+    assert pairs(split_of("recbole", seed=1).valid) != pairs(split_of("recbole", seed=2).valid)
+
+
 def test_strong_rejects_models_without_fold_in():
     with pytest.raises(ValueError, match="BPR cannot fold in new users"):
         run_recbole_hybrid("BPR", "ml-100k", config_dict=dict(QUIET, protocol="strong"))

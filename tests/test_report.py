@@ -9,7 +9,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-import report
+import compare  # noqa: E402
+import stale  # noqa: E402
+import report  # noqa: E402
 
 RESULTS, PAPERS, PAGE_DIR = REPO / "benchmarks" / "results", REPO / "benchmarks" / "paper_figures.yaml", REPO / "results"
 
@@ -63,7 +65,7 @@ def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeyp
     assert report.NO_PLOTS in page and "![" not in page and not list((tmp_path / "out").glob("*.png"))
     for name in ("MDCVAE", "MultiVAE", "DualNet", "BPR", "CVAE", "MDsymCVAE", "MDsymCVAE (lambda_v=1)", "LRMM"):
         assert row(page, name)
-    assert row(page, "MDCVAE") == ("| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | "
+    assert row(page, "MDCVAE") == ("| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | unverified | "
                                    "[first](../results/first.md) |")  # strong: the yaml's columns only
     assert "0.2222 ± 0.0100" in row(page, "MultiVAE") and "0.1111" not in page  # the newest record of a key
     assert "| RecBole |" in row(page, "MultiVAE") and "- MultiVAE: three seeds" in page
@@ -128,19 +130,78 @@ def test_committed_page_is_current():
     assert all((PAGE_DIR / s["file"]).is_file() for s in specs)
 
 
-def test_paired_with_reference_seed_by_seed():
-    seeded = dict(seeds=[0, 1, 2])
-    bias = record("BiasMF", "rating", "test", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)], **seeded)
-    lrmm = record("LRMM", "rating", "-U", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)], **seeded)
-    other_seeds = record("DEAMER", "rating", "-U", {"rmse": 0.8}, per_seed=[{"rmse": 0.8}] * 2, seeds=[3, 4])
-    overlap = record("DeepFM", "rating", "-U", {"rmse": 0.8}, per_seed=[{"rmse": r} for r in (0.83, 0.85, 0.9)], seeds=[2, 1, 7])
-    one_seed = record("NeuMF", "rating", "-U", {"rmse": 0.8})
-    lines = report.paired("rating", [lrmm, other_seeds, overlap, one_seed], [bias])  # reference from split test
-    assert lines[1] == "Paired with BiasMF (rmse, lower is better):"
-    assert lines[3:] == ["- LRMM − BiasMF, rmse, seeds [0, 1, 2]: +0.0100, -0.0100, +0.0000 (mean +0.0000; better on 1 of 3)",
-                         "- DeepFM − BiasMF, rmse, seeds [2, 1]: +0.0000, +0.0100 (mean +0.0050; better on 0 of 2)"]
-    recall = [record(m, "fixed", "P=1-random", {"recall@300": 0}, per_seed=[{"recall@300": v} for v in vs], fixed_seeds=[0, 1])
-              for m, vs in (("ContentKNN", (0.25, 0.26)), ("CVAE", (0.3, 0.2)))]
-    assert report.paired("fixed", recall, [])[3:] == [
-        "- CVAE − ContentKNN, recall@300, seeds [0, 1]: +0.0500, -0.0600 (mean -0.0050; better on 1 of 2)"]
-    assert report.paired("strong", recall, []) == [] and report.paired("rating", [lrmm], []) == []
+def test_paired_interval_by_hand():
+    # diffs .01 .03 .02: mean .02, sd .01, t(.975, 2) = 4.302653 -> half width .024841
+    mean, low, high = compare.paired_interval([0.01, 0.03, 0.02])
+    assert (mean, low, high) == pytest.approx((0.02, 0.02 - 0.024841, 0.02 + 0.024841), abs=1e-6)
+    assert compare.verdict(low, high, "recall@20") == "ties"
+    # five draws, sd .005, t(.975, 4) = 2.776445 -> half width .006208
+    _, low, high = compare.paired_interval([0.02, 0.03, 0.025, 0.02, 0.03])
+    assert (low, high) == pytest.approx((0.018792, 0.031208), abs=1e-6)
+    assert compare.verdict(low, high, "recall@20") == "beats"
+    assert compare.verdict(low, high, "rmse") == "loses to"  # higher error is worse
+
+
+def test_comparisons_on_common_split_draws_only():
+    def ranked(model, values, **draws):
+        return record(model, "strong", "test", {"trecall@20": 0}, per_seed=[{"trecall@20": v} for v in values], **draws)
+
+    knn = ranked("ContentKNN", (0.20, 0.21, 0.22, 0.50), split_seeds=[0, 1, 2, 3])
+    ease = ranked("EASE", (0.30, 0.31, 0.32), split_seeds=[0, 1, 2], tuning={"trials": 8})
+    mdcvae = ranked("MDCVAE", (0.31, 0.32, 0.35), split_seeds=[2, 1, 0])
+    model_seeds = ranked("MDsymCVAE", (0.9, 0.9, 0.9), seeds=[0, 1, 2])  # strong's split fixed: not draws
+    found = {c["baseline"]["model"]: c for c in compare.comparisons("strong", [knn, ease, mdcvae, model_seeds])}
+    assert set(found) == {"ContentKNN", "EASE"}
+    assert found["ContentKNN"]["draws"] == [2, 1, 0]  # draw 3 only the baseline ran
+    assert found["ContentKNN"]["better_on"] == 3 and found["ContentKNN"]["verdict"] == "beats"
+    assert found["EASE"]["mean"] == pytest.approx((-0.01 + 0.01 + 0.05) / 3)  # draws 2, 1, 0
+    lines = compare.comparison_lines("strong", [knn, ease, mdcvae, model_seeds])
+    assert "| MDCVAE | EASE | yes | 3 | +0.0167 |" in "\n".join(lines)
+    bias = record("BiasMF", "rating", "test", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)],
+                  seeds=[0, 1, 2])  # rating's split follows the seed: draws
+    lrmm = record("LRMM", "rating", "-U", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)], seeds=[0, 1, 2])
+    (c,) = compare.comparisons("rating", [lrmm], [bias])  # baseline from split test
+    assert c["better_on"] == 1 and c["verdict"] == "ties"
+
+
+def test_stale_record_detected_and_given_no_verdict(monkeypatch):
+    command = "python benchmarks/run.py --models EASE --datasets ml-100k --protocols strong --out x.json --set reg_weight=300"
+    base = record("EASE", "strong", "test", {"trecall@20": 0.3}, command=command, dataset="ml-100k")
+    spec = stale.first_spec(base)
+    assert spec == {"reg_weight": 300, "protocol": "strong"}
+    config = stale.resolved_config(stale.config_for({"model": "EASE", "dataset": "ml-100k", "config": spec}))
+    assert stale.check(dict(base, config=config)) == (stale.CURRENT, None)
+    assert stale.check(base)[0] == stale.UNVERIFIED  # no stored config
+    # a default changed since the record was made: its command now runs another setting
+    state, reason = stale.check(dict(base, config=dict(config, fold_in_ratio=0.5)))
+    assert state == stale.STALE and "fold_in_ratio to 0.8 (recorded 0.5)" in reason
+    renamed = dict(base, command=command.replace("reg_weight", "reg_wieght"), config=config)
+    assert stale.check(renamed) == (stale.STALE, "unknown configuration key [reg_wieght] in its command: "
+                                                 "did you mean [reg_weight]?")
+    draws = [{"trecall@20": v} for v in (0.3, 0.31, 0.32)]
+    rows = [dict(base, model="MDCVAE", per_seed=draws, split_seeds=[0, 1, 2], state=(stale.STALE, "x")),
+            dict(base, per_seed=draws, split_seeds=[0, 1, 2], state=(stale.CURRENT, None))]
+    assert compare.comparisons("strong", rows) and not compare.comparisons("strong", report.current(rows))
+
+
+def test_committed_readme_headline_is_current():
+    records = report.load_records(RESULTS)
+    _, papers = report.load_papers(PAPERS)
+    readme = (REPO / "README.md").read_text()
+    assert report.readme_with_headline(readme, report.headline(records, papers)) == readme, \
+        "README.md's headline table is stale: python benchmarks/report.py"
+
+
+def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
+    def ranked(model, values, **extra):
+        return record(model, "strong", "test", {"trecall@20": 0}, per_seed=[{"trecall@20": v} for v in values],
+                      split_seeds=[0, 1, 2], state=(stale.CURRENT, None), **extra)
+
+    rows = [ranked("MDCVAE", (0.30, 0.32, 0.31), tuning={"trials": 5}),
+            ranked("EASE", (0.33, 0.35, 0.34), tuning={"trials": 8}),
+            ranked("ContentKNN", (0.20, 0.21, 0.22), tuning={"trials": 8}),
+            ranked("MultiVAE", (0.40, 0.41, 0.42))]  # untuned: never the bar
+    papers = {("toy", "strong", "test"): {"models": {"MDCVAE": {"trecall@20": 0.303}}}}
+    lines = compare.headline_lines({("toy", "strong"): {"test": rows}}, papers)
+    assert lines[2:] == ["| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0248 (3) | "
+                         "EASE 0.3400 ± 0.0248 (3) | loses to |"]

@@ -9,8 +9,10 @@
   excluded {split name: items never ranked in that split} (cold start).
 
 recbole / fixed / loo99 / rating use RecBole's own build (eval_args, benchmark files);
-strong and cold are built here.
+strong and cold are built here. Every random split is drawn from ``split_seed`` (when it is
+not set, from ``seed``, as RecBole does): two draws of a protocol differ in ``split_seed`` only.
 """
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,8 +35,28 @@ def split_by_protocol(dataset):
 
 
 def recbole_split(dataset):
-    train, valid, test = Dataset.build(dataset)
+    train, valid, test = recbole_build(dataset)
     return ProtocolSplit(train, valid, {"test": test})
+
+
+def recbole_build(dataset):
+    """RecBole's ``Dataset.build`` (eval_args), its shuffle drawn from ``split_seed``."""
+    with split_torch_rng(dataset.config):
+        return Dataset.build(dataset)
+
+
+def split_torch_rng(config):
+    """torch's global generator seeded by ``split_seed`` for the block, then restored (RecBole
+    shuffles with it); unchanged when ``split_seed`` is not set (it follows ``seed``)."""
+    seed = config["split_seed"]
+    return nullcontext() if seed is None else _forked_torch_rng(seed)
+
+
+@contextmanager
+def _forked_torch_rng(seed):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _split_rng(dataset):
@@ -62,11 +84,15 @@ def strong_split(dataset):
     """Strong generalization (Multi-VAE, MD-CVAE): users split train/valid/test by
     ``strong_user_ratio``; held-out users never train; ``fold_in_ratio`` of each held-out
     user's items is her input at evaluation, the rest is scored. Only users with at least
-    ``strong_min_items`` interactions are held out (Multi-VAE's preprocessing)."""
+    ``strong_min_items`` interactions are held out (Multi-VAE's preprocessing). With
+    ``strong_drop_unseen_items`` (default), held-out users lose the items no training user
+    has, from fold-in and targets alike, before the fold-in share is drawn (Liang et al.'s
+    preprocessing, which MD-CVAE follows)."""
     config = dataset.config
     dataset._change_feat_format()
     rng = _split_rng(dataset)
     users = dataset.inter_feat[dataset.uid_field].numpy()
+    items = dataset.inter_feat[dataset.iid_field].numpy()
     counts = np.bincount(users, minlength=dataset.user_num)
     present = np.flatnonzero(counts)
     eligible = rng.permutation(np.flatnonzero(counts >= config["strong_min_items"]))
@@ -82,14 +108,19 @@ def strong_split(dataset):
     role = np.zeros(dataset.user_num, dtype=np.int8)  # 0 train, 1 valid, 2 test
     role[eligible[:n_valid]] = 1
     role[eligible[n_valid:n_valid + n_test]] = 2
-    n_scored = np.maximum((counts * (1 - config["fold_in_ratio"])).astype(np.int64), 1)
-    scored = rank_within_user(users, rng) < n_scored[users]
     user_role = role[users]
+    kept = np.ones(len(users), dtype=bool)
+    if config["strong_drop_unseen_items"]:
+        kept = (user_role == 0) | np.isin(items, items[user_role == 0])
+    counts = np.bincount(users[kept], minlength=dataset.user_num)
+    n_scored = np.maximum((counts * (1 - config["fold_in_ratio"])).astype(np.int64), 1)
+    scored = np.zeros(len(users), dtype=bool)
+    scored[kept] = rank_within_user(users[kept], rng) < n_scored[users[kept]]
     return ProtocolSplit(
         train=subset(dataset, user_role == 0),
         valid=subset(dataset, (user_role == 1) & scored),
         tests={"test": subset(dataset, (user_role == 2) & scored)},
-        history=subset(dataset, (user_role == 0) | ~scored),
+        history=subset(dataset, kept & ((user_role == 0) | ~scored)),
     )
 
 
@@ -106,7 +137,7 @@ def cold_split(dataset):
     cold_items = np.sort(rng.choice(with_inter, size=n_cold, replace=False))
     is_cold = np.isin(items, cold_items)
     warm, cold = subset(dataset, ~is_cold), subset(dataset, is_cold)
-    train, valid, test = Dataset.build(warm)
+    train, valid, test = recbole_build(warm)
     normal_items = np.setdiff1d(np.arange(1, dataset.item_num), cold_items)
     dataset.cold_items = cold_items
     return ProtocolSplit(

@@ -1,11 +1,12 @@
 """ContentKNN: content-only baseline (not in RecBole).
 
-score(u, j) = cos(p_u, x_j), where x_j is item j's TF-IDF content vector
-(tf = the content weights, idf_w = log(N / df_w) over the N items with content) and
-p_u = sum of x_i over u's training items. No training; scores cold items as any other.
-A dense content vector (text / audio embedding) is used as it is, at unit length (idf means
-nothing there). ``item_reviews: True`` adds each item's training review words to its
-content words (``content_field``, token_seq), one TF-IDF vocabulary of both.
+score(u, j) = cos(p_u, x_j), where x_j is item j's weighted content vector (TF-IDF by
+default: tf = the content weights, idf_w = log(N / df_w) over the N items with content; the
+other weightings of model/term_weighting.py: sublinear or binary tf, smoothed idf, min / max
+document frequency, BM25) and p_u = sum of x_i over u's training items. No training; scores
+cold items as any other. A dense content vector (text / audio embedding) is used as it is, at
+unit length (term weights mean nothing there). ``item_reviews: True`` adds each item's
+training review words to its content words (``content_field``, token_seq), one vocabulary.
 """
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +15,8 @@ from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.data.reviews import item_token_words, item_word_counts
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
-from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows
+from recbole_hybrid.model.layers import l2_normalize_rows
+from recbole_hybrid.model.term_weighting import TermWeighting
 
 
 class ContentKNN(ContentRecommender):
@@ -31,14 +33,17 @@ class ContentKNN(ContentRecommender):
         self.other_parameter_name = ["item_vectors", "interaction_matrix"]
 
     def _item_vectors(self, config, dataset):
+        # the word weights are rebuilt from the dataset with the model: not in the state_dict
+        self.weighting = TermWeighting.from_config(config)
         if config["item_reviews"]:
             field = config["content_field"] or dataset.content_names[0]
-            return tfidf_rows(item_word_counts(dataset, config["review_field"], item_token_words(dataset, field)))
+            counts = item_word_counts(dataset, config["review_field"], item_token_words(dataset, field))
+            return self.weighting.fit(counts).transform(counts)
         content = self.item_content(dataset, config["content_field"])
         if not content.is_sparse:
+            self.weighting = None
             return l2_normalize_rows(content.to_scipy())
-        # the idf is rebuilt from the dataset with the model: not in the state_dict
-        return self.normalize_training_content(content.to_scipy(), "tfidf", persistent=False)
+        return self.weighting.fit(content.to_scipy()).transform(content.to_scipy())
 
     @property
     def content_matrix(self):
@@ -46,10 +51,9 @@ class ContentKNN(ContentRecommender):
         return self.item_vectors
 
     def new_item_vectors(self, content):
-        """Model input of new items' raw content rows, weighted with the training idf."""
-        if self.content_norm:
-            return self.normalize_content(content)
-        return l2_normalize_rows(self.new_content_rows(content))
+        """Model input of new items' raw content rows, weighted with the training word weights."""
+        rows = self.new_content_rows(content)
+        return self.weighting.transform(rows) if self.weighting else l2_normalize_rows(rows)
 
     def fold_in(self, history_dataset):
         """Score users from the interactions of ``history_dataset`` (new users' fold-in)."""

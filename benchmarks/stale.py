@@ -1,0 +1,66 @@
+"""Does a record's command still run the setting it recorded?
+
+A record made by benchmarks/run.py stores the resolved config of its first process
+(``config``). Its command is parsed again and resolved at today's code and yaml: any key that
+differs makes the record *stale* (its command no longer reproduces it). A command naming a
+key that no longer exists is stale too. A record without a stored config (made before records
+kept one) whose command still resolves is *unverified*: nothing says its setting is today's.
+"""
+import contextlib
+import io
+import json
+import shlex
+from pathlib import Path
+from functools import lru_cache
+
+from run import build_parser, record_specs
+from run_one import config_for, resolved_config
+
+from recbole_hybrid.config import check_known_keys
+
+CURRENT, STALE, UNVERIFIED = "current", "stale", "unverified"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def protocol_text(record):
+    return f"fixed:{record['split']}" if record["protocol"] == "fixed" else record["protocol"]
+
+
+def first_spec(record):
+    """(model, dataset, config) of the record's first process, as its command gives it today."""
+    argv = shlex.split(record["command"])
+    script = next((i for i, a in enumerate(argv) if a.endswith("run.py")), None)
+    if script is None:
+        raise LookupError("not made by benchmarks/run.py")
+    with contextlib.redirect_stderr(io.StringIO()):  # argparse's usage message: the reason says it
+        args = build_parser().parse_args(argv[script + 1:])
+    for name in ("settings", "tuned"):  # commands name their files from the repository's root
+        if getattr(args, name):
+            setattr(args, name, str(REPO / getattr(args, name)))
+    specs, _ = record_specs(args, record["model"], record["dataset"], protocol_text(record))
+    return specs[0]
+
+
+@lru_cache(maxsize=None)
+def _resolve(model, dataset, config_json):
+    return resolved_config(config_for({"model": model, "dataset": dataset, "config": json.loads(config_json)}))
+
+
+def check(record):
+    """(state, reason): CURRENT, STALE or UNVERIFIED, and why (None when current)."""
+    try:
+        config = first_spec(record)
+        check_known_keys(config, "its command")
+    except ValueError as err:  # a key no yaml declares any more
+        return STALE, str(err).split(" (every key")[0]
+    except (LookupError, SystemExit, OSError) as err:
+        return UNVERIFIED, f"its command does not parse as benchmarks/run.py's ({err or 'usage'})"
+    if "config" not in record:
+        return UNVERIFIED, "made before records stored their resolved config"
+    today = _resolve(record["model"], record["dataset"], json.dumps(config, sort_keys=True))
+    changed = sorted(k for k in set(today) | set(record["config"]) if today.get(k) != record["config"].get(k))
+    if changed:
+        return STALE, "its command now resolves " + ", ".join(
+            f"{k} to {today.get(k)!r} (recorded {record['config'].get(k)!r})" for k in changed[:3]) + (
+            f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
+    return CURRENT, None
