@@ -33,6 +33,9 @@ Choices (where the paper is silent, the authors' code decides; deviations are ma
     t-step they are reconstructed but not regressed on their (untrained) V rows.
   * MD-CVAE's encoder rows of such items (never updated, paper 3.7.1) are zeroed at
     prediction; MDsymCVAE shares them with V (see mdsymcvae.py).
+  * The b-step reads each batch's rating rows as their non-zeros (``sparse_user_rows``,
+    model/user_rows.py): normalisation, dropout, the first encoder layer and eq. (5)'s
+    log-likelihood cost what the rows hold; the math is the dense path's.
 Training in stages (content VAE pretraining, then b-step / t-step per epoch) is
 ``recbole_hybrid.trainer.MDCVAETrainer``.
 """
@@ -48,6 +51,7 @@ from recbole_hybrid.model.layers import (
     MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, reparameterize,
     xavier_init,
 )
+from recbole_hybrid.model.user_rows import SparseRows
 
 
 class MDCVAE(ContentRecommender, AutoEncoderMixin):
@@ -71,6 +75,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         self.update = 0
         self.content_beta = config["content_beta"]
         self.init_v_from_content = config["init_v_from_content"]
+        self.sparse_user_rows = config["sparse_user_rows"]
 
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
@@ -122,15 +127,22 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     # ---- the networks ----
     def encode(self, rating_matrix, w_in=None):
-        r = F.normalize(rating_matrix)
-        r = F.dropout(r, self.drop_out, training=self.training)
+        """q(u | r): (mu, logvar) of rating rows, dense [B, n] or ``SparseRows``."""
         w_in = self.encoder_item_weight if w_in is None else w_in
-        h = r @ w_in + self.enc_in_bias  # eq. (9): sum of the embeddings of the user's items
+        if isinstance(rating_matrix, SparseRows):
+            r = rating_matrix.normalized().dropout(self.drop_out, self.training)
+            h = r.matmul(w_in) + self.enc_in_bias
+            logvar_in = None if self.hidden else (
+                r.first_columns(self.enc_logvar.in_features).matmul(self.enc_logvar.weight.t()) + self.enc_logvar.bias)
+        else:
+            r = F.dropout(F.normalize(rating_matrix), self.drop_out, training=self.training)
+            h = r @ w_in + self.enc_in_bias  # eq. (9): sum of the embeddings of the user's items
+            logvar_in = None if self.hidden else F.linear(
+                r[:, : self.enc_logvar.in_features], self.enc_logvar.weight, self.enc_logvar.bias)
         if self.hidden:
             mu, logvar = self.enc_mlp(torch.tanh(h)).chunk(2, dim=1)
         else:
-            mu = h
-            logvar = F.linear(r[:, : self.enc_logvar.in_features], self.enc_logvar.weight, self.enc_logvar.bias)
+            mu, logvar = h, logvar_in
         return mu, logvar.clamp(-20, 10)
 
     def decode(self, u, V=None, bias=None):
@@ -200,12 +212,21 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
             return min(self.anneal_cap, self.update / self.total_anneal_steps)
         return self.anneal_cap
 
+    def user_rows(self, users):
+        """The batch's rating rows: their non-zeros (``sparse_user_rows``), else dense."""
+        if self.sparse_user_rows:
+            return SparseRows.from_history(self.history_item_id, self.history_item_value, users)
+        return self.get_rating_matrix(users)
+
     def calculate_loss(self, interaction):
         """b-step loss, eq. (10): (multinomial NLL, beta * KL, content + weight regularisation)."""
-        rating_matrix = self.get_rating_matrix(interaction[self.USER_ID])
+        rows = self.user_rows(interaction[self.USER_ID])
         self.update += 1
-        logits, mu, logvar = self.forward(rating_matrix)
-        nll = -(F.log_softmax(logits, 1) * rating_matrix).sum(1).mean()
+        logits, mu, logvar = self.forward(rows)
+        if isinstance(rows, SparseRows):
+            nll = -rows.multinomial_log_likelihood(logits).mean()
+        else:
+            nll = -(F.log_softmax(logits, 1) * rows).sum(1).mean()
         kl = self.kl_weight() * gaussian_kl(mu, logvar).mean()
         mask = torch.from_numpy(self.has_content).to(self.device)
         reg_v = self.lambda_v * (self.V[mask] - self.z_t[mask]).pow(2).sum(1).mean()
@@ -246,23 +267,26 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     # ---- prediction ----
     def scores(self, rating_matrix):
+        """Logits of every item for rating rows (dense [B, n <= n_items] or ``SparseRows``)."""
         V, bias, w_in = self.item_factors()
-        n = rating_matrix.shape[1]
-        mu, _ = self.encode(rating_matrix, w_in=w_in[:n])
+        if not isinstance(rating_matrix, SparseRows):
+            w_in = w_in[: rating_matrix.shape[1]]
+        mu, _ = self.encode(rating_matrix, w_in=w_in)
         return self.decode(mu, V, bias)
 
     def predict(self, interaction):
         user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
-        scores = self.scores(self.get_rating_matrix(user))
+        scores = self.scores(self.user_rows(user))
         return scores[torch.arange(len(item), device=self.device), item]
 
     def full_sort_predict(self, interaction):
-        return self.scores(self.get_rating_matrix(interaction[self.USER_ID])).view(-1)
+        return self.scores(self.user_rows(interaction[self.USER_ID])).view(-1)
 
     @torch.no_grad()
     def score_users(self, history, new_content=None, users=None):
         """``ContentRecommender.score_users``: users encoded from their history rows (over the
         model's items, or also the new items'), new items with V_surr rows (eq. 13)."""
         V, bias, w_in, _ = self.surrogate_factors(new_content)
-        mu, _ = self.encode(self.history_tensor(history, len(V)), w_in=w_in)
+        rows = self.history_tensor(history, len(V))
+        mu, _ = self.encode(SparseRows.from_dense(rows) if self.sparse_user_rows else rows, w_in=w_in)
         return self.decode(mu, V, bias)

@@ -1,0 +1,86 @@
+"""Sparse user rows for the user-row models (Multi-VAE style encoders: MDCVAE, MDsymCVAE).
+
+A batch of users' rating rows r_u (n_items wide, a few dozen non-zeros each) kept as its
+non-zeros only, so that what the dense path does over [batch x n_items] costs what the rows
+hold:
+
+  L2 normalisation and dropout   on the stored values (dropout as F.dropout: kept values
+                                 scaled by 1 / (1 - p); zeros stay zero either way)
+  r W  (first encoder layer)     F.embedding_bag over the rows' items, weighted by their
+                                 values: forward and weight gradient follow the non-zeros
+  multinomial log-likelihood     sum_j r_uj log softmax(l_u)_j
+                                 = sum_j r_uj l_uj - (sum_j r_uj) logsumexp(l_u), gathered
+The math is the dense path's (tests/test_user_rows.py: same loss and gradients, dropout off).
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class SparseRows:
+    items: torch.Tensor    # [nnz] item id of each stored value
+    values: torch.Tensor   # [nnz]
+    row: torch.Tensor      # [nnz] row (user in the batch) of each stored value
+    offsets: torch.Tensor  # [B] start of each row in items / values
+    n_rows: int
+
+    @classmethod
+    def from_history(cls, history_item_id, history_item_value, users):
+        """Rows of ``users`` from RecBole's history matrices (AutoEncoderMixin; item 0 pads)."""
+        ids, values = history_item_id[users], history_item_value[users].float()
+        ids, order = ids.sort(1)  # by item within a row, as from_dense: sums in the same order
+        return cls._from_padded(ids, values.gather(1, order))
+
+    @classmethod
+    def from_dense(cls, matrix):
+        """Rows of a dense [B, n] rating matrix (its non-zeros, by item within a row)."""
+        row, items = matrix.nonzero(as_tuple=True)
+        counts = torch.bincount(row, minlength=len(matrix))
+        return cls(items, matrix[row, items].float(), row, torch.cumsum(counts, 0) - counts, len(matrix))
+
+    @classmethod
+    def _from_padded(cls, ids, values):
+        stored = ids > 0
+        counts = stored.sum(1)
+        row = torch.arange(len(ids), device=ids.device).repeat_interleave(counts)
+        return cls(ids[stored], values[stored], row, torch.cumsum(counts, 0) - counts, len(ids))
+
+    def first_columns(self, n):
+        """The rows' entries of items < ``n`` (an encoder layer that knows n items)."""
+        keep = self.items < n
+        if bool(keep.all()):
+            return self
+        counts = torch.zeros(self.n_rows, dtype=torch.long, device=keep.device).index_add_(0, self.row, keep.long())
+        return SparseRows(self.items[keep], self.values[keep], self.row[keep], torch.cumsum(counts, 0) - counts,
+                          self.n_rows)
+
+    def with_values(self, values):
+        return SparseRows(self.items, values, self.row, self.offsets, self.n_rows)
+
+    def row_sums(self, values=None):
+        values = self.values if values is None else values
+        return torch.zeros(self.n_rows, device=values.device, dtype=values.dtype).index_add_(0, self.row, values)
+
+    def normalized(self, eps=1e-12):
+        """Each row at unit L2 length (``F.normalize``)."""
+        norms = self.row_sums(self.values.pow(2)).sqrt().clamp_min(eps)
+        return self.with_values(self.values / norms[self.row])
+
+    def dropout(self, p, training):
+        return self.with_values(F.dropout(self.values, p, training=training))
+
+    def matmul(self, weight):
+        """r W: [B, d] for ``weight`` [n_items, d]."""
+        return F.embedding_bag(self.items, weight, self.offsets, mode="sum", per_sample_weights=self.values)
+
+    def multinomial_log_likelihood(self, logits):
+        """sum_j r_uj log softmax(logits_u)_j per row, [B]."""
+        picked = logits[self.row, self.items] * self.values
+        return self.row_sums(picked) - self.row_sums() * torch.logsumexp(logits, 1)
+
+    def to_dense(self, n_items):
+        dense = torch.zeros(self.n_rows, n_items, device=self.values.device)
+        dense[self.row, self.items] = self.values
+        return dense
