@@ -52,6 +52,11 @@ def timed(method, seconds, outputs=None):
     return wrapper
 
 
+def with_ties(metrics):
+    """Metrics with ``tied_users`` (the evaluator adds it only when some users are tied)."""
+    return dict({"tied_users": 0.0}, **dict(metrics)) if metrics else {}
+
+
 def best_epoch(valid_outputs, config):
     """Epoch (1-based) of the best validation score: the checkpoint that is tested. On a tie the
     last one, as RecBole's early_stopping saves again on a score equal to the best."""
@@ -80,8 +85,8 @@ def run(spec):
         tests = {}
     eval_seconds = time.perf_counter() - start
     return {
-        "tests": {name: dict(metrics) for name, metrics in tests.items()},
-        "valid_metrics": dict(best_valid or {}),
+        "tests": {name: with_ties(metrics) for name, metrics in tests.items()},
+        "valid_metrics": with_ties(best_valid) if best_valid else {},
         "valid_score": best_score, "valid_metric": config["valid_metric"].lower(),
         "valid_metric_bigger": config["valid_metric_bigger"],
         "epoch_seconds": round(sum(epoch_seconds) / max(len(epoch_seconds), 1), 3),

@@ -1,8 +1,10 @@
 """Does a record's command still run the setting it recorded?
 
 A record made by benchmarks/run.py stores the resolved config of its first process
-(``config``). Its command is parsed again and resolved at today's code and yaml: any key that
-differs makes the record *stale* (its command no longer reproduces it). A command naming a
+(``config``). Its command is parsed again and resolved at today's code and yaml: any recorded
+key whose value differs, or that no longer exists, makes the record *stale* (its command no
+longer reproduces it); keys added since are not compared (a new option defaults to the
+behaviour before it). A command naming a
 key that no longer exists is stale too. A record without a stored config (made before records
 kept one) whose command still resolves is *unverified*: nothing says its setting is today's.
 """
@@ -19,6 +21,7 @@ from run_one import config_for, resolved_config
 from recbole_hybrid.config import check_known_keys
 
 CURRENT, STALE, UNVERIFIED = "current", "stale", "unverified"
+MISSING = "(no such key today)"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -58,9 +61,10 @@ def check(record):
     if "config" not in record:
         return UNVERIFIED, "made before records stored their resolved config"
     today = _resolve(record["model"], record["dataset"], json.dumps(config, sort_keys=True))
-    changed = sorted(k for k in set(today) | set(record["config"]) if today.get(k) != record["config"].get(k))
+    # a key today's code added is not compared: a new option defaults to the behaviour before it
+    changed = sorted(k for k in record["config"] if today.get(k, MISSING) != record["config"][k])
     if changed:
         return STALE, "its command now resolves " + ", ".join(
-            f"{k} to {today.get(k)!r} (recorded {record['config'].get(k)!r})" for k in changed[:3]) + (
+            f"{k} to {today.get(k, MISSING)!r} (recorded {record['config'][k]!r})" for k in changed[:3]) + (
             f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
     return CURRENT, None

@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import amazon, citeulike, lastfm
-from .common import make_stamp, missing_files, output_files, stale_reason, write_stamp
+from .common import (
+    foreign_files, make_stamp, missing_files, output_files, output_fingerprints, read_stamp, stale_reason,
+    write_stamp,
+)
 
 CONVERTER_VERSION = 1
 RAW_DATA_ENV = "RECBOLE_HYBRID_RAW_DATA"
@@ -113,10 +116,25 @@ def build(name: str, raw_dir: Path, data_path: Path, out_dir: Path) -> dict:
         stamp.update(outputs=output_files(tmp_dir), stats=stats)
         write_stamp(tmp_dir, stamp)
         replace_dir(tmp_dir, out_dir)
+        write_stamp(out_dir, dict(stamp, output_fingerprints=output_fingerprints(out_dir)))  # after the move
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return stats
+
+
+def keep_foreign_files(out_dir: Path, stale: str) -> bool:
+    """True when out_dir holds atomic files of the user's (no build stamp): they are used as they
+    are, never overwritten. Files the converter wrote and the user edited since stop a rebuild."""
+    stamp = read_stamp(out_dir)
+    reason = foreign_files(out_dir, stamp)
+    if reason is None:
+        return False
+    how = f"move them elsewhere or delete {out_dir} to rebuild it from the raw data"
+    if stamp is not None:
+        raise FileExistsError(f"{out_dir} must be rebuilt ({stale}) but {reason}: {how}")
+    print(f"using {out_dir} as it is: it {reason}; {how}", file=sys.stderr, flush=True)
+    return True
 
 
 def ensure_atomic(name: str, data_path: str | Path, raw_root: Path | None = None) -> Path | None:
@@ -132,8 +150,11 @@ def ensure_atomic(name: str, data_path: str | Path, raw_root: Path | None = None
     raw_dir = raw_dir_of(name, raw_root)
     check_raw_dir(name, raw_dir)
     raw_files = SPECS[name].raw_files
-    if stale_reason(out_dir, raw_dir, raw_files, CONVERTER_VERSION) is None:
+    stale = stale_reason(out_dir, raw_dir, raw_files, CONVERTER_VERSION)
+    if stale is None:
         return out_dir  # fresh: no lock needed (data_path may be read-only)
+    if keep_foreign_files(out_dir, stale):
+        return out_dir
     data_path.mkdir(parents=True, exist_ok=True)
     with build_lock(data_path, name):
         reason = stale_reason(out_dir, raw_dir, raw_files, CONVERTER_VERSION)

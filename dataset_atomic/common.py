@@ -168,6 +168,28 @@ def stale_reason(out_dir: Path, raw_dir: Path, raw_files: Sequence[str], version
     return None
 
 
+def output_fingerprints(out_dir: Path) -> dict:
+    """{name: size and mtime} of the files a build wrote: later edits show as a difference."""
+    return {name: file_fingerprint(Path(out_dir) / name, with_hash=False) for name in output_files(out_dir)}
+
+
+def foreign_files(out_dir: Path, stamp: dict | None) -> str | None:
+    """Why out_dir holds files a rebuild must not replace (not written by the converter, or
+    edited since), or None."""
+    present = output_files(out_dir) if Path(out_dir).is_dir() else []
+    if not present:
+        return None
+    if stamp is None:
+        return f"holds {len(present)} files and no build stamp (not written by the converter)"
+    extra = sorted(set(present) - set(stamp.get("outputs", [])))
+    if extra:
+        return f"holds files the converter did not write: {', '.join(extra)}"
+    written = stamp.get("output_fingerprints", {})  # older stamps have none: edits go unseen
+    edited = sorted(name for name in present if name in written and
+                    file_fingerprint(Path(out_dir) / name, with_hash=False) != written[name])
+    return f"has files edited since the converter wrote them: {', '.join(edited)}" if edited else None
+
+
 def output_files(out_dir: Path) -> list[str]:
     """Names of the files a build wrote (the stamp excluded)."""
     return sorted(entry.name for entry in os.scandir(out_dir) if entry.is_file() and entry.name != STAMP_NAME)

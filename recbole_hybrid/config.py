@@ -69,6 +69,29 @@ def check_known_keys(keys, source):
                              "is declared in properties/; check_config_keys: False turns this check off)")
 
 
+def metric_kinds(metrics):
+    from recbole.evaluator.register import metric_types
+
+    return {metric_types.get(str(m).lower()) for m in metrics or []} - {None}
+
+
+def check_protocol_evaluation(final, protocol_config, external):
+    """What the protocol's yaml fixes about evaluation is not silently replaced by another source
+    (a dataset yaml in --config_files, a config_dict): the split (eval_args) stays the protocol's,
+    metrics stay of its kind (ratings or rankings), and valid_metric is one of the metrics."""
+    protocol = final.get("protocol")
+    if "eval_args" in protocol_config and "eval_args" in external and external["eval_args"] != protocol_config["eval_args"]:
+        raise ValueError(f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; your settings give "
+                         f"{external['eval_args']}: drop eval_args from them, or choose another protocol")
+    if "metrics" in protocol_config and metric_kinds(final.get("metrics")) - metric_kinds(protocol_config["metrics"]):
+        raise ValueError(f"protocol {protocol} evaluates {protocol_config['metrics']}; your settings ask for "
+                         f"{final.get('metrics')}, metrics of another kind (ratings vs rankings) that it cannot compute")
+    valid, names = str(final.get("valid_metric") or ""), {str(m).lower() for m in final.get("metrics") or []}
+    if valid and valid.split("@")[0].lower() not in names:
+        raise ValueError(f"valid_metric {valid} is not among the metrics {final.get('metrics')} (protocol {protocol}): "
+                         "choose one of them")
+
+
 def model_yaml_files(model_class):
     """Model yaml files of ``model_class`` and its bases, base classes first."""
     files = []
@@ -140,10 +163,12 @@ class Config(RecBoleConfig):
                 f"unknown protocol [{protocol}]: no {protocol_file}; "
                 f"known protocols: {protocol_names()}"
             )
-        self._register_dataset_keys(self._update_internal_config_dict(protocol_file) or {})
+        self._protocol_config = self._update_internal_config_dict(protocol_file) or {}
+        self._register_dataset_keys(self._protocol_config)
         self.internal_config_dict["protocol"] = protocol
 
     def _set_default_parameters(self):
+        check_protocol_evaluation(self.final_config_dict, self._protocol_config, self.external_config_dict)
         super()._set_default_parameters()
         if self.final_config_dict["protocol"] == "fixed":
             self.final_config_dict["benchmark_filename"] = fixed_split_files(self.final_config_dict)

@@ -13,22 +13,25 @@ from logging import getLogger
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
 from recbole_hybrid import distributed
+from recbole_hybrid.checkpoint import dataset_identity
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
-from recbole_hybrid.data.protocols import check_model_fits_protocol, fold_in_history, install_fold_in
+from recbole_hybrid.data.protocols import fold_in_history, install_fold_in
 from recbole_hybrid.data.training_split import restore_label_scale
+from recbole_hybrid.model.capabilities import check_model_fits_protocol
 from recbole_hybrid.utils import get_model, get_trainer
 
 
 def prepare(config):
     """Dataset, loaders, model and trainer for ``config`` (seeded as RecBole does)."""
-    check_model_fits_protocol(config.model_class, config)
+    check_model_fits_protocol(config.model_class, config["protocol"])
     init_seed(config["seed"], config["reproducibility"])
     with distributed.rank_zero_first(config):
         dataset = create_dataset(config)
         train_data, valid_data, test_data = data_preparation(config, dataset)
     model = build_model(config, dataset, train_data)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.data_identity = dataset_identity(dataset)  # written into its checkpoints (checkpoint.py)
     test_data = condition_test_splits(model, test_data)
     return dataset, (train_data, valid_data, test_data), model, trainer
 

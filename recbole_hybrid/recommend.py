@@ -37,11 +37,12 @@ from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import FeatureType, ModelType, init_seed
 
-from recbole_hybrid.compat import legacy_torch_load
+from recbole_hybrid.checkpoint import CheckpointError, check_identity, dataset_identity, read_checkpoint
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
-from recbole_hybrid.data.protocols import _can_fold_in, fold_in_history, install_fold_in
+from recbole_hybrid.data.protocols import fold_in_history, install_fold_in
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.capabilities import capabilities_of
 from recbole_hybrid.quick_start import build_model
 from recbole_hybrid.utils import MODEL_SUBMODULES
 
@@ -68,8 +69,9 @@ class CapabilityError(ValueError):
 
 # ---- loading ----
 def load_checkpoint(model_file):
-    """The dict RecBole's Trainer saved (config, state_dict, other_parameter, ...)."""
-    return legacy_torch_load(model_file, map_location="cpu")
+    """The dict RecBole's Trainer saved (config, state_dict, other_parameter, ...), its weights
+    checked against their digest (checkpoint.py)."""
+    return read_checkpoint(model_file)
 
 
 def scoring_history(dataset, train_data):
@@ -90,6 +92,7 @@ def load_data_and_model(model_file, data_path=None):
         config["data_path"] = os.path.join(data_path, config["dataset"])
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
+    check_identity(checkpoint.get("data_identity"), dataset_identity(dataset), model_file)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = build_model(config, dataset, train_data)
     load_weights(model, checkpoint, model_file)
@@ -120,14 +123,14 @@ def implements_score_users(model):
 def folds_in_by_copy(model):
     """RecBole's fold-in models (no ``score_users``): scored through ``install_fold_in``."""
     cls = _class_of(model)
-    return (not implements_score_users(cls) and _can_fold_in(cls)
+    return (not implements_score_users(cls) and capabilities_of(cls).folds_in_users
             and not issubclass(cls, ContentRecommender) and cls.__name__ not in PER_USER_PARAMETERS)
 
 
 def capabilities(model):
     """{FOLD_IN, COLD_START} subset of what ``model`` (an instance or a class) can do."""
     found = set()
-    new_users = _can_fold_in(_class_of(model)) or getattr(model, "new_users", False)
+    new_users = capabilities_of(_class_of(model)).folds_in_users or getattr(model, "new_users", False)
     if (implements_score_users(model) and new_users) or folds_in_by_copy(model):
         found.add(FOLD_IN)
     if getattr(model, "cold_start", False) and implements_score_users(model):
@@ -492,6 +495,8 @@ def parse_args(argv=None):
         parser.error("give --user and/or --history")
     if args.output and not args.output.endswith((".csv", ".json")):
         parser.error("--output must end in .csv or .json")
+    if args.k < 1:
+        parser.error(f"--k {args.k}: the number of items to recommend must be at least 1")
     return args
 
 
@@ -506,11 +511,11 @@ def write_table(table, output=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    recommender = Recommender.from_checkpoint(args.checkpoint, args.data_path)
     try:
+        recommender = Recommender.from_checkpoint(args.checkpoint, args.data_path)
         table = recommender.recommend(users=args.user, history=args.history, new_items=args.new_items, k=args.k,
                                       exclude_seen=not args.include_seen, candidates=args.candidates)
-    except (UnknownIdError, CapabilityError, ContentError) as err:
+    except (UnknownIdError, CapabilityError, ContentError, CheckpointError) as err:
         raise SystemExit(f"error: {err}") from None
     write_table(table, args.output)
 

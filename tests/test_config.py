@@ -1,5 +1,6 @@
 """Model / trainer / yaml lookup, MRO merge and priorities."""
 import pytest
+import yaml
 from recbole.model.general_recommender import MultiVAE
 from recbole.trainer import Trainer, TraditionalTrainer
 from recbole.utils import ModelType
@@ -17,20 +18,24 @@ class MultiVAEChild(MultiVAE):
 def test_get_model_ours_then_recbole():
     assert get_model("ContentKNN") is ContentKNN
     assert get_model("MultiVAE") is MultiVAE
-    with pytest.raises(ValueError, match="neither a recbole_hybrid model nor a RecBole model"):
+    with pytest.raises(ValueError, match="neither a recbole_hybrid model nor a RecBole model") as err:
         get_model("NoSuchModel")
+    assert "lightgbm" not in str(err.value)  # RecBole's optional exlib is not the user's problem
+    for typed, meant in (("mdcvae", "MDCVAE"), ("multivae", "MultiVAE"), ("ContentKN", "ContentKNN")):
+        with pytest.raises(ValueError, match=rf"model \[{typed}\] .* did you mean {meant}\b"):
+            get_model(typed)
 
 
 def test_get_trainer_falls_back_to_recbole(monkeypatch):
-    assert get_trainer(ModelType.GENERAL, "MultiVAE") is Trainer
-    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN") is TraditionalTrainer
+    assert get_trainer(ModelType.GENERAL, "MultiVAE").__bases__[-1] is Trainer  # with the package's checks
+    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN").__bases__[-1] is TraditionalTrainer
     import recbole_hybrid.trainer as trainer_module
 
     class ContentKNNTrainer(Trainer):
         pass
 
     monkeypatch.setattr(trainer_module, "ContentKNNTrainer", ContentKNNTrainer, raising=False)
-    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN") is ContentKNNTrainer
+    assert get_trainer(ModelType.TRADITIONAL, "ContentKNN").__bases__[-1] is ContentKNNTrainer
 
 
 def test_recbole_model_gets_its_defaults():
@@ -116,3 +121,19 @@ def test_every_key_the_package_reads_is_declared():
         read |= set(re.findall(r"config\[\s*[\"'](\w+)[\"']\s*\]", path.read_text()))
     assert len(read) > 50
     assert sorted(read - known_keys()) == []
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"protocol": "rating", "metrics": ["Recall", "NDCG"], "valid_metric": "ndcg@10"},
+     r"protocol rating evaluates \['RMSE', 'MAE'\]; your settings ask for \['Recall', 'NDCG'\]"),
+    ({"protocol": "loo99", "valid_metric": "recall@10"}, r"valid_metric recall@10 is not among the metrics"),
+    ({"protocol": "rating", "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO",
+                                          "mode": "full"}}, r"protocol rating splits with eval_args"),
+])
+def test_settings_cannot_silently_replace_the_protocols_evaluation(settings, message, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["run"])
+    dataset_yaml = tmp_path / "mine.yaml"  # as a user's dataset yaml given with --config_files
+    dataset_yaml.write_text(yaml.safe_dump({k: v for k, v in settings.items() if k != "protocol"}))
+    with pytest.raises(ValueError, match=message):
+        Config("MultiVAE", "ml-100k", config_file_list=[str(dataset_yaml)],
+               config_dict={"protocol": settings["protocol"], "state": "ERROR"})

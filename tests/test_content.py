@@ -109,13 +109,15 @@ def test_no_item_file(tmp_path):
 
 def test_interaction_items_without_rows_error_by_default(tmp_path):
     items = {k: v for k, v in GOOD_ITEMS.items() if k != "i3"}
-    with pytest.raises(ContentError, match=r"1 items of the interactions have no row.*i3"):
+    with pytest.raises(ContentError, match=r"1 of the 3 items of the interactions \(33.3%\) have no row.*i3"):
         load(write_dataset(tmp_path, items))
 
 
 def test_zero_fallback_keeps_interactions_and_masks(tmp_path):
     items = {k: v for k, v in GOOD_ITEMS.items() if k != "i3"}
-    dataset = load(write_dataset(tmp_path, items), content_missing="zero")
+    with pytest.raises(ContentError, match="content_missing_max_share = 0.1"):  # 1 of 3 items: too many
+        load(write_dataset(tmp_path, items), content_missing="zero")
+    dataset = load(write_dataset(tmp_path, items), content_missing="zero", content_missing_max_share=0.5)
     assert dataset.inter_num == len(INTER)  # RecBole would have dropped i3's interactions
     i3 = internal(dataset, "i3")
     for name in ("vec", "bow", "tags"):
@@ -162,3 +164,43 @@ def test_content_fields_are_not_joined_into_batches_unless_load_col_names_them(t
     context = load(root, model="FM", metrics=["AUC"], valid_metric="AUC", eval_args=labeled).build()[0]
     batch = Interaction({"item_id": torch.tensor([internal(context, "i1")])})
     assert {"vec", "bow_ids", "tags"} <= set(context.join(batch).columns)  # FM embeds every field
+
+
+GOOD_ITEM_LINES = ["\t".join(ITEM_HEADER)] + ["\t".join([k, v["vec"], v["bow_ids"], v["bow_counts"], v["tags"]])
+                                               for k, v in GOOD_ITEMS.items()]
+
+
+def write_raw(root, name, inter_lines=None, item_lines=None):
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    default_inter = ["user_id:token\titem_id:token"] + [f"{u}\t{i}" for u, i in INTER]
+    for suffix, lines in (("inter", inter_lines or default_inter), ("item", item_lines or GOOD_ITEM_LINES)):
+        data = lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
+        (folder / f"{name}.{suffix}").write_bytes(data)
+    return root
+
+
+@pytest.mark.parametrize("case, inter, items, message", [
+    ("tab in a field", None, GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\ty\textra"] + GOOD_ITEM_LINES[3:],
+     r"tiny.item:3: 6 fields, the header has 5"),
+    ("text in a vector", None, GOOD_ITEM_LINES[:2] + ["i2\t1 zero 0\tpear\t3\ty"] + GOOD_ITEM_LINES[3:],
+     r"tiny.item:3: field \[vec\] \(float_seq\) holds \[zero\], not a number"),
+    ("leading quote", None, GOOD_ITEM_LINES[:2] + ['i2\t1 0 0\tpear\t3\t"y'] + GOOD_ITEM_LINES[3:],
+     r"tiny.item:3: field \[tags\] starts with a double quote"),
+    ("huge field", None, GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\t" + "y " * 70000] + GOOD_ITEM_LINES[3:],
+     r"tiny.item:3: field \[tags\] is 140000 characters long"),
+    ("header-only .item", None, GOOD_ITEM_LINES[:1], r"tiny.item: a header and no rows"),
+    ("empty .inter", ["user_id:token\titem_id:token"], None, r"tiny.inter: a header and no rows"),
+    ("untyped header", ["user_id\titem_id:token", "u1\ti1"], None, r"tiny.inter:1: header field \[user_id\]"),
+    ("float item ids", ["user_id:token\titem_id:float"] + [f"{u}\t{i[1:]}" for u, i in INTER], None,
+     r"tiny.inter \(header\): id field \[item_id\] is typed float"),
+])
+def test_malformed_atomic_files_name_file_line_and_field(tmp_path, case, inter, items, message):
+    with pytest.raises(ValueError, match=message):
+        load(write_raw(tmp_path, "tiny", inter, items))
+
+
+def test_non_utf8_bytes_are_named(tmp_path):
+    inter = b"user_id:token\titem_id:token\nu1\ti1\nu2\ti\xe92\n"
+    with pytest.raises(ValueError, match=r"tiny.inter:3: not UTF-8 \(byte 0xe9 at column 5\)"):
+        load(write_raw(tmp_path, "tiny", inter, None))

@@ -8,6 +8,7 @@ import html
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -590,3 +591,26 @@ def test_missing_raw_dir_error_for_amazon_names_its_folder(tmp_path):
     for needed in ("reviews_Musical_Instruments_5.json.gz", "meta_Musical_Instruments_5.csv",
                    str(tmp_path / "nowhere" / "amazon-musical-instruments"), RAW_DATA_ENV):
         assert needed in message, needed
+
+
+def test_ensure_atomic_never_overwrites_files_it_did_not_write(fake_raw_root, tmp_path, capsys):
+    out_dir = ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
+    copy = tmp_path / "copy" / "citeulike-a"
+    shutil.copytree(out_dir, copy)
+    (copy / ".build-stamp.json").unlink()  # a user's copy of the files: no stamp
+    edited = (copy / "citeulike-a.inter").read_text() + "u_new\t1\n"
+    (copy / "citeulike-a.inter").write_text(edited)
+    capsys.readouterr()
+    assert ensure_atomic("citeulike-a", tmp_path / "copy", fake_raw_root) == copy
+    assert "using" in capsys.readouterr().err and (copy / "citeulike-a.inter").read_text() == edited
+    # the converter's own files, edited, then the raw data changes: no silent rebuild over the edit
+    inter = out_dir / "citeulike-a.inter"
+    inter.write_text(inter.read_text() + "u_new\t1\n")
+    titles = fake_raw_root / "citeulike-a" / "titles.txt"
+    titles.write_text(titles.read_text().replace("Cellâ€“cell network", "Zebrafish genome"))
+    with pytest.raises(FileExistsError, match=r"raw files changed: titles.txt\) but has files edited since the "
+                                              r"converter wrote them: citeulike-a.inter: .*delete .* to rebuild"):
+        ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
+    shutil.rmtree(out_dir)  # the documented way to force a rebuild
+    ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
+    assert "u_new" not in inter.read_text()

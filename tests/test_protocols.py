@@ -96,7 +96,7 @@ def test_recbole_split_follows_seed_without_split_seed():
 
 
 def test_strong_rejects_models_without_fold_in():
-    with pytest.raises(ValueError, match="BPR cannot fold in new users"):
+    with pytest.raises(ValueError, match="BPR cannot serve protocol 'strong'.*folds_in_users = False"):
         run_recbole_hybrid("BPR", "ml-100k", config_dict=dict(QUIET, protocol="strong"))
 
 
@@ -166,7 +166,7 @@ def test_in_matrix_moves_unseen_items_to_training():
 
 
 def test_cold_rejects_models_without_cold_start():
-    with pytest.raises(ValueError, match="MultiVAE has no cold-start path"):
+    with pytest.raises(ValueError, match="MultiVAE cannot serve protocol 'cold'.*scores_new_items = False"):
         run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=dict(QUIET, protocol="cold"))
 
 
@@ -249,3 +249,21 @@ def test_fixed_split_files_read_exactly(raw_data_root, tmp_path_factory, name, p
     held = {u: valid.get(u, 0) + test.get(u, 0) for u in expected_test}
     assert {u: c for u, c in held.items() if c} == {u: c for u, c in expected_test.items() if c}
     assert not pairs(split.train) & (pairs(split.valid) | pairs(split.tests["test"]))
+
+
+@pytest.mark.parametrize("model", ["MostPop", "ContentKNN", "MultiVAE", "BPR", "EASE"])
+@pytest.mark.parametrize("protocol", ["rating", "loo-rating"])
+def test_rating_protocols_refuse_ranking_only_models(model, protocol):
+    with pytest.raises(ValueError, match=f"{model} cannot serve protocol '{protocol}'.*rates = False"):
+        run_recbole_hybrid(model, "ml-100k", config_dict=dict(QUIET, protocol=protocol))
+
+
+def test_capabilities_declared_on_our_classes_and_read_for_recboles():
+    from recbole_hybrid.model.capabilities import capabilities_of
+    from recbole_hybrid.utils import get_model
+
+    rates = {name for name in ("DEAMER", "LRMM", "BiasMF", "NeuMF", "DeepFM", "MDCVAE", "MultiVAE", "Pop")
+             if capabilities_of(get_model(name)).rates}
+    assert rates == {"DEAMER", "LRMM", "BiasMF", "NeuMF", "DeepFM"}
+    assert capabilities_of(get_model("EASE")).folds_in_users and not capabilities_of(get_model("BPR")).folds_in_users
+    assert get_model("MDsymCVAE").cold_start and not get_model("MostPop").capabilities.scores_new_items

@@ -175,6 +175,9 @@ def test_stale_record_detected_and_given_no_verdict(monkeypatch):
     # a default changed since the record was made: its command now runs another setting
     state, reason = stale.check(dict(base, config=dict(config, fold_in_ratio=0.5)))
     assert state == stale.STALE and "fold_in_ratio to 0.8 (recorded 0.5)" in reason
+    assert stale.check(dict(base, config=dict(config, pretrain_lr=0.1)))[0] == stale.STALE  # a key since removed
+    older = {k: v for k, v in config.items() if k != "content_missing_max_share"}
+    assert stale.check(dict(base, config=older))[0] == stale.CURRENT  # a key added since: its default
     renamed = dict(base, command=command.replace("reg_weight", "reg_wieght"), config=config)
     assert stale.check(renamed) == (stale.STALE, "unknown configuration key [reg_wieght] in its command: "
                                                  "did you mean [reg_weight]?")
@@ -205,3 +208,13 @@ def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
     lines = compare.headline_lines({("toy", "strong"): {"test": rows}}, papers)
     assert lines[2:] == ["| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0248 (3) | "
                          "EASE 0.3400 ± 0.0248 (3) | loses to |"]
+
+
+def test_rows_with_tied_users_are_flagged(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [record("EASE", "fixed", "P=1", {"recall@50": 0.1, "tied_users": 0.97}),
+            record("CVAE", "fixed", "P=1", {"recall@50": 0.2, "tied_users": 0.0})]
+    (results / "x.json").write_text(json.dumps(rows))
+    page = report.write_report(results, tmp_path / "out", tmp_path / "none.yaml").read_text()
+    assert "**tied 97%**" in row(page, "EASE") and "tied" not in row(page, "CVAE")

@@ -11,6 +11,7 @@ batches RecBole's own Dataset would give it. Fields load_col names are joined as
 and so is every field for a context-aware model (FM, DeepFM: it embeds all loaded fields).
 """
 import os
+from logging import getLogger
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from recbole.data.dataset import Dataset
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureType, ModelType
 
+from recbole_hybrid.data.atomic_check import check_atomic_file
 from recbole_hybrid.data.content import (
     MISSING_POLICIES,
     ContentError,
@@ -40,6 +42,7 @@ class HybridDataset(Dataset):
         self._content_tokens = {}
         self._content = {}
         self._content_only_fields = set()  # loaded for item_content only, never joined
+        self._header_types = {}  # {source: {field: type}} of each atomic file's header
         self._joins_all_fields = config["MODEL_TYPE"] == ModelType.CONTEXT
         super().__init__(config)
 
@@ -59,7 +62,11 @@ class HybridDataset(Dataset):
         return load_col, unload_col
 
     def _load_feat(self, filepath, source):
-        """Validate the raw ``.item`` rows before RecBole drops duplicates, remaps or fills."""
+        """Check the file line by line (data/atomic_check.py), then validate the raw ``.item``
+        rows before RecBole drops duplicates, remaps or fills."""
+        if os.path.isfile(filepath) and str(self.config["encoding"] or "utf-8").lower().replace("-", "") == "utf8":
+            self._header_types[getattr(source, "value", source)] = check_atomic_file(
+                filepath, self.config["field_separator"], self.config["seq_separator"])
         feat = super()._load_feat(filepath, source)
         if getattr(source, "value", source) == "item" and self.content_names and feat is not None:
             validate_raw_item_frame(feat, self.iid_field, self.content_names, self.field2type, filepath)
@@ -68,6 +75,7 @@ class HybridDataset(Dataset):
     # -- loading: which items have content; items of .inter without a .item row
     def _load_data(self, token, dataset_path):
         super()._load_data(token, dataset_path)
+        self._check_id_types(dataset_path)
         if not self.content_names:
             return
         if self.item_feat is None:
@@ -81,18 +89,32 @@ class HybridDataset(Dataset):
             )
         self._handle_items_without_rows()
 
+    def _check_id_types(self, dataset_path):
+        """User and item ids are tokens in every atomic file (a float id is never remapped, and
+        then matches no .item / .user row)."""
+        for source, types in self._header_types.items():
+            for field in (self.uid_field, self.iid_field):
+                if types.get(field, "token") != "token":
+                    raise ContentError(
+                        f"{os.path.join(dataset_path, self.dataset_name)}.{source} (header): id field "
+                        f"[{field}] is typed {types[field]}, ids must be token ({field}:token)")
+
     def _handle_items_without_rows(self):
         known = set(self.item_feat[self.iid_field].values)
         inter_items = pd.unique(self.inter_feat[self.iid_field].values)
         missing = [i for i in inter_items if i not in known]
         if not missing:
             return
-        if self.content_missing == "error":
+        share = len(missing) / len(inter_items)
+        if self.content_missing == "error" or share > self.config["content_missing_max_share"]:
             raise ContentError(
-                f"{self.item_file_path}: {len(missing)} items of the interactions have no row "
-                f"in field {self.iid_field}, e.g. {missing[:5]}; add them, or set "
-                "content_missing: zero to give them an all-zero content row with mask False"
+                f"{self.item_file_path}: {len(missing)} of the {len(inter_items)} items of the interactions "
+                f"({share:.1%}) have no row in field {self.iid_field}, e.g. {missing[:5]}; add them, or set "
+                "content_missing: zero to give them an all-zero content row with mask False (allowed for at "
+                f"most content_missing_max_share = {self.config['content_missing_max_share']} of the items)"
             )
+        getLogger().warning(f"{self.item_file_path}: {len(missing)} items ({share:.1%}) have no content row "
+                            "and get all-zero content (content_missing: zero)")
         # RecBole would silently drop their interactions (filter_inter_by_user_or_item):
         # keep them with an empty row instead; the mask marks them as content-less.
         empty = pd.DataFrame({self.iid_field: missing})

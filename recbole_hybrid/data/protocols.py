@@ -41,8 +41,19 @@ def recbole_split(dataset):
 
 def recbole_build(dataset):
     """RecBole's ``Dataset.build`` (eval_args), its shuffle drawn from ``split_seed``."""
+    check_time_order(dataset)
     with split_torch_rng(dataset.config):
         return Dataset.build(dataset)
+
+
+def check_time_order(dataset):
+    """A split by time (eval_args order TO: loo99-time) needs the interactions' timestamps."""
+    config = dataset.config
+    if config["eval_args"]["order"] == "TO" and (dataset.time_field is None or dataset.time_field not in dataset.inter_feat):
+        raise ValueError(
+            f"protocol {config['protocol']} splits each user's interactions by time (eval_args order: TO), but "
+            f"{dataset.dataset_name}.inter has no timestamp field loaded (TIME_FIELD: {config['TIME_FIELD']}, "
+            f"loaded columns: {list(dataset.inter_feat.columns)}); use a protocol with a random split (loo99)")
 
 
 def split_torch_rng(config):
@@ -174,31 +185,6 @@ def in_matrix_split(dataset):
 
 
 PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split, "in-matrix": in_matrix_split}
-
-
-def check_model_fits_protocol(model_class, config):
-    """Clear errors for protocols a model cannot follow, before anything is trained."""
-    name = model_class.__name__
-    if config["protocol"] == "cold" and not getattr(model_class, "cold_start", False):
-        raise ValueError(
-            f"model {name} has no cold-start path: protocol 'cold' ranks items never seen in "
-            "training, which only content-aware models (cold_start = True) can score"
-        )
-    if config["protocol"] == "strong" and not _can_fold_in(model_class):
-        raise ValueError(
-            f"model {name} cannot fold in new users: protocol 'strong' scores users unseen in "
-            "training from their history (MultiVAE, MultiDAE, RecVAE, EASE, ItemKNN, ContentKNN...)"
-        )
-
-
-def _can_fold_in(model_class):
-    from recbole.model.abstract_recommender import AutoEncoderMixin
-
-    return (
-        hasattr(model_class, "fold_in")
-        or issubclass(model_class, AutoEncoderMixin)
-        or model_class.__name__ in ("EASE", "ItemKNN")
-    )
 
 
 def fold_in_history(dataset):

@@ -1,10 +1,11 @@
 """Base class of this package's models: a RecBole GeneralRecommender that reads item
 content from the HybridDataset (a model never reads files itself).
 
+What a model can do is declared on its class (``capabilities``, model/capabilities.py).
 Users and items the model was not trained on (``recbole_hybrid.recommend``) go through one
 method, ``score_users(history, new_content=None, users=None)``: models that fold in users
-(``fold_in``, or ``new_users = True`` without it) implement it, models with ``cold_start = True``
-accept ``new_content`` there. A model that implements it is served by the recommend API and CLI
+(``fold_in``, or ``new_users = True`` without it) implement it, models that score new items
+(``capabilities.scores_new_items``; ``cold_start`` per instance) accept ``new_content`` there. A model that implements it is served by the recommend API and CLI
 with nothing else to add.
 """
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 
 from recbole_hybrid.data.content import ContentError
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import csr_rows_sparse, idf_weights, normalize_bow
 
 
@@ -46,8 +48,14 @@ class ItemField:
 class ContentRecommender(GeneralRecommender):
     """``input_rows = 'user'`` makes data_preparation train on user rows (autoencoders)."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.cold_start = cls.capabilities.scores_new_items
+
     input_rows = None
-    cold_start = False  # True: items are scored from their content (score_users' new_content)
+    capabilities = Capabilities()
+    cold_start = False  # this instance scores new items (score_users' new_content): its class's
+    # capabilities.scores_new_items unless its settings rule it out (ContentKNN with item_reviews)
     new_users = False  # True: score_users scores users it was not trained on, without fold_in
     content_norm = None  # set by normalize_training_content
     content_name = None  # the content the model reads (set by item_content)

@@ -28,9 +28,12 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
+from recbole_hybrid.model.capabilities import Capabilities
+
 
 class BiasMF(GeneralRecommender):
     input_type = InputType.POINTWISE
+    capabilities = Capabilities(rates=True)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

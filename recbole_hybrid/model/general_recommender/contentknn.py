@@ -15,6 +15,7 @@ from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.data.reviews import item_token_words, item_word_counts
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import l2_normalize_rows
 from recbole_hybrid.model.term_weighting import TermWeighting
 
@@ -22,7 +23,7 @@ from recbole_hybrid.model.term_weighting import TermWeighting
 class ContentKNN(ContentRecommender):
     input_type = InputType.POINTWISE
     type = ModelType.TRADITIONAL
-    cold_start = True  # an item is scored from its content alone
+    capabilities = Capabilities(folds_in_users=True, scores_new_items=True)  # profiles; items by content
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

@@ -56,6 +56,7 @@ import torch
 from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
 
 
@@ -101,7 +102,7 @@ class CVAE(ContentRecommender):
     input_type = InputType.POINTWISE
     type = ModelType.GENERAL
     input_rows = "user"  # CVAETrainer sweeps all users and items itself
-    cold_start = True
+    capabilities = Capabilities(folds_in_users=True, scores_new_items=True)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

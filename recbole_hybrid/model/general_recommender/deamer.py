@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
 from recbole_hybrid.model.modalities import (
     content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
@@ -57,7 +58,7 @@ RATING_METRICS = ("rmse", "mae")
 
 class DEAMER(ContentRecommender):
     input_type = InputType.POINTWISE
-    cold_start = True
+    capabilities = Capabilities(rates=True, scores_new_items=True)  # exposure ranks, rating module rates
     new_users = True
 
     def __init__(self, config, dataset):

@@ -42,6 +42,7 @@ import torch.nn as nn
 from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import (
     activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, xavier_init,
 )
@@ -95,7 +96,7 @@ def confidence_weighted_loss(scores, targets, a, b):
 class DualNet(ContentRecommender):
     input_type = InputType.POINTWISE
     input_rows = "user"  # the loader yields user batches; DualNetTrainer pairs them with item batches
-    cold_start = True  # every item is encoded from its content
+    capabilities = Capabilities(folds_in_users=True, scores_new_items=True)  # both towers encode
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

@@ -94,6 +94,7 @@ from recbole.utils import InputType
 
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, xavier_init
 from recbole_hybrid.model.modalities import (
     content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
@@ -170,7 +171,7 @@ class LRMMOutput:
 
 class LRMM(ContentRecommender):
     input_type = InputType.POINTWISE
-    cold_start = True
+    capabilities = Capabilities(rates=True, scores_new_items=True)
     new_users = True
 
     def __init__(self, config, dataset):

@@ -47,6 +47,7 @@ from recbole.model.abstract_recommender import AutoEncoderMixin
 from recbole.utils import InputType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import (
     MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, reparameterize,
     xavier_init,
@@ -57,7 +58,8 @@ from recbole_hybrid.model.user_rows import SparseRows
 class MDCVAE(ContentRecommender, AutoEncoderMixin):
     input_type = InputType.PAIRWISE
     input_rows = "user"
-    cold_start = True  # items without training interactions are scored from their content
+    # new users folded in from their history; items without training interactions scored from content
+    capabilities = Capabilities(folds_in_users=True, scores_new_items=True)
     symmetric = False
 
     def __init__(self, config, dataset):

@@ -9,10 +9,13 @@ import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType, ModelType
 
+from recbole_hybrid.model.capabilities import Capabilities
+
 
 class MostPop(GeneralRecommender):
     input_type = InputType.POINTWISE
     type = ModelType.TRADITIONAL
+    capabilities = Capabilities(folds_in_users=True)  # counts serve any user
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
