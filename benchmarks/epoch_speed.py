@@ -10,8 +10,10 @@ An epoch is what the model's trainer does in ``_train_epoch`` (MDCVAE: b-step + 
 CVAE: VAE pass + ALS sweep); one-off pretraining is timed apart (``pretrain_seconds``).
 """
 import argparse
+import datetime
 import json
 import resource
+import shlex
 import statistics
 import sys
 import time
@@ -25,6 +27,7 @@ from recbole.utils import init_logger, init_seed
 
 from recbole_hybrid.config import Config
 from recbole_hybrid.quick_start import prepare
+from run import code_version
 
 
 def build(model, dataset, config_dict):
@@ -53,7 +56,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--set", nargs="*", default=[], help="key=value for both models")
+    parser.add_argument("--out", help="append the record to this JSON list (benchmarks/results/speed.json)")
     args = parser.parse_args()
+    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/epoch_speed.py"] + sys.argv[1:])
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from argv
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,9 +78,15 @@ def main():
                   "pretrain_seconds": run["pretrain_seconds"], "peak_mb_after_build": run["peak_mb_after_build"]}
            for name, run in runs.items()}
     ratio = out[args.model]["median"] / out[args.reference]["median"]
-    print(json.dumps({"dataset": args.dataset, "protocol": args.protocol, "set": args.set,
-                      "threads": torch.get_num_threads(), "epochs": out,
-                      "ratio": round(ratio, 3), "peak_mb": peak_mb()}))
+    record = {"model": args.model, "baseline": args.reference, "dataset": args.dataset, "protocol": args.protocol,
+              "set": args.set, "threads": torch.get_num_threads(), "epochs": out, "ratio": round(ratio, 3),
+              "peak_mb": peak_mb(), "command": command, "commit": code_version(),
+              "date": datetime.date.today().isoformat()}
+    print(json.dumps(record))
+    if args.out:
+        path = Path(args.out)
+        records = json.loads(path.read_text()) if path.exists() else []
+        path.write_text(json.dumps(records + [record], indent=1) + "\n")
 
 
 if __name__ == "__main__":

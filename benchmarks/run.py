@@ -117,6 +117,8 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
         **({"variant": variant} if variant else {}),
         "epoch_seconds": round(sum(r["epoch_seconds"] for r in runs) / len(runs), 3),
         "eval_seconds": round(sum(r["eval_seconds"] for r in runs) / len(runs), 3),
+        **({"build_seconds": round(sum(r["build_seconds"] for r in runs) / len(runs), 3)}
+           if all("build_seconds" in r for r in runs) else {}),
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],

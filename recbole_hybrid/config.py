@@ -77,10 +77,12 @@ def metric_kinds(metrics):
 
 def check_protocol_evaluation(final, protocol_config, external):
     """What the protocol's yaml fixes about evaluation is not silently replaced by another source
-    (a dataset yaml in --config_files, a config_dict): the split (eval_args) stays the protocol's,
-    metrics stay of its kind (ratings or rankings), and valid_metric is one of the metrics."""
+    (a dataset yaml in --config_files, a config_dict): the split (eval_args) stays the protocol's
+    (protocol ``recbole`` is RecBole's own split: its eval_args are yours to set), metrics stay
+    of its kind (ratings or rankings), and valid_metric is one of the metrics."""
     protocol = final.get("protocol")
-    if "eval_args" in protocol_config and "eval_args" in external and external["eval_args"] != protocol_config["eval_args"]:
+    fixed_split = protocol != DEFAULT_PROTOCOL and "eval_args" in protocol_config
+    if fixed_split and "eval_args" in external and external["eval_args"] != protocol_config["eval_args"]:
         raise ValueError(f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; your settings give "
                          f"{external['eval_args']}: drop eval_args from them, or choose another protocol")
     if "metrics" in protocol_config and metric_kinds(final.get("metrics")) - metric_kinds(protocol_config["metrics"]):

@@ -41,7 +41,7 @@ from recbole_hybrid.checkpoint import CheckpointError, check_identity, dataset_i
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
 from recbole_hybrid.data.protocols import fold_in_history, install_fold_in
-from recbole_hybrid.model.abstract_recommender import ContentRecommender
+from recbole_hybrid.model.abstract_recommender import ContentRecommender, binary_rows
 from recbole_hybrid.model.capabilities import capabilities_of
 from recbole_hybrid.quick_start import build_model
 from recbole_hybrid.utils import MODEL_SUBMODULES
@@ -377,12 +377,6 @@ def score_new_users(model, history, new):
         return _in_batches(lambda s: model.score_users(history[s], content), history.shape[0])
     return _in_batches(lambda s: _full_sort(_fold_in_copy(model, history[s]), np.arange(history[s].shape[0])),
                        history.shape[0])
-
-
-def binary_rows(matrix):
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    matrix.data[:] = 1.0
-    return matrix
 
 
 class Recommender:

@@ -23,6 +23,7 @@ from recbole.utils import init_seed, set_color
 
 from recbole_hybrid.distributed import Ranks, module_tensors
 from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_dae_stack, pretrain_layerwise
+from recbole_hybrid.progress import ProgressLog
 
 PRETRAIN_SETTINGS = ("pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
                      "pretrain_learning_rate", "pretrain_batch_size", "pretrain_kl_anneal_epochs", "seed")
@@ -48,6 +49,7 @@ class PretrainingTrainer(Trainer):
         self.pretrained = False
         self.pretrain_seconds = 0.0
         self.ranks = Ranks(config["device"])
+        self.progress = ProgressLog(config["progress_interval"], self.logger.info)
 
     def _pretrain(self, train_data):
         raise NotImplementedError
@@ -73,7 +75,9 @@ class PretrainingTrainer(Trainer):
         key = dict(key, **{k: self.config[k] for k in PRETRAIN_SETTINGS},
                    model=type(self.model).__name__, dataset=self.config["dataset"])
         path, hit = cached_pretraining(module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run)
-        self.logger.info(f"{what} pretraining {'loaded from' if hit else 'saved in'} {path}")
+        self.logger.info(f"{what} pretraining reused from the cache {path} (same content, architecture and settings)"
+                         if hit else f"{what} pretraining saved in {path}: the next run with the same content, "
+                         "architecture and settings reuses it")
 
     def shard_step(self, optimizer, rows, loss_fn):
         """One step of ``optimizer`` on a batch of which this rank holds ``rows`` (its shard,
@@ -133,14 +137,14 @@ class ContentVAETrainer(PretrainingTrainer):
             items = model.content_items()
             pretrain_layerwise(model.content_vae, lambda idx: model.content_rows(items[idx]), len(items),
                                config["pretrain_layer_epochs"], config["pretrain_latent_epochs"], lr,
-                               batch_size, config["pretrain_noise"], config["seed"])
+                               batch_size, config["pretrain_noise"], config["seed"], self.progress)
         optimizer = self._build_optimizer(params=model.content_vae.parameters(), learning_rate=lr)
-        anneal = config["pretrain_kl_anneal_epochs"] or 0
-        for epoch in range(config["pretrain_epochs"]):
+        anneal, epochs = config["pretrain_kl_anneal_epochs"] or 0, config["pretrain_epochs"]
+        self.progress("content VAE pretraining", 0, epochs)
+        for epoch in range(epochs):
             kl_weight = min(1.0, (epoch + 1) / anneal) if anneal > 0 else 1.0
             loss = self.content_epoch(optimizer, batch_size, coupled=False, kl_weight=kl_weight)
-            if epoch % 10 == 0 or epoch == config["pretrain_epochs"] - 1:
-                self.logger.info(set_color("content VAE pretraining", "green") + f" epoch {epoch}: loss {loss:.2f}")
+            self.progress("content VAE pretraining", epoch + 1, epochs, loss)
 
     def _pretrain(self, train_data=None):
         model = self.model
@@ -308,7 +312,7 @@ class DualNetTrainer(PretrainingTrainer):
             run = lambda: pretrain_dae_stack(
                 model.item_net.linears, lambda idx: model.content_rows(items[idx]), len(items), model.item_net.act,
                 config["pretrain_layer_epochs"], config["pretrain_learning_rate"], config["pretrain_batch_size"],
-                config["pretrain_noise"], config["seed"], recon=("bce", "mse"))
+                config["pretrain_noise"], config["seed"], recon=("bce", "mse"), report=self.progress)
             key = {"architecture": repr(model.item_net.linears), "content_norm": model.content_norm,
                    "content": content_checksum(model.content_matrix[items])}
             self.cached(model.item_net.linears, key, run, "item network")

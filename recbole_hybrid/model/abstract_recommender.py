@@ -36,6 +36,13 @@ def as_csr(rows):
     return sp.csr_matrix(rows, dtype=np.float32)
 
 
+def binary_rows(matrix):
+    """A 0/1 float32 CSR copy of an interaction matrix (implicit feedback)."""
+    matrix = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    matrix.data[:] = 1.0
+    return matrix
+
+
 @dataclass
 class ItemField:
     """A ``.item`` field that new items give a model reading several (``new_item_fields``)."""

@@ -35,7 +35,12 @@ def reconstruction_loss(kind, out, x, act):
     raise ValueError(f"unknown reconstruction loss [{kind}]: bce or mse")
 
 
-def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed, recon="bce"):
+def no_report(stage, done, total, loss=None):
+    """What the pretraining loops call after each epoch (progress.ProgressLog reports them)."""
+
+
+def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed, recon="bce",
+                    report=no_report, stage="denoising autoencoder layer"):
     """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives its inputs (dense
     or sparse; in [0, 1] for ``recon='bce'``). Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
@@ -45,7 +50,9 @@ def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise
     nn.init.zeros_(encoder.bias)
     dec_bias = nn.Parameter(torch.zeros(in_dim))
     optimizer = torch.optim.Adam(list(encoder.parameters()) + [dec_bias], lr=lr)
-    for _ in range(epochs):
+    report(stage, 0, epochs)
+    for epoch in range(epochs):
+        total = 0.0
         for idx in _batches(n, batch_size, rng):
             x = rows(idx)
             h = act(linear_any(mask_noise(x, noise, generator), encoder.weight, encoder.bias))
@@ -53,10 +60,12 @@ def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            total += loss.item() * len(idx)
+        report(stage, epoch + 1, epochs, total / n)
     return encoder, dec_bias.detach()
 
 
-def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed):
+def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed, report=no_report):
     """Gaussian latent layer as a VAE on the last hidden codes (Bernoulli reconstruction)."""
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -67,7 +76,9 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed):
         nn.init.zeros_(layer.bias)
     params = [*mu.parameters(), *logvar.parameters(), *out.parameters()]
     optimizer = torch.optim.Adam(params, lr=lr)
-    for _ in range(epochs):
+    report("latent layer", 0, epochs)
+    for epoch in range(epochs):
+        total = 0.0
         for idx in _batches(len(codes), batch_size, rng):
             h = codes[idx]
             m, lv = mu(h), logvar(h).clamp(-20, 10)
@@ -76,6 +87,8 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            total += loss.item() * len(idx)
+        report("latent layer", epoch + 1, epochs, total / len(codes))
     return mu, logvar, out
 
 
@@ -85,14 +98,16 @@ def _codes(rows, n, layer, act, batch_size=4096):
                       for i in range(0, n, batch_size)])
 
 
-def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, seed, recon=("bce", "mse")):
+def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, seed, recon=("bce", "mse"),
+                       report=no_report):
     """Stacked denoising autoencoders (Vincent et al., 2010), written into ``linears``:
     layer i is trained on the codes of layers < i. ``recon[i]`` (the last entry repeats)
     is layer i's reconstruction loss. Returns (decoder biases, codes of the last layer)."""
     get, dec_biases, codes = rows, [], None
     for i, linear in enumerate(linears):
         encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, act, epochs, lr,
-                                            batch_size, noise, seed + i, recon[min(i, len(recon) - 1)])
+                                            batch_size, noise, seed + i, recon[min(i, len(recon) - 1)], report,
+                                            f"denoising autoencoder layer {i + 1}/{len(linears)}")
         with torch.no_grad():
             linear.weight.copy_(encoder.weight)
             linear.bias.copy_(encoder.bias)
@@ -102,18 +117,19 @@ def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, see
     return dec_biases, codes
 
 
-def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0):
+def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0,
+                       report=no_report):
     """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
     ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items ``idx`` (0..n-1)."""
     if not vae.n_hidden or not vae.tied:
         raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
     # sigmoid codes are in [0, 1]: cross-entropy at every layer (the authors' schedule)
     dec_biases, codes = pretrain_dae_stack(vae.encoder.linears, rows, n, vae.act, layer_epochs, lr, batch_size,
-                                           noise, seed, recon=("bce",))
+                                           noise, seed, recon=("bce",), report=report)
     with torch.no_grad():
         for i, dec_bias in enumerate(dec_biases):
             vae.dec_biases[len(vae.dec_biases) - 1 - i].copy_(dec_bias)
-    mu, logvar, out = train_latent_layer(codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100)
+    mu, logvar, out = train_latent_layer(codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100, report)
     with torch.no_grad():
         for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
             target.weight.copy_(source.weight)

@@ -1,0 +1,43 @@
+"""Long stages report progress: a line when a stage starts, at most one per interval, one at its end."""
+from recbole_hybrid.progress import ProgressLog
+
+
+def test_progress_lines_are_spaced_and_estimate_the_time_left():
+    lines, now = [], [0.0]
+    report = ProgressLog(interval=10, log=lines.append, clock=lambda: now[0])
+    report("whole VAE", 0, 100)
+    for epoch in range(1, 101):
+        now[0] = epoch * 2.0  # 2 s per epoch
+        report("whole VAE", epoch, 100, loss=1.0 / epoch)
+    assert lines[0] == "whole VAE: 100 epochs"
+    assert lines[1] == "whole VAE: epoch 5/100, loss 0.2, 10 s, about 190 s left"
+    assert lines[-1] == "whole VAE: epoch 100/100, loss 0.01, 200 s, done"
+    assert len(lines) == 1 + 20  # every 10 s, the last one included
+
+
+def test_content_pretraining_reports_each_stage(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from recbole.utils import init_seed
+
+    from recbole_hybrid.config import Config
+    from recbole_hybrid.quick_start import prepare
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["pytest"])
+    config = Config("MDCVAE", "ml-100k", config_dict={
+        "state": "INFO", "show_progress": False, "progress_interval": 0, "pretrain_layer_epochs": 2,
+        "pretrain_latent_epochs": 2, "pretrain_epochs": 2, "latent_dimension": 8, "content_hidden_size": [8],
+        "checkpoint_dir": str(tmp_path / "saved")})
+    init_seed(config["seed"], True)
+    _, _, _, trainer = prepare(config)
+    with caplog.at_level(logging.INFO):
+        trainer.pretrain()
+    for stage in ("denoising autoencoder layer 1/1: epoch 2/2", "latent layer: epoch 2/2",
+                  "content VAE pretraining: epoch 2/2", "content VAE pretraining saved in"):
+        assert stage in caplog.text, stage
+    _, _, _, again = prepare(config)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again.pretrain()
+    assert "content VAE pretraining reused from the cache" in caplog.text
