@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .common import RawSpec, join_tokens, write_atomic_file
+from .common import RawSpec, join_tokens, number_field, required_token, write_atomic_file
 from .text import clean_title, safe_token, tokenize, tokenize_words
 
 NAME = "amazon-mi"
@@ -48,40 +48,17 @@ SPEC = RawSpec(
 
 
 # ---------------------------------------------------------------- reviews
-def _required_str(row: dict, field: str, where: str) -> str:
-    value = row.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: field {field} is missing or empty: {value!r}")
-    value = value.strip()
-    if any(ch.isspace() for ch in value) or value.startswith('"'):
-        raise ValueError(f"{where}: field {field} holds whitespace or a leading quote: {value!r}")
-    return value
-
-
-def _number(row: dict, field: str, where: str) -> float:
-    value = row.get(field)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{where}: field {field} is not a number: {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{where}: field {field} is not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{where}: field {field} is not a finite number: {value!r}")
-    return number
-
-
 def parse_review(row: object, where: str) -> tuple[str, str, float, int, str]:
     """(user, item, rating, timestamp, review words) of one JSON line; ValueError naming
     `where` (file:line) and the field when the line is malformed."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: not a JSON object")
-    user = _required_str(row, "reviewerID", where)
-    item = _required_str(row, "asin", where)
-    rating = _number(row, "overall", where)
+    user = required_token(row, "reviewerID", where)
+    item = required_token(row, "asin", where)
+    rating = number_field(row, "overall", where)
     if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
         raise ValueError(f"{where}: field overall (rating) {rating:g} is outside {RATING_RANGE[0]:g}..{RATING_RANGE[1]:g}")
-    timestamp = _number(row, "unixReviewTime", where)
+    timestamp = number_field(row, "unixReviewTime", where)
     if timestamp != int(timestamp):
         raise ValueError(f"{where}: field unixReviewTime is not a whole number of seconds: {timestamp!r}")
     text = row.get("reviewText")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,31 @@ def write_inter(path: Path, items_by_user: Sequence[np.ndarray]) -> int:
         out.write("\t".join(INTER_HEADER) + "\n")
         out.writelines(f"{user}\t{item}\n" for user, item in zip(users.tolist(), items.tolist()))
     return len(users)
+
+
+def required_token(row: dict, field: str, where: str) -> str:
+    """A non-empty id of a raw record usable as a RecBole token; ValueError naming file:line and field."""
+    value = row.get(field)
+    if value is None or not str(value).strip():
+        raise ValueError(f"{where}: field [{field}] is missing or empty: {value!r}")
+    value = str(value).strip()
+    if any(ch.isspace() for ch in value) or value.startswith('"'):
+        raise ValueError(f"{where}: field [{field}] holds whitespace or a leading quote: {value!r}")
+    return value
+
+
+def number_field(row: dict, field: str, where: str) -> float:
+    """A finite number of a raw record (a number or its text); ValueError naming file:line and field."""
+    value = row.get(field)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{where}: field [{field}] is not a number: {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{where}: field [{field}] is not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{where}: field [{field}] is not a finite number: {value!r}")
+    return number
 
 
 def join_tokens(tokens: Iterable[str]) -> str:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import math
 from pathlib import Path
 
 import yaml
 
-from .common import join_tokens, write_atomic_file
+from .common import join_tokens, number_field, required_token, write_atomic_file
 from .text import tokenize, tokenize_words
 
 INTER_HEADER = ("user_id:token", "item_id:token", "rating:float", "timestamp:float", "review:token",
@@ -103,24 +102,6 @@ def field(row: dict, name: str, where: str, required=True) -> str:
     return str(value)
 
 
-def number(row: dict, name: str, where: str) -> float:
-    text = field(row, name, where).replace(",", "")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{where}: field [{name}] is not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: field [{name}] is not a finite number: {text!r}")
-    return value
-
-
-def token_id(row: dict, name: str, where: str) -> str:
-    value = field(row, name, where).strip()
-    if any(ch.isspace() for ch in value) or value.startswith('"'):
-        raise ValueError(f"{where}: field [{name}] holds whitespace or a leading quote: {value!r}")
-    return value
-
-
 def read_reviews(path: Path, columns: dict) -> tuple[list[dict], dict]:
     """Reviews in file order, the latest of each (user, item) pair; and figures."""
     rows = json_rows(path) if is_json_lines(path) else table_rows(path)
@@ -130,8 +111,9 @@ def read_reviews(path: Path, columns: dict) -> tuple[list[dict], dict]:
         lines += 1
         if not isinstance(row, dict):
             raise ValueError(f"{where}: not a JSON object")
-        review = {"user": token_id(row, names["user"], where), "item": token_id(row, names["item"], where),
-                  "rating": number(row, names["rating"], where), "timestamp": number(row, names["timestamp"], where),
+        review = {"user": required_token(row, names["user"], where), "item": required_token(row, names["item"], where),
+                  "rating": number_field(row, names["rating"], where),
+                  "timestamp": number_field(row, names["timestamp"], where),
                   "text": field(row, names["text"], where, required=False)}
         key = (review["user"], review["item"])
         if key not in kept or review["timestamp"] >= kept[key]["timestamp"]:
@@ -147,7 +129,7 @@ def read_meta(path: Path) -> dict:
     items = {}
     json_format = is_json_lines(path)
     for where, row in (json_rows(path) if json_format else table_rows(path)):
-        item = token_id(row, "asin" if json_format else "item", where)
+        item = required_token(row, "asin" if json_format else "item", where)
         category = row.get("category", row.get("categories", ""))
         if isinstance(category, list):  # 2018: [str]; 2014: [[str]]
             category = " ".join(c if isinstance(c, str) else " ".join(c) for c in category)
