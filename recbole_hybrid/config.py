@@ -8,14 +8,16 @@ Priority, lowest first (later wins):
   < protocol yaml (``properties/protocol/<protocol>.yaml``; ``protocol`` from any source)
   < --config_files < config_dict < command line ``--key=value``
 
-Every key given in a config file, config_dict or on the command line must be one that some
-yaml of RecBole or of this package declares (or one RecBole sets itself): a mistyped key
-stops the run naming its source and the nearest known key, instead of being ignored.
+Every key given in a config file, config_dict or on the command line of run_recbole_hybrid.py /
+run_hyper.py must be one that some yaml of RecBole or of this package declares (or one RecBole
+sets itself): a mistyped key stops the run naming its source and the nearest known key, instead
+of being ignored. (Another program's --key=value options, pytest's say, are left alone.)
 ``check_config_keys: False`` turns the check off (a model of your own with its own keys).
 """
 import difflib
 import glob
 import os
+import sys
 from functools import lru_cache
 
 import yaml
@@ -39,7 +41,8 @@ UNDECLARED_KEYS = {
     "valid_neg_sample_args", "test_neg_sample_args", "params_file", "algo", "max_evals", "early_stop",
     "output_file", "search_seed", "check_config_keys",
 }
-URL_LISTS = ("url.yaml", "kg_url.yaml")  # RecBole's dataset download lists: dataset names, not keys
+URL_LISTS = ("url.yaml", "kg_url.yaml")
+LAUNCHERS = ("run_recbole_hybrid.py", "run_hyper.py")  # whose --key=value are all configuration  # RecBole's dataset download lists: dataset names, not keys
 
 
 def known_keys():
@@ -133,7 +136,8 @@ class Config(RecBoleConfig):
         for path, keys in self._config_file_keys.items():
             check_known_keys(keys, f"config file {path}")
         check_known_keys(self.variable_config_dict, "config_dict")
-        check_known_keys(self.cmd_config_dict, "the command line (--key=value)")
+        if os.path.basename(sys.argv[0]) in LAUNCHERS:  # another program's options are not ours to judge
+            check_known_keys(self.cmd_config_dict, "the command line (--key=value)")
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

@@ -102,11 +102,13 @@ def test_unknown_key_stops_with_the_nearest_known_key(tmp_path, monkeypatch):
     settings.write_text("epochs: 3\nvalid_metirc: ndcg@10\n")
     with pytest.raises(ValueError, match=rf"\[valid_metirc\] in config file {settings}: did you mean \[valid_metric\]"):
         Config("MultiVAE", "ml-100k", config_file_list=[str(settings)])
-    monkeypatch.setattr("sys.argv", ["run", "--stoping_step=3"])
+    monkeypatch.setattr("sys.argv", ["run_recbole_hybrid.py", "--stoping_step=3"])
     with pytest.raises(ValueError, match=r"\[stoping_step\] in the command line .* did you mean \[stopping_step\]"):
         Config("MultiVAE", "ml-100k")
-    monkeypatch.setattr("sys.argv", ["run", "--stoping_step=3", "--check_config_keys=False"])
+    monkeypatch.setattr("sys.argv", ["run_recbole_hybrid.py", "--stoping_step=3", "--check_config_keys=False"])
     assert Config("MultiVAE", "ml-100k", config_dict={"state": "ERROR"})["stoping_step"] == 3  # the check is off
+    monkeypatch.setattr("sys.argv", ["pytest", "--basetemp=/tmp/x"])  # another program's own options
+    assert Config("MultiVAE", "ml-100k", config_dict={"state": "ERROR"})["basetemp"] == "/tmp/x"
 
 
 def test_every_key_the_package_reads_is_declared():

@@ -57,3 +57,29 @@ def test_readme_is_short():
 def test_readme_keeps_the_ci_test_command_verbatim():
     # .ci/run runs this line; the README shows it to humans
     assert TEST_COMMAND in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+
+
+def models_table():
+    """{model name: {column: cell}} of the README's models table (rows naming one or two models)."""
+    lines = [l for l in (REPO / "README.md").read_text().split("## Models", 1)[1].splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        for name in re.findall(r"`(\w+)`", cells["model"]):
+            rows[name] = cells
+    return rows
+
+
+def test_readme_models_table_agrees_with_the_declared_capabilities():
+    from recbole_hybrid.model.capabilities import capabilities_of
+    from recbole_hybrid.utils import get_model
+
+    table = models_table()
+    ours = [p.stem for p in (REPO / "properties" / "model").glob("*.yaml")]
+    assert set(ours) <= set(table), f"models missing from the README's table: {set(ours) - set(table)}"
+    for name in ours:
+        declared, cells = capabilities_of(get_model(name)), table[name]
+        assert declared.scores_new_items == (cells["new items"] != "–"), name
+        assert declared.rates == (cells["ratings"] != "–"), name
+        assert declared.folds_in_users == (cells["new users"] not in ("–",) and "only" not in cells["new users"]), name
