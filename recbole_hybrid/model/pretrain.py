@@ -1,8 +1,8 @@
 """Layer-wise pretraining of a ``ContentVAE`` (the CVAE authors' lib/vae.py schedule).
 
 Trained end to end from random weights, the content VAE collapses on sparse bag-of-words
-(measured on citeulike-a titles+tags: KL ~0.7 nats over 50 dims, mu nearly constant over
-items), and the collaborative model then gets no content signal. The authors avoid it by:
+(its KL term near zero, mu nearly constant over items), and the collaborative model then gets
+no content signal. The authors avoid it by:
   1. each hidden layer as a tied-weight denoising autoencoder (masking noise, sigmoid,
      cross-entropy) on the previous layer's codes,
   2. the Gaussian latent layer as a small VAE on the last hidden codes,

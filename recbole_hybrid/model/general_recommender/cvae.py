@@ -15,40 +15,24 @@ an item without training interactions v_j = mu_j (no v^dagger), which scores col
 item's v_j is its ALS solution with no rating, (b U_+^T U_+ + lambda_v I)^-1 lambda_v mu_j (U_+: the
 users with training interactions), and the VAE is pulled toward it like any other item's.
 
-Another difference from the authors' lib/cvae.py, measured on citeulike-a fixed P10 (test
-recall@300 after 12 epochs; this code: .388) and kept as it is: their v-term is lambda_v /
-lambda_r ||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull: .389).
+Another difference from the authors' lib/cvae.py, kept as it is: their v-term is lambda_v /
+lambda_r ||v_j - z_j||^2, without the 1/2 of eq. 1 (twice the pull); this code follows eq. 1.
 
-lambda_v depends on the split; validation NDCG@100 on citeulike-a (30/30/0 pretraining):
-the P10 file (each user's 10 lowest ids) 10: .0595, 100: .0712, 300: .0772 (80 epochs), 1000:
-.0559; P10-random seed 0 10: .1197, 100: .1025, 300: .0877. The default stays the paper's 10;
-choose it per split on validation (properties/hyper/CVAE.hyper). ``untrained_items: als`` on
-the P10 file: .0574 (mu: .0595); lambda_v 300 with lambda_r 10: .0813, with lambda_u 1: .0795, with
-both .0833, with lambda_r 30 .0832 (test recall@300 .451 / .454 / .460 / .457; ContentKNN valid
-.0827, test .454). On the citeulike-t P1 file, one setting at a time (item_max,
-30/30/0 pretraining): the defaults .0364; lambda_v 1: .0324, 100: .0339; lambda_r 0.1: .0289, 10:
-.0363; lambda_u 0.01: .0338, 1: .0341 (the defaults' .0364 ran before pretraining followed the
-external token order; today's pretraining with patience 20: .0367, test recall@300 .271). On the
-citeulike-t P10 file (patience 10; the defaults: .1053 at patience 5, .1086 at 20, test .520):
-lambda_v 1: .1025, 100: .0937; lambda_r 10: .1071; lambda_u 1: .1014 (test recall@300 .503 / .456 /
-.514 / .485).
+lambda_v depends on the split: the default stays the paper's 10; choose it per split on
+validation (properties/hyper/CVAE.hyper). The validation sweeps of lambda_v, lambda_r, lambda_u
+and ``untrained_items``: benchmarks/results/cvae.md.
 
 Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
 its largest count, the per-item maximum the issue names as the original work's; ``word_max``
 divides each word by its largest count over all items, our reading of section 3.1 ("normalized
-over the maximum occurrences of each word in all articles"). Chosen on validation (fixed P=1
-files, valid NDCG@100): citeulike-a .051 vs .043, citeulike-t .036 vs .024. With word_max the
-pretrained content VAE uses 6 of its 50 latent dimensions on citeulike-t, with item_max 23
-(benchmarks/results/content_latents.md). ``binary`` (1 where a word occurs, the usual input of a
-Bernoulli VAE) validates below item_max on citeulike-t: P=1 file .0334 vs .0364, P=10 file .0893 vs
-.1053 (test recall@300 .233 / .465 vs .267 / .511).
+over the maximum occurrences of each word in all articles"); ``binary`` is 1 where a word occurs
+(the usual input of a Bernoulli VAE). item_max was chosen on validation (fixed P=1 files); see
+benchmarks/results/cvae.md, and benchmarks/results/content_latents.md for the latent dimensions
+the pretrained content VAE uses with each.
 
 Pretraining (``pretrain_*``, the authors' lib/vae.py stages): the default is 30 layer-wise, 30
-latent-layer and no whole-VAE epochs, not the authors' 50 / 50 / 100: validation prefers it on
-both citeulike-a split files (valid NDCG@100, P=10 file .0595 vs .0463, test recall@300 .402 vs
-.382; P=1 file with word_max .0433 vs .0418). The authors' whole schedule on the citeulike-t P10
-file (50 / 50 / 100 pretraining, 100 joint epochs without early stopping) validates at .0993 and
-tests at .492 (best validation epoch 81), against this default's .1086 / .520 (patience 20).
+latent-layer and no whole-VAE epochs, not the authors' 50 / 50 / 100, chosen on validation; see
+benchmarks/results/cvae.md (which also holds the authors' whole schedule).
 """
 import numpy as np
 import scipy.sparse as sp

@@ -27,9 +27,9 @@ without training reviews, metadata or vector) is replaced by a learned "missing"
 
 Rating module details the paper leaves open: W_R's bias starts where sigma gives the training
 mean rating (then the first epochs refine it instead of climbing from the middle of the range;
-on amazon-mi loo-rating, seed 0: valid RMSE .826 vs .852 from the default start); W_R's user and
-item terms w_u.e_u, w_v.e_v are the user and item biases, and ``bias_reg`` puts an L2 on them
-(``reg_weight`` alone cannot: e_u may shrink while W_R grows).
+chosen on validation, see benchmarks/results/deamer.md); W_R's user and item terms w_u.e_u,
+w_v.e_v are the user and item biases, and ``bias_reg`` puts an L2 on them (``reg_weight`` alone
+cannot: e_u may shrink while W_R grows).
 
 ``predict`` serves both tasks: the exposure probability for ranking protocols, the rating
 for protocols scored by RMSE / MAE (``predict_task: auto``).

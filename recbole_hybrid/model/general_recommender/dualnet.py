@@ -26,8 +26,9 @@ Choices where the paper is silent (yaml keys in properties/model/DualNet.yaml):
   * ``dual_update: alternate`` - consecutive dual mini-batches update the item network, then
     the user network (the other side is a fixed target); ``joint`` updates both per batch.
   * The loss of a block is summed over its items and averaged over its users.
-  * Item network input: unit-length TF-IDF rows of the bag-of-words (``content_norm``;
-    validated against x_j / max(x_j)); user network input: the binary history row.
+  * Item network input: unit-length TF-IDF rows of the bag-of-words (``content_norm``; chosen
+    on validation over x_j / max(x_j), see benchmarks/results/dualnet.md); user network input:
+    the binary history row.
   * Items without training interactions (cold items, test-only items of a fixed split) are
     not in any training block (their zero row of R would teach "never") and are scored from
     their content like any other item. Items with an empty document get the item network's

@@ -8,10 +8,10 @@ Wang, Niepert & Li, "LRMM: Learning to Recommend with Missing Modalities" (EMNLP
 Documents come from the training split only (recbole_hybrid/data/reviews.py): with ``text_unit:
 word`` (the paper's) word sequences of at most L = ``max_doc_units`` / ``max_meta_words`` words
 (the most recent), as Doc2Vec word vectors; with ``text_unit: review`` (the default, chosen on
-validation: amazon-mi rating, seed 0, valid RMSE .841 vs .877 with words) U and O are sequences
-of at most ``max_doc_units`` Doc2Vec review vectors (L = 100 words hold about one review here);
-with ``own_review: exclude`` a training pair's own review is left out of its U and O documents
-while it is scored (the test pair's review is never in them).
+validation, see benchmarks/results/lrmm.md) U and O are sequences of at most ``max_doc_units``
+Doc2Vec review vectors (L = 100 words hold about one review here); with ``own_review: exclude``
+a training pair's own review is left out of its U and O documents while it is scored (the test
+pair's review is never in them).
 
   e^g = W mean_t(x_t) + b     ``text_encoder: mean``: average pooling of the word vectors (eq. 9)
       = h_T of an LSTM         ``text_encoder: lstm`` (eqs. 5-8; the last state, not eq. 9's mean)
@@ -38,10 +38,9 @@ Choices where the paper is silent or not applicable here:
     the encoders are shaped by the rating loss alone; m-auto learns from the reconstruction loss
     and from the rating loss through the embeddings it imputes. A target the reconstruction loss
     could move would let it collapse the embeddings (constants are perfectly imputable); with the
-    gradient flowing back through m-auto's input, the embeddings' norm grew from 2 to 7 in five
-    epochs on amazon-mi (reconstruction ~10x the MSE) while the rating fit stalled. Targets exist
-    only where the modality is available; all of them count, dropped or not (the full embedding
-    is reconstructed).
+    gradient flowing back through m-auto's input, the reconstruction loss kept growing the
+    embeddings on amazon-mi while the rating fit stalled. Targets exist only where the modality
+    is available; all of them count, dropped or not (the full embedding is reconstructed).
   * H^g (eq. 20) is the KL sparsity penalty of the autoencoder's sigmoid units, rho_hat their mean
     activation over the batch; rho = ``sparsity_target``, lambda_rho = ``sparsity_weight``.
   * alpha, beta (eq. 22, "learnable"): a raw learnable weight would fall to 0, so they follow the
@@ -57,8 +56,8 @@ Choices where the paper is silent or not applicable here:
   * the rating is a linear output, its bias initialised at the training mean; ``predict`` clips
     it to the training rating range (training does not). Weights: Glorot uniform, LSTM
     recurrent weights orthogonal (section 3.3).
-  * ``rating_biases: True`` (an extension, not the paper's; the default, chosen on validation:
-    valid RMSE .831 vs .841 without; the paper's model is ``rating_biases: False``) adds a learned user
+  * ``rating_biases: True`` (an extension, not the paper's; the default, chosen on validation, see
+    benchmarks/results/lrmm.md; the paper's model is ``rating_biases: False``) adds a learned user
     bias b_u and item bias b_v (L2 ``bias_reg``) to the rating. b_u counts only where U is kept
     and b_v only where O is: m-drop drops them with their modality, and -U / -O (cold users /
     items) predict without them, as a new user or item has none.
