@@ -18,6 +18,7 @@ import numpy as np
 from gensim.corpora import Dictionary
 from gensim.matutils import corpus2dense
 from gensim.models import Doc2Vec, LsiModel, TfidfModel
+from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.doc2vec import TaggedDocument
 from gensim.parsing.preprocessing import STOPWORDS
 
@@ -149,17 +150,32 @@ def lsi_vectors(corpus: list[BowDoc], dim: int = 100, seed: int = 0) -> np.ndarr
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def train_doc2vec(docs, dim, epochs, min_count, window, seed, word_vectors=True):
+class EpochReport(CallbackAny2Vec):
+    """Calls ``report("Doc2Vec", done, total)`` when training starts and after each epoch."""
+
+    def __init__(self, report, epochs):
+        self.report, self.epochs, self.done = report, epochs, 0
+
+    def on_train_begin(self, model):
+        self.report("Doc2Vec", 0, self.epochs)
+
+    def on_epoch_end(self, model):
+        self.done += 1
+        self.report("Doc2Vec", self.done, self.epochs)
+
+
+def train_doc2vec(docs, dim, epochs, min_count, window, seed, word_vectors=True, report=None):
     """PV-DBOW Doc2Vec (Le & Mikolov 2014), with skip-gram word vectors trained alongside
     (``word_vectors``; Lau & Baldwin 2016), one worker thread so the same seed gives the
-    same vectors. Returns the gensim model."""
+    same vectors; ``report(stage, done, total)`` hears of each epoch. Returns the gensim model."""
     tagged = [TaggedDocument(list(doc), [i]) for i, doc in enumerate(docs)]
     model = Doc2Vec(
         vector_size=dim, dm=0, dbow_words=int(word_vectors), window=window, min_count=min_count,
         negative=5, hs=0, sample=1e-3, epochs=epochs, workers=1, seed=seed,
     )
     model.build_vocab(tagged)
-    model.train(tagged, total_examples=len(tagged), epochs=epochs)
+    model.train(tagged, total_examples=len(tagged), epochs=epochs,
+                callbacks=[EpochReport(report, epochs)] if report else ())
     return model
 
 

@@ -28,8 +28,10 @@ Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verifi
 """
 import functools
 import importlib
+import time
 import types
 import warnings
+from logging import getLogger
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,17 +66,25 @@ def legacy_torch_load(*args, **kwargs):
     return torch.load(*args, **kwargs)
 
 
+LOGGED_INVERSE = 5000  # matrices this large take seconds to minutes: say so (EASE, CEASE)
+
+
 def spd_inverse(matrix):
     """``np.linalg.inv`` of a symmetric positive definite matrix, by Cholesky in torch.
 
     Same type (ndarray / np.matrix) and dtype as numpy's; a matrix that is not positive
     definite goes to ``np.linalg.inv``.
     """
+    n, started = matrix.shape[0], time.perf_counter()
+    if n >= LOGGED_INVERSE:
+        getLogger().info(f"inverting the {n} x {n} Gram matrix (Cholesky, {matrix.dtype}) ...")
     dense = torch.from_numpy(np.ascontiguousarray(matrix))
     factor, info = torch.linalg.cholesky_ex(dense)
     if int(info) != 0:
         return np.linalg.inv(matrix)
     inverse = torch.cholesky_inverse(factor).numpy()
+    if n >= LOGGED_INVERSE:
+        getLogger().info(f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s")
     return np.asmatrix(inverse) if isinstance(matrix, np.matrix) else inverse
 
 

@@ -110,6 +110,7 @@ def test_labeled_evaluation_needs_the_rating_as_label():
         build(LABEL_FIELD="label")
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip():
     result = run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, embedding_size=8, protocol="loo-rating"))
     checkpoint = torch.load(result["saved_model_file"], weights_only=False)
@@ -124,10 +125,12 @@ def test_checkpoint_round_trip():
     assert trainer.evaluate(test, load_best_model=False) == result["test_result"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("BiasMF", "ml-100k", dict(QUICK, embedding_size=8, protocol="loo-rating"))
 
 
+@pytest.mark.slow
 def test_ranks_under_a_ranking_protocol():
     result = run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, epochs=1, protocol="recbole"), saved=False)
     assert "recall@10" in result["test_result"] and result["test_result"]["recall@10"] >= 0

@@ -32,6 +32,7 @@ def build(model, **settings):
     return config, loaders, built
 
 
+@pytest.mark.slow
 def test_cease_without_side_rows_is_ease():
     config, (train, _, _), cease = build("CEASE", side_weight=0.0, reg_weight=250.0)
     ease = EASE(Config("EASE", "ml-100k", config_dict=dict(QUIET, reg_weight=250.0)), train._dataset)
@@ -40,6 +41,7 @@ def test_cease_without_side_rows_is_ease():
     assert not np.allclose(with_side.item_similarity, ease.item_similarity, atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, settings", [("CEASE", {"side_weight": 3.0}), ("AddEASE", {"side_mix": 0.5})])
 def test_new_item_with_a_warm_items_content_is_ranked_for_its_fans(model, settings):
     """A new item (no interactions) whose title words equal the most popular item w's is ranked,
@@ -80,6 +82,7 @@ def test_dense_content_is_refused_with_the_field_named(tmp_path):
         CEASE(config, dataset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol, splits", [("cold", {"normal", "cold"}), ("strong", {"recall@10"})])
 def test_runs_the_cold_and_strong_protocols(protocol, splits):
     from recbole_hybrid.quick_start import run_recbole_hybrid

@@ -81,6 +81,7 @@ def users_dat(raw_data_root) -> dict:
     return {name: read_id_lists(raw_data_root / name / "users.dat") for name in DATASETS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DATASETS)
 def test_inter_counts_match_data_readme(built, name):
     inter = read_atomic(built[name] / f"{name}.inter")
@@ -115,6 +116,7 @@ def test_bag_of_words_fields(built, name):
     assert not items["tags"].str.contains('"').any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DATASETS)
 def test_dense_vectors_fixed_dim_no_nan(built, name):
     items = read_atomic(built[name] / f"{name}.item")
@@ -212,6 +214,7 @@ print(hashlib.sha256(lsi.tobytes() + d2v.tobytes()).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_dense_vectors_identical_across_processes():
     digests = set()
     for hash_seed in ("1", "2"):

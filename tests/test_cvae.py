@@ -48,6 +48,7 @@ def test_content_normalisation():
         normalize_content(counts, "tfidf")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["item_max", "word_max", "binary"])
 def test_new_items_are_normalised_as_the_training_items(norm):
     """A new item with a training item's words gets that item's mu: item_max whatever the count
@@ -73,6 +74,7 @@ def trained(tmp_path_factory):
     return config, dataset, (train, valid, test), model, trainer
 
 
+@pytest.mark.slow
 def test_trains_through_recbole_and_beats_popularity(trained):
     config, _, (_, _, test), model, trainer = trained
     result = trainer.evaluate(test, load_best_model=True)
@@ -149,6 +151,7 @@ def test_untrained_items_als_follow_the_authors_code(trained):
         model.V.copy_(saved[1])
 
 
+@pytest.mark.slow
 def test_pretraining_is_cached_and_reused(tmp_path):
     config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path)))
     _, _, first, first_trainer = prepare(config)
@@ -164,6 +167,7 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2
 
 
+@pytest.mark.slow
 def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
     """Each split's .inter order gives RecBole another item remapping; content pretraining runs
     in external-token order, so a copy of ml-100k with its .inter rows reversed pretrains to
@@ -200,6 +204,7 @@ def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
     assert all(np.allclose(first[t], uncached[t], atol=1e-5) for t in first)
 
 
+@pytest.mark.slow
 def test_pretraining_cache_tells_settings_apart_when_the_whole_vae_trains(tmp_path):
     def entries(**settings):
         config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), **settings))
@@ -226,6 +231,7 @@ def als_objective(model):
     return (fit + model.lambda_u / 2 * (U ** 2).sum() + model.lambda_v / 2 * ((V - theta) ** 2).sum()).item()
 
 
+@pytest.mark.slow
 def test_als_sweeps_never_raise_the_objective(tmp_path):
     config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path)))
     _, _, model, trainer = prepare(config)
@@ -249,6 +255,7 @@ def test_cold_item_scores_follow_their_content(trained):
     assert not torch.allclose(scores[:, 0], scores[:, 1])
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     settings = dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_cache=False)
     assert_same_seed_same_metrics("CVAE", "ml-100k", settings)

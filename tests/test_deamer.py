@@ -48,6 +48,7 @@ def loss_falls(model, loader, steps=30):
     return before, after
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["cascade", "parallel"])
 def test_loss_falls_on_amazon_mi(architecture):
     _, (train, _, _), model, _ = build(protocol="loo99", architecture=architecture)
@@ -62,6 +63,7 @@ def test_loss_falls_on_lfm2k_with_dense_modality():
     assert after < 0.8 * before, (before, after)
 
 
+@pytest.mark.slow
 def test_predict_serves_exposure_or_rating():
     _, (_, valid, _), model, _ = build(protocol="loo-rating")
     assert model.predict_rating
@@ -77,6 +79,7 @@ def test_predict_serves_exposure_or_rating():
     assert exposure.min() >= 0 and exposure.max() <= 1 and not torch.allclose(exposure, ratings)
 
 
+@pytest.mark.slow
 def test_rating_starts_at_the_training_mean_and_bias_reg_penalises():
     _, (train, _, _), model, _ = build(protocol="loo-rating")
     ratings = train._dataset.inter_feat["rating"].float()
@@ -96,6 +99,7 @@ def test_rating_starts_at_the_training_mean_and_bias_reg_penalises():
     assert float(model.calculate_loss(batch)) - plain == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_modalities_switch_encoders():
     _, _, model, _ = build(protocol="loo99", modalities=["D"])
     assert set(model.item_parts) == {"reviews"} and not hasattr(model, "rating_out")
@@ -109,6 +113,7 @@ def test_modalities_switch_encoders():
         build(protocol="loo-rating", modalities=["D", "M"])
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip(tmp_path):
     _, (train, valid, _), model, trainer = build(protocol="loo99", epochs=1)
     trainer.fit(train, valid, saved=False)
@@ -116,10 +121,12 @@ def test_checkpoint_round_trip(tmp_path):
     assert_checkpoint_round_trip(model, fresh, next(iter(valid))[0], tmp_path / "deamer.pth")
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("DEAMER", "amazon-mi", dict(SMALL, protocol="loo99", epochs=1))
 
 
+@pytest.mark.slow
 def test_training_pair_never_reads_its_own_review():
     _, (train, _, _), model, _ = build(protocol="loo99", dropout_prob=0.0, own_review="exclude")
     batch = next(iter(train))

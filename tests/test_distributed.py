@@ -50,6 +50,7 @@ def one_thread_per_rank(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by the spawned ranks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["MultiVAE", "MDCVAE"])
 def test_two_gloo_ranks_match_one_process(model, free_port):
     single = run_recbole_hybrid(model, "ml-100k", config_dict=SETTINGS[model])

@@ -44,6 +44,7 @@ def users_batch(model, n=30):
     return Interaction({model.USER_ID: torch.arange(1, n + 1)})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design", ["basic", "multilevel", "branching"])
 def test_each_design_trains_with_falling_loss(design):
     (train, _, _), model, trainer = build(design=design, item_noise=0.0, user_noise=0.0)
@@ -94,6 +95,7 @@ def test_training_blocks_cover_trained_items_only():
     assert np.array_equal(covered, np.sort(np.tile(model.trained_items(), n_user_batches)))
 
 
+@pytest.mark.slow
 def test_new_item_score_depends_on_content_not_id():
     (train, _, _), model, trainer = build()
     trainer.fit(train, saved=False)
@@ -130,6 +132,7 @@ def test_new_content_normalised_with_training_statistics(norm):
     assert ("content_idf" in model.state_dict()) and (model.content_idf.numel() > 0) == (norm == "tfidf")
 
 
+@pytest.mark.slow
 def test_unseen_users_encoded_from_fold_in_history():
     (train, valid, test), model, trainer = build(protocol="strong")
     trainer.fit(train, valid, saved=False)
@@ -161,6 +164,7 @@ def test_bad_settings_rejected():
         build(dual_update="sometimes")
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip():
     (train, valid, _), model, trainer = build()
     trainer.fit(train, valid, saved=True)
@@ -173,10 +177,12 @@ def test_checkpoint_round_trip():
     assert torch.equal(fresh.full_sort_predict(batch), model.full_sort_predict(batch))
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("DualNet", "ml-100k", SMALL)
 
 
+@pytest.mark.slow
 def test_cold_items_ranked_from_real_text_citeulike_a(raw_data_root, tmp_path):
     """Cold items scored by the item network on real text: shuffling their content among
     them drops cold recall to about random."""

@@ -15,18 +15,21 @@ QUICK = {"epochs": 2, "show_progress": False, "state": "ERROR", "train_batch_siz
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
+@pytest.mark.slow
 def test_multivae_through_runner_with_checkpoint():
     result = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK)
     assert 0 < result["test_result"]["recall@10"] < 1
     assert Path(result["saved_model_file"]).is_file()  # evaluate(load_best_model=True) read it back
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers():
     first = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK, saved=False)
     second = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=QUICK, saved=False)
     assert first["test_result"] == second["test_result"]
 
 
+@pytest.mark.slow
 def test_contentknn_uses_content():
     with_genres = run_recbole_hybrid("ContentKNN", "ml-100k", config_dict=QUICK, saved=False)
     titles = dict(QUICK, content_field="movie_title")
@@ -35,11 +38,13 @@ def test_contentknn_uses_content():
     assert with_genres["test_result"] != with_titles["test_result"]
 
 
+@pytest.mark.slow
 def test_objective_function_for_hypertuning():
     result = objective_function(dict(QUICK, model="MultiVAE", dataset="ml-100k"), saved=False)
     assert result["model"] == "MultiVAE" and "recall@10" in result["test_result"]
 
 
+@pytest.mark.slow
 def test_command_line_runner(tmp_path):
     out = subprocess.run(
         [sys.executable, str(REPO / "run_recbole_hybrid.py"), "--model=ContentKNN", "--dataset=ml-100k",

@@ -87,6 +87,7 @@ def parse_export(text):
     return valid, best.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_run_hyper_two_trials_on_ml100k(tmp_path):
     """The command line: MDCVAE (tiny), 2 trials; the output file lists both, and the chosen one
     has the higher validation ndcg@20."""

@@ -64,6 +64,7 @@ def test_drop_probabilities_give_the_rate(p):
 
 
 # ---- m-drop / m-auto on amazon-mi
+@pytest.mark.slow
 def test_mdrop_drops_whole_modalities_at_the_rate():
     _, (train, _, _), model, _ = build(mdrop_prob=0.4, dropout_prob=0.0)
     assert model.modalities == ("U", "O", "M")
@@ -98,6 +99,7 @@ def test_mdrop_rate_out_of_range_is_an_error():
         build(mdrop_prob=0.7)  # 3 modalities: at most 2/3
 
 
+@pytest.mark.slow
 def test_reconstruction_loss_falls_without_mdrop():
     _, (train, _, _), model, _ = build(mdrop_prob=0.0, dropout_prob=0.0)
     fixed = []
@@ -153,6 +155,7 @@ def replace_input(model, g, rows):
     model.invalidate_cache()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g", ["U", "O", "M", "V"])
 def test_masked_modality_is_imputed_never_read(g, request):
     extra = request.getfixturevalue("amazon_with_vectors") if g == "V" else {}
@@ -178,6 +181,7 @@ def test_masked_modality_is_imputed_never_read(g, request):
         assert not torch.allclose(model.predict(batch), full_before)  # present, it is
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g", ["U", "O"])
 def test_rating_biases_ride_with_their_modality(g):
     """b_u counts only with U, b_v only with O: under -U / -O the bias is never read."""
@@ -195,6 +199,7 @@ def test_rating_biases_ride_with_their_modality(g):
             assert torch.equal(model.predict(batch), masked_before)
 
 
+@pytest.mark.slow
 def test_training_pair_never_reads_its_own_review():
     """Default ``own_review: exclude``: a training pair's U and O embeddings ignore its own
     review's vector, while another review in the same documents counts."""
@@ -223,6 +228,7 @@ def test_training_pair_never_reads_its_own_review():
     assert not torch.allclose(embeddings(), before)
 
 
+@pytest.mark.slow
 def test_missing_v_without_dense_modality_is_an_error():
     with pytest.raises(ValueError, match="no dense modality"):
         build(missing=["V"])
@@ -240,6 +246,7 @@ def test_no_ratings_is_an_error():
         build("lfm2k", protocol="recbole")
 
 
+@pytest.mark.slow
 def test_missing_splits_score_one_model_under_each_condition():
     _, (train, valid, test), model, trainer = build(missing=["U"], missing_splits=["+F", "-U", "-O", "-M"])
     assert list(test) == ["+F", "-U", "-O", "-M"] and len({id(t) for t in test.values()}) == 1
@@ -260,6 +267,7 @@ def test_missing_splits_score_one_model_under_each_condition():
         assert trainer.evaluate(valid, load_best_model=False) == best_valid
 
 
+@pytest.mark.slow
 def test_ranks_under_a_ranking_protocol():
     _, (train, valid, test), model, trainer = build(protocol="recbole", missing=["U"])
     trainer.fit(train, valid, saved=False)
@@ -273,6 +281,7 @@ def test_ranks_under_a_ranking_protocol():
 
 
 # ---- checkpoints, determinism
+@pytest.mark.slow
 def test_checkpoint_round_trip(tmp_path):
     _, (train, valid, _), model, trainer = build()
     trainer.fit(train, valid, saved=False)
@@ -285,10 +294,12 @@ def test_checkpoint_round_trip(tmp_path):
             assert torch.equal(model.predict(batch), fresh.predict(batch))
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("LRMM", "amazon-mi", dict(SMALL, missing_splits=["+F", "-U"]))
 
 
+@pytest.mark.slow
 def test_lstm_text_encoders():
     _, (train, _, _), model, _ = build(text_encoder="lstm", max_doc_units=8, max_meta_words=8)
     assert all(type(model.encoders[g]).__name__ == "SequenceEncoder" for g in ("U", "O", "M"))

@@ -23,6 +23,7 @@ def review_counts(dataset, field):
     return np.bincount(rows, minlength=dataset.num(field))
 
 
+@pytest.mark.slow
 def test_train_missing_modalities_rate_seed_and_loss():
     _, (train, _, _), model, _ = build(train_missing_prob=0.5, dropout_prob=0.0)
     feat = train.dataset.inter_feat
@@ -68,6 +69,7 @@ def test_train_missing_modalities_rate_seed_and_loss():
     assert torch.equal(out.kept, data_availability(model, *pairs(batch, model)))
 
 
+@pytest.mark.slow
 def test_train_missing_prob_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="train_missing_prob"):
         build(train_missing_prob=0.7)  # 3 modalities: at most 2/3
@@ -82,6 +84,7 @@ def test_cap_groups_is_seeded_and_keeps_order():
     assert cap_groups(groups, None, seed=0) == groups
 
 
+@pytest.mark.slow
 def test_max_item_reviews_caps_item_documents_only():
     _, (train, _, _), model, _ = build(max_item_reviews=1)
     item_counts, user_counts = review_counts(train.dataset, "item_id"), review_counts(train.dataset, "user_id")

@@ -40,6 +40,7 @@ def same(before, params):
     return all(torch.equal(a, b.detach()) for a, b in zip(before, params))
 
 
+@pytest.mark.slow
 def test_losses_decrease_on_ml100k():
     (train, _, _), model, trainer = build()
     trainer.pretrain()
@@ -105,6 +106,7 @@ def test_new_items_without_retraining_keep_old_scores():
     assert torch.allclose(model.V[n_old + 1], model.content_means([10])[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoint_save_and_load_give_identical_predictions():
     (train, valid, _), model, trainer = build("MDCVAE")
     trainer.fit(train, valid, saved=True)
@@ -122,6 +124,7 @@ def test_checkpoint_save_and_load_give_identical_predictions():
     assert torch.equal(fresh.full_sort_predict(batch), model.full_sort_predict(batch))
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics():
     assert_same_seed_same_metrics("MDsymCVAE", "ml-100k", SMALL)
 
@@ -131,6 +134,7 @@ def cold_recall(model, trainer, loader, metric="recall@20"):
     return trainer.evaluate(loader, load_best_model=False)[metric]
 
 
+@pytest.mark.slow
 def test_cold_items_scored_from_content_ml100k():
     (train, valid, tests), model, trainer = build("MDsymCVAE", protocol="cold")
     assert len(model.content_only_items()) > 0  # the cold items: content, no training interaction
@@ -138,6 +142,7 @@ def test_cold_items_scored_from_content_ml100k():
     assert 0 < cold_recall(model, trainer, tests["cold"]) <= 1
 
 
+@pytest.mark.slow
 def test_cold_start_uses_content_citeulike_a(raw_data_root, tmp_path):
     """Shuffling the cold items' content among them drops cold recall to about random."""
     (train, valid, tests), model, trainer = build(

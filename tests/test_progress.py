@@ -1,4 +1,6 @@
 """Long stages report progress: a line when a stage starts, at most one per interval, one at its end."""
+import pytest
+
 from recbole_hybrid.progress import ProgressLog
 
 
@@ -15,6 +17,7 @@ def test_progress_lines_are_spaced_and_estimate_the_time_left():
     assert len(lines) == 1 + 20  # every 10 s, the last one included
 
 
+@pytest.mark.slow
 def test_content_pretraining_reports_each_stage(tmp_path, monkeypatch, caplog):
     import logging
 
@@ -41,3 +44,21 @@ def test_content_pretraining_reports_each_stage(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.INFO):
         again.pretrain()
     assert "content VAE pretraining reused from the cache" in caplog.text
+
+
+def test_doc2vec_and_large_inverses_report_progress(monkeypatch, caplog):
+    import logging
+
+    import numpy as np
+
+    from dataset_atomic.text import train_doc2vec
+    from recbole_hybrid import compat
+
+    calls = []
+    train_doc2vec([["a", "b", "c"], ["b", "c", "d"]] * 5, dim=4, epochs=3, min_count=1, window=2, seed=0,
+                  report=lambda stage, done, total, loss=None: calls.append((stage, done, total)))
+    assert calls == [("Doc2Vec", 0, 3), ("Doc2Vec", 1, 3), ("Doc2Vec", 2, 3), ("Doc2Vec", 3, 3)]
+    monkeypatch.setattr(compat, "LOGGED_INVERSE", 3)
+    with caplog.at_level(logging.INFO):
+        compat.spd_inverse(np.eye(3, dtype=np.float32) * 2)
+    assert "inverting the 3 x 3 Gram matrix" in caplog.text and "inverted the 3 x 3 Gram matrix in" in caplog.text

@@ -81,6 +81,7 @@ def test_strong_drops_items_no_training_user_has(strong):
     assert dropped == {(u, i) for u, i in every if i not in train_items}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["strong", "cold", "recbole"])
 def test_split_seed_draws_the_split(protocol):
     def drawn(seed):
@@ -184,6 +185,7 @@ class ScoreIsItemId(GeneralRecommender):
         return torch.arange(self.n_items, dtype=torch.float).repeat(n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split_name", ["cold", "normal"])
 def test_split_aware_recall_by_hand(cold, split_name):
     config, dataset, split, (_, _, tests) = cold
@@ -213,12 +215,14 @@ def test_trecall_by_hand():
     assert np.allclose(metric.metric_info(hits, pos_len), expected)
 
 
+@pytest.mark.slow
 def test_loo99_end_to_end():
     result = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=dict(QUIET, protocol="loo99", epochs=1), saved=False)
     assert set(result["test_result"]) == {"hit@10", "ndcg@10", "mrr@10"}
     assert result["test_result"]["hit@10"] > 0.1  # 1 positive among 100 candidates: random is 0.1
 
 
+@pytest.mark.slow
 def test_rating_end_to_end():
     result = run_recbole_hybrid("NeuMF", "ml-100k", config_dict=dict(QUIET, protocol="rating", epochs=1), saved=False)
     assert set(result["test_result"]) == {"rmse", "mae"}
@@ -234,6 +238,7 @@ def file_counts(path):
     return {u: int(line.split()[0]) for u, line in enumerate(path.read_text().splitlines())}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, p", [("citeulike-t", 1), ("citeulike-a", 10)])
 def test_fixed_split_files_read_exactly(raw_data_root, tmp_path_factory, name, p):
     config = Config("ContentKNN", name, config_dict=dict(QUIET, protocol="fixed", fixed_split=f"P={p}"))

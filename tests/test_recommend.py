@@ -144,6 +144,7 @@ def content_only_items(t, n):
 
 
 # ---- checkpoint -> API, the model's users ----
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SMALL))
 def test_checkpoint_gives_the_in_process_top_k(trained, name):
     t = trained(name)
@@ -155,6 +156,7 @@ def test_checkpoint_gives_the_in_process_top_k(trained, name):
     assert len({tuple(i) for i in items}) > 1  # user-specific lists, not one list for all
 
 
+@pytest.mark.slow
 def test_strong_protocol_users_scored_from_their_fold_in_history(trained):
     """Protocol strong: held-out users never trained; the loaded model scores them from their
     fold-in history (installed on load) and leaves those items out, as in evaluation."""
@@ -371,6 +373,7 @@ def table_scores(t, users, items, **kwargs):
     return scores_of(t.rec.recommend(users=users, candidates=items, k=10 ** 6, exclude_seen=False, **kwargs))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, dataset", list(MULTIMODAL))
 def test_multimodal_known_users_are_scored_as_by_the_model(multimodal, name, dataset, tmp_path):
     """score_users of the model's users = full_sort_predict (DEAMER: the exposure, and the rating
@@ -493,6 +496,7 @@ def test_multimodal_content_that_does_not_fit_is_an_error(multimodal, dataset, c
 
 
 # ---- command line ----
+@pytest.mark.slow
 def test_command_line_writes_what_the_api_returns(trained, workdir, tmp_path):
     t = trained("ContentKNN")
     originals = content_only_items(t, 3)
@@ -523,6 +527,7 @@ def test_command_line_table_csv_and_errors(trained, monkeypatch, capsys, tmp_pat
 
 
 # ---- real data ----
+@pytest.mark.slow
 def test_citeulike_checkpoint_and_new_papers_matching_the_history(trained, raw_data_root, tmp_path):
     """CiteULike-a (bag-of-words): the API reproduces the model's top-k, and new papers with the
     text of a user's held-out papers outrank new papers of random text for a new user with

@@ -41,6 +41,7 @@ def test_escape_round_trips_every_text():
         assert unescape_cell(cell) == text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_name, extra", [
     ("reviews_2014.json.gz", None),
     ("reviews_2018.json", {"vote": "3", "style": {"Size:": " Large"}, "verified": True, "image": ["http://x"]}),

@@ -80,6 +80,7 @@ def documents_of(model):
     return [(e.ids.clone(), e.lengths.clone(), e.units.weight.detach().clone()) for e in encoders]
 
 
+@pytest.mark.slow
 def test_held_out_review_text_changes_nothing(amazon_dir, tmp_path):
     base = copy_dataset(amazon_dir, tmp_path / "a", "ami-base")
     _, _, loaders, model, trainer = prepared("ami-base", base)
@@ -99,6 +100,7 @@ def test_held_out_review_text_changes_nothing(amazon_dir, tmp_path):
     assert before[1] == after[1]
 
 
+@pytest.mark.slow
 def test_training_review_text_changes_the_features(amazon_dir, tmp_path):
     """The leakage test above can fail: the same edit on training reviews shows."""
     base = copy_dataset(amazon_dir, tmp_path / "a", "ami-base")
@@ -113,6 +115,7 @@ def test_training_review_text_changes_the_features(amazon_dir, tmp_path):
     assert not torch.equal(before[0][2], documents_of(model)[0][2])
 
 
+@pytest.mark.slow
 def test_documents_need_the_training_split(amazon_dir, tmp_path):
     base = copy_dataset(amazon_dir, tmp_path / "a", "ami-base")
     config, full, loaders, _, _ = prepared("ami-base", base)
@@ -122,6 +125,7 @@ def test_documents_need_the_training_split(amazon_dir, tmp_path):
     assert review_documents(loaders[0]._dataset, config, "meta")["user"].mask.sum() == 1429
 
 
+@pytest.mark.slow
 def test_user_without_review_text_is_masked(amazon_dir, tmp_path):
     # the first user of the file gets empty review texts only
     def empty_first_user(frame):
@@ -142,6 +146,7 @@ def test_user_without_review_text_is_masked(amazon_dir, tmp_path):
         assert torch.allclose(model.user_vectors(torch.tensor([uid])), torch.full((1, 16), 0.5))
 
 
+@pytest.mark.slow
 def test_item_without_metadata_is_masked(amazon_dir, tmp_path):
     def drop_meta(frame):
         frame.loc[:2, "meta:token_seq"] = ""
@@ -208,6 +213,7 @@ def test_negatives_are_never_positives():
         sample_negatives(torch.tensor([1]), 1, full, n_items, max_rounds=5)
 
 
+@pytest.mark.slow
 def test_contentknn_item_reviews_are_training_reviews_only(amazon_dir, tmp_path):
     """ContentKNN's item documents (metadata + training reviews): a held-out review's words
     never enter the vocabulary; a training review's words do."""
@@ -235,6 +241,7 @@ def test_contentknn_item_reviews_are_training_reviews_only(amazon_dir, tmp_path)
     assert counts_c[item].sum() > 0
 
 
+@pytest.mark.slow
 def test_contentknn_scores_dense_vectors(raw_data_root):
     """On lfm2k's dense text vectors the scores are cosines, not all equal (idf of a dense
     vector would zero every weight)."""

@@ -29,6 +29,7 @@ def pairs(dataset):
     return set(zip(feat[dataset.uid_field].tolist(), feat[dataset.iid_field].tolist()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name", ["NeuMF", "DeepFM"])
 def test_rating_rescale_trains_on_0_1_and_scores_on_the_rating_scale(model_name):
     _, (train, valid, test), model, trainer = build(model_name, rating_rescale=True, epochs=1)
@@ -57,6 +58,7 @@ def test_without_rating_rescale_labels_are_untouched():
     assert labels(train).min() == 1.0 and not hasattr(model, "label_range")
 
 
+@pytest.mark.slow
 def test_max_item_train_ratings_caps_training_only():
     _, (train, valid, test), _, _ = build("BiasMF")
     _, (train3, valid3, test3), _, _ = build("BiasMF", max_item_train_ratings=3)

@@ -30,6 +30,7 @@ def loss_and_grads(model, users, sparse):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, hidden", [("MDCVAE", []), ("MDCVAE", [24]), ("MDsymCVAE", [])])
 def test_sparse_rows_same_loss_gradients_and_scores_as_dense(name, hidden):
     model = build(name, mlp_hidden_size=hidden)

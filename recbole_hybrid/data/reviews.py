@@ -28,6 +28,7 @@ import torch
 from dataset_atomic.text import train_doc2vec
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.data.training_split import check_cap
+from recbole_hybrid.progress import ProgressLog
 
 DOC2VEC_SETTINGS = ("d2v_dim", "d2v_epochs", "d2v_min_count", "d2v_window", "seed")
 TEXT_UNITS = ("review", "word")
@@ -124,7 +125,8 @@ class TextVectors:
             getLogger().info(f"Doc2Vec vectors loaded from {path}")
             return
         model = train_doc2vec(reviews.words + meta_words, settings["d2v_dim"], settings["d2v_epochs"],
-                              settings["d2v_min_count"], settings["d2v_window"], settings["seed"])
+                              settings["d2v_min_count"], settings["d2v_window"], settings["seed"],
+                              report=ProgressLog(config["progress_interval"] or 10))
         n = len(reviews.words)
         self.review_vectors = np.stack([model.dv[i] for i in range(n)]).astype(np.float32) if n else \
             np.zeros((0, settings["d2v_dim"]), np.float32)
