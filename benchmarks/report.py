@@ -35,7 +35,6 @@ HEADLINE_LEGEND = ("Each paper model run on several split draws: the paper's fig
                    "the 95 % interval, number of draws), the best tuned baseline of the same table and the verdict "
                    "of the paired comparison (*beats* / *loses to* only where the interval of the difference "
                    "excludes 0, else *ties*).")
-NOT_RESULTS = ("tuning", "speed")  # tune.py's settings and epoch_speed.py's timings: no test metrics
 PROTOCOL_ORDER = ["recbole", "strong", "fixed", "in-matrix", "cold", "loo99", "loo99-time", "loo-rating", "rating"]
 SPLIT_ORDER = ["test", "normal", "cold"]
 CURVE_PROTOCOLS = ("fixed", "in-matrix")
@@ -54,8 +53,6 @@ def load_records(results_dir):
     files keeps its newest record (then the one with more metrics)."""
     chosen = {}
     for path in sorted(Path(results_dir).glob("*.json")):
-        if path.name.startswith(NOT_RESULTS):
-            continue
         for record in json.loads(path.read_text()):
             record = dict(record, source=path.stem)
             rank = (record.get("date", ""), len(record["metrics"]))

@@ -3,13 +3,13 @@ HyperTuning), each trial in its own process; the chosen setting then runs on eve
 (benchmarks/run.py --tuned).
 
     python benchmarks/tune.py --model EASE --dataset citeulike-a --protocol strong \
-        --settings benchmarks/baselines.yaml --out benchmarks/results/tuning.json \
+        --settings benchmarks/baselines.yaml --out benchmarks/tuning/tuning.json \
         [--params-file properties/hyper/EASE.hyper] [--algo exhaustive|random|bayes] [--max-evals N]
         [--draw 0] [--set key=value ...] [--resume]
 
 Trials run on draw ``--draw`` (split_seed = seed = draw; fixed_seed on the random P-splits),
 validation only: the test split is never scored. A trial's result is stored next to its log
-(``<out dir>/logs/trial-*``); ``--resume`` reuses finished ones, and as the search's proposals
+(``benchmarks/results/logs/trial-*``); ``--resume`` reuses finished ones, and as the search's proposals
 are seeded (``--search-seed``) a search cut short goes on where it stopped. The record (one per
 model, dataset and protocol) holds the space, the number of trials, every trial's validation
 score and the chosen setting.
@@ -21,9 +21,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from run import code_version, model_config, parse_protocol, parse_settings, protocol_key, run_process, run_specs
+from run import HERE, code_version, model_config, parse_protocol, parse_settings, protocol_key, run_process, run_specs
 
 from recbole_hybrid.hyper import ALGOS, params_file_for, read_space, tune
+
+TRIAL_LOGS = HERE / "results" / "logs"  # beside the runs' results, which are committed for --resume
 
 
 class TrialProcess:
@@ -96,7 +98,7 @@ def main():
     params_file = args.params_file or params_file_for(args.model)
     space = read_space(params_file)
     out = Path(args.out)
-    objective = TrialProcess(args.model, args.dataset, out.parent / "logs", args.resume)
+    objective = TrialProcess(args.model, args.dataset, TRIAL_LOGS, args.resume)
     result = tune(args.model, args.dataset, params_file=params_file, algo=args.algo, max_evals=args.max_evals,
                   early_stop=10 ** 6, config_dict=fixed, seed=args.search_seed, objective=objective)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]))] + sys.argv[1:])

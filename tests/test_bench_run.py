@@ -118,6 +118,7 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
     monkeypatch.setattr(run.subprocess, "run", fake_run)
     monkeypatch.setattr(run, "code_version", lambda: "abc1234")
     monkeypatch.setattr(tune, "code_version", lambda: "abc1234")
+    monkeypatch.setattr(tune, "TRIAL_LOGS", tmp_path / "logs")
     space = tmp_path / "EASE.hyper"
     space.write_text("reg_weight choice [10.0, 100.0, 1000.0]\n")
     tuning, results = tmp_path / "tuning.json", tmp_path / "results.json"
