@@ -68,12 +68,6 @@ class CapabilityError(ValueError):
 
 
 # ---- loading ----
-def load_checkpoint(model_file):
-    """The dict RecBole's Trainer saved (config, state_dict, other_parameter, ...), its weights
-    checked against their digest (checkpoint.py)."""
-    return read_checkpoint(model_file)
-
-
 def scoring_history(dataset, train_data):
     """The interactions the model scores its users from: the fold-in history, else training."""
     history = fold_in_history(dataset)
@@ -86,7 +80,7 @@ def load_data_and_model(model_file, data_path=None):
     split from the saved config and seed (the same id remapping and split as in training),
     the model built as ``quick_start.prepare`` does (fold-in history included), loaded and
     put in eval mode. ``data_path``: the directory that now holds ``<dataset>/``."""
-    checkpoint = load_checkpoint(model_file)
+    checkpoint = read_checkpoint(model_file)  # its tensors checked against their digest
     config = checkpoint["config"]
     if data_path is not None:
         config["data_path"] = os.path.join(data_path, config["dataset"])
