@@ -5,7 +5,6 @@ resumes what exists, so running the suite again goes on where it stopped.
 
     python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run]
 """
-import math
 import os
 import shlex
 import subprocess
@@ -14,21 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from recbole_hybrid.hyper import params_file_for, read_space
+from recbole_hybrid.hyper import grid_size, params_file_for, read_space
 
 HERE = Path(__file__).resolve().parent
 
 
-def grid_size(space):
-    """Number of settings of an all-``choice`` space (inf when a parameter is continuous)."""
-    if set(space) != {"choice"}:
-        return math.inf
-    return math.prod(len(values) for values in space["choice"].values())
-
-
 def search_args(space_file, budget, whole_grid=False):
     """The whole grid when it fits the budget (or ``whole_grid``), else a seeded random search of
-    ``budget`` trials."""
+    ``budget`` distinct settings."""
     if whole_grid or grid_size(read_space(space_file)) <= budget:
         return ["--algo", "exhaustive"]
     return ["--algo", "random", "--max-evals", str(budget)]

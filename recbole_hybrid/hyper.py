@@ -11,6 +11,7 @@ one), RecBole's params-file format, one ``name type value`` per line, plus ``#``
     learning_rate loguniform -9.2,-4.6    # exp(uniform(low, high)); also uniform, quniform
 """
 import ast
+import math
 import os
 import warnings
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from recbole_hybrid.quick_start import objective_function
 
 ALGOS = ("exhaustive", "random", "bayes")
 PARAM_TYPES = ("choice", "uniform", "quniform", "loguniform")
+REPEATS_ALLOWED = 50  # proposals per distinct trial before a random search gives up
 
 
 def params_file_for(model):
@@ -86,7 +88,7 @@ def search_seed(seed):
 
 
 def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list):
-    """RecBole's ``HyperTuning``; ``max_evals`` also caps the exhaustive grid."""
+    """RecBole's ``HyperTuning``; ``max_evals``: distinct settings tried (it also caps the exhaustive grid)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # hyperopt 0.2.5 imports pkg_resources
         import hyperopt  # noqa: F401
@@ -98,9 +100,32 @@ def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list
                          "need algo random or bayes")
     tuner = HyperTuning(objective, params_dict=space, fixed_config_file_list=config_file_list,
                         algo=algo, max_evals=max_evals or 100, early_stop=early_stop)
-    if max_evals:
-        tuner.max_evals = min(tuner.max_evals, max_evals)
+    if algo == "exhaustive":
+        tuner.max_evals = min(tuner.max_evals, max_evals or tuner.max_evals)
+    else:
+        distinct_trials(tuner, min(max_evals or 100, grid_size(space)))
     return tuner
+
+
+def grid_size(space):
+    """Number of settings of an all-``choice`` space (inf when a parameter is continuous)."""
+    if set(space) != {"choice"}:
+        return math.inf
+    return math.prod(len(values) for values in space["choice"].values())
+
+
+def distinct_trials(tuner, budget):
+    """A random or bayes search proposes a setting again now and then (a repeat costs no training,
+    its result is reused); the budget counts distinct settings, so the search goes on until
+    ``budget`` of them have run (or its early stop fires)."""
+    no_progress = tuner.early_stop_fn
+
+    def stop(trials, *state):
+        stalled, state = no_progress(trials, *state)
+        return stalled or len(tuner.params2result) >= budget, state
+
+    tuner.max_evals = budget * REPEATS_ALLOWED
+    tuner.early_stop_fn = stop
 
 
 def trials(tuner):

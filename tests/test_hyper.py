@@ -77,6 +77,31 @@ def test_searched_parameter_cannot_be_fixed_too(tmp_path):
         tune("MultiVAE", "ml-100k", params_file=space, objective=stub_objective(True))
 
 
+def counting_objective(calls):
+    def objective(config_dict, config_file_list=None):
+        calls.append(config_dict["a"])
+        return {"model": config_dict["model"], "best_valid_score": config_dict["a"], "valid_score_bigger": True,
+                "best_valid_result": {}, "test_result": {}}
+    return objective
+
+
+@pytest.mark.parametrize("budget", [3, 6, 9])
+def test_random_search_budget_counts_distinct_settings(tmp_path, budget):
+    """hyperopt's random search repeats settings of a small grid; the budget is the number of
+    distinct settings tried, never more than the grid, and the same seed gives the same trials."""
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2, 3, 4, 5, 6]\n")
+    runs = []
+    for _ in range(2):
+        calls = []
+        result = tune("MultiVAE", "ml-100k", params_file=space, algo="random", max_evals=budget,
+                      objective=counting_objective(calls))
+        runs.append(calls)
+        assert len(result["trials"]) == len(set(calls)) == min(budget, 6)
+    assert runs[0] == runs[1]
+    assert len(runs[0]) > len(set(runs[0]))  # this seed repeats a setting: repeats are not counted
+
+
 def parse_export(text):
     """run_hyper.py's output file -> ({params: valid metrics}, chosen params)."""
     *blocks, best = text.strip().split("\n\n")
