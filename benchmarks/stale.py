@@ -3,7 +3,7 @@
 A record made by benchmarks/run.py stores the resolved config of its first process
 (``config``). Its command is parsed again and resolved at today's code and yaml: any recorded
 key whose value differs, or that no longer exists, makes the record *stale* (its command no
-longer reproduces it); keys added since are not compared (a new option defaults to the
+longer reproduces it; a renamed key is compared under its new name); keys added since are not compared (a new option defaults to the
 behaviour before it). A command naming a
 key that no longer exists is stale too. A record without a stored config (made before records
 kept one) whose command still resolves is *unverified*: nothing says its setting is today's.
@@ -18,6 +18,7 @@ from functools import lru_cache
 from run import build_parser, record_specs
 from run_one import config_for, resolved_config
 
+from recbole_hybrid import renamed_keys
 from recbole_hybrid.config import check_known_keys
 
 CURRENT, STALE, UNVERIFIED = "current", "stale", "unverified"
@@ -62,9 +63,10 @@ def check(record):
         return UNVERIFIED, "made before records stored their resolved config"
     today = _resolve(record["model"], record["dataset"], json.dumps(config, sort_keys=True))
     # a key today's code added is not compared: a new option defaults to the behaviour before it
-    changed = sorted(k for k in record["config"] if today.get(k, MISSING) != record["config"][k])
+    recorded = renamed_keys.upgrade(record["config"])  # a renamed key is compared under its new name
+    changed = sorted(k for k in recorded if today.get(k, MISSING) != recorded[k])
     if changed:
         return STALE, "its command now resolves " + ", ".join(
-            f"{k} to {today.get(k, MISSING)!r} (recorded {record['config'][k]!r})" for k in changed[:3]) + (
+            f"{k} to {today.get(k, MISSING)!r} (recorded {recorded[k]!r})" for k in changed[:3]) + (
             f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
     return CURRENT, None

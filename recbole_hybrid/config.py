@@ -11,7 +11,7 @@ Priority, lowest first (later wins):
 Every key given in a config file, config_dict or on the command line of run_recbole_hybrid.py /
 run_hyper.py must be one that some yaml of RecBole or of this package declares (or one RecBole
 sets itself): a mistyped key stops the run naming its source and the nearest known key, instead
-of being ignored. (Another program's --key=value options, pytest's say, are left alone.)
+of being ignored. Renamed keys (``renamed_keys.py``) are read under their new names, with a warning. (Another program's --key=value options, pytest's say, are left alone.)
 ``check_config_keys: False`` turns the check off (a model of your own with its own keys).
 """
 import difflib
@@ -25,7 +25,7 @@ import yaml
 import recbole
 from recbole.config import Config as RecBoleConfig
 
-from recbole_hybrid import distributed
+from recbole_hybrid import distributed, renamed_keys
 from recbole_hybrid.properties_path import properties_dir
 from recbole_hybrid.utils import get_model
 
@@ -65,7 +65,7 @@ def check_known_keys(keys, source):
     """A clear error for the first key of ``source`` no yaml declares, with the nearest known one."""
     known = known_keys()
     for key in keys:
-        if key not in known:
+        if key not in known and key not in renamed_keys.RENAMED:
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean [{near[0]}]?" if near else "no known key is close"
             raise ValueError(f"unknown configuration key [{key}] in {source}: {hint} (every key a model reads "
@@ -130,6 +130,10 @@ class Config(RecBoleConfig):
         return loaded
 
     def _merge_external_config_dict(self):
+        files = ", ".join(self._config_file_keys) or "config files"
+        self.file_config_dict = renamed_keys.upgrade(self.file_config_dict, f"config file {files}")
+        self.variable_config_dict = renamed_keys.upgrade(self.variable_config_dict, "config_dict")
+        self.cmd_config_dict = renamed_keys.upgrade(self.cmd_config_dict, "the command line")
         super()._merge_external_config_dict()
         if self.external_config_dict.get("check_config_keys", True) is False:
             return

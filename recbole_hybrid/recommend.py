@@ -37,6 +37,7 @@ from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import FeatureType, ModelType, init_seed
 
+from recbole_hybrid import renamed_keys
 from recbole_hybrid.checkpoint import CheckpointError, check_identity, dataset_identity, read_checkpoint
 from recbole_hybrid.data import create_dataset, data_preparation
 from recbole_hybrid.data.content import ContentError, resolve_field_kind, validate_raw_item_frame
@@ -82,6 +83,7 @@ def load_data_and_model(model_file, data_path=None):
     put in eval mode. ``data_path``: the directory that now holds ``<dataset>/``."""
     checkpoint = read_checkpoint(model_file)  # its tensors checked against their digest
     config = checkpoint["config"]
+    config.final_config_dict = renamed_keys.upgrade(config.final_config_dict)  # saved under old names
     if data_path is not None:
         config["data_path"] = os.path.join(data_path, config["dataset"])
     init_seed(config["seed"], config["reproducibility"])

@@ -158,8 +158,8 @@ class MDCVAETrainer(ContentVAETrainer):
     1. ``pretrain``: the content VAE alone, layer-wise then end to end (ContentVAETrainer).
     2. every epoch: b-step (eq. 10) = RecBole's ``_train_epoch`` over user batches with an
        optimizer of the user-VAE parameters only, the content targets Mu_t = mu_t(X) fixed at
-       the start of the step; then t-step (eq. 11) = ``t_epochs`` passes over item batches of
-       ``t_batch_size`` with an optimizer of the content VAE only, V fixed.
+       the start of the step; then t-step (eq. 11) = ``content_epochs`` passes over item batches of
+       ``content_batch_size`` with an optimizer of the content VAE only, V fixed.
     KL weight of the user VAE: beta = min(anneal_cap, step / total_anneal_steps) per batch
     (Multi-VAE); ``total_anneal_steps: ~`` means ``anneal_epochs`` x batches per epoch.
     Learning rates are multiplied by ``lr_decay`` from epoch ``lr_decay_epoch`` on.
@@ -170,7 +170,7 @@ class MDCVAETrainer(ContentVAETrainer):
         super().__init__(config, model)
         self.optimizer = self._build_optimizer(params=model.user_vae_parameters())
         self.t_optimizer = self._build_optimizer(
-            params=model.content_vae.parameters(), learning_rate=config["t_learning_rate"])
+            params=model.content_vae.parameters(), learning_rate=config["content_learning_rate"])
 
     def b_step(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """User VAE with the content fixed (eq. 10): RecBole's epoch loop, user-VAE optimizer."""
@@ -179,13 +179,13 @@ class MDCVAETrainer(ContentVAETrainer):
 
     def t_step(self, epoch_idx=0):
         """Content VAE with V fixed (eq. 11)."""
-        return sum(self.content_epoch(self.t_optimizer, self.config["t_batch_size"], coupled=True)
-                   for _ in range(self.config["t_epochs"]))
+        return sum(self.content_epoch(self.t_optimizer, self.config["content_batch_size"], coupled=True)
+                   for _ in range(self.config["content_epochs"]))
 
     def _set_lr(self, epoch_idx):
         factor = self.config["lr_decay"] if epoch_idx >= self.config["lr_decay_epoch"] else 1.0
         for opt, lr in ((self.optimizer, self.learning_rate),
-                        (self.t_optimizer, self.config["t_learning_rate"])):
+                        (self.t_optimizer, self.config["content_learning_rate"])):
             for group in opt.param_groups:
                 group["lr"] = lr * factor
 
@@ -212,7 +212,7 @@ class CVAETrainer(ContentVAETrainer):
     1. ``pretrain``: the content VAE alone, layer-wise then end to end (ContentVAETrainer);
        theta = mu(x), V = theta.
     2. every epoch: one pass of VAE updates toward V (``learning_rate``, batches of
-       ``vae_batch_size``), theta = mu(x), then one ALS sweep (U, then V) - the authors' order.
+       ``content_batch_size``), theta = mu(x), then one ALS sweep (U, then V) - the authors' order.
     RecBole's validation, early stopping and checkpoints apply to the epochs of step 2.
 
     Distributed: the VAE pass is split among the ranks (``content_epoch``); theta and the ALS
@@ -226,7 +226,7 @@ class CVAETrainer(ContentVAETrainer):
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if not self.pretrained:
             self.pretrain(train_data)
-        loss = self.content_epoch(self.optimizer, self.config["vae_batch_size"], coupled=True)
+        loss = self.content_epoch(self.optimizer, self.config["content_batch_size"], coupled=True)
         model = self.model
         self.ranks.on_rank_zero(self.refresh_and_sweep, [model.theta, model.U, model.V])
         return loss

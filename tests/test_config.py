@@ -125,6 +125,58 @@ def test_every_key_the_package_reads_is_declared():
     assert sorted(read - known_keys()) == []
 
 
+def test_every_key_of_ours_has_a_one_line_comment():
+    """A key this package declares (model, protocol and package-wide yaml; RecBole's own keys are
+    documented by RecBole) says on its line what it means."""
+    import glob
+    import os
+
+    from recbole_hybrid.config import RECBOLE_PROPERTIES, URL_LISTS
+    from recbole_hybrid.properties_path import properties_dir
+
+    recbole_keys = set()
+    for path in glob.glob(os.path.join(RECBOLE_PROPERTIES, "**", "*.yaml"), recursive=True):
+        if os.path.basename(path) not in URL_LISTS:
+            recbole_keys |= set(yaml.safe_load(open(path, encoding="utf-8")) or {})
+    ours = properties_dir()
+    bare = []
+    for path in [ours / "overall.yaml", *sorted((ours / "model").glob("*.yaml")), *sorted((ours / "protocol").glob("*.yaml"))]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            key = line.split(":", 1)[0]
+            if key.isidentifier() and ":" in line and key not in recbole_keys and "#" not in line:
+                bare.append(f"{path.name}:{number}: {key}")
+    assert bare == []
+
+
+@pytest.mark.parametrize("old, value, new, value_today", [
+    ("vae_hidden_sizes", [64], "content_hidden_sizes", [64]),
+    ("t_batch_size", 100, "content_batch_size", 100),
+    ("content_norm", "item_max", "content_norm", "max"),
+])
+def test_renamed_keys_are_read_under_their_new_name_with_a_warning(old, value, new, value_today, tmp_path, monkeypatch):
+    """One vocabulary (issue 22): an old name (or value) still works for one release, from
+    config_dict, a config file or the command line, and says what to write instead."""
+    model = "CVAE" if old != "t_batch_size" else "MDCVAE"
+    with pytest.warns(FutureWarning, match=rf"\[{old}.*\] in config_dict is deprecated: use \[{new}"):
+        config = Config(model, "ml-100k", config_dict={old: value, "state": "ERROR"})
+    assert config[new] == value_today
+    settings = tmp_path / "mine.yaml"
+    settings.write_text(yaml.safe_dump({old: value}))
+    with pytest.warns(FutureWarning, match=rf"in config file {settings} is deprecated"):
+        assert Config(model, "ml-100k", config_file_list=[str(settings)], config_dict={"state": "ERROR"})[new] == value_today
+    monkeypatch.setattr("sys.argv", ["run_recbole_hybrid.py", f"--{old}={value}"])
+    with pytest.warns(FutureWarning, match="in the command line is deprecated"):
+        assert Config(model, "ml-100k", config_dict={"state": "ERROR"})[new] == value_today
+
+
+def test_an_old_and_a_new_name_that_disagree_stop_the_run():
+    with pytest.raises(ValueError, match=r"both \[vae_tied\] = True and \[content_tied\] = False"):
+        Config("CVAE", "ml-100k", config_dict={"vae_tied": True, "content_tied": False})
+    with pytest.warns(FutureWarning):
+        assert Config("CVAE", "ml-100k", config_dict={"vae_tied": False, "content_tied": False, "state": "ERROR"})[
+            "content_tied"] is False
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"protocol": "rating", "metrics": ["Recall", "NDCG"], "valid_metric": "ndcg@10"},
      r"protocol rating evaluates \['RMSE', 'MAE'\]; your settings ask for \['Recall', 'NDCG'\]"),

@@ -40,7 +40,7 @@ def test_content_normalisation():
     counts = sp.csr_matrix(np.array([[2, 0, 4], [1, 3, 0]], dtype=np.float32))
     by_word, scale = normalize_content(counts, "word_max")
     assert np.allclose(by_word.toarray(), [[1, 0, 1], [0.5, 1, 0]]) and np.allclose(scale, [2, 3, 4])
-    by_item, _ = normalize_content(counts, "item_max")
+    by_item, _ = normalize_content(counts, "max")
     assert np.allclose(by_item.toarray(), [[0.5, 0, 1], [1 / 3, 1, 0]])
     present, _ = normalize_content(counts, "binary")
     assert np.allclose(present.toarray(), [[1, 0, 1], [1, 1, 0]]) and np.allclose(counts.toarray()[0], [2, 0, 4])
@@ -49,16 +49,16 @@ def test_content_normalisation():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("norm", ["item_max", "word_max", "binary"])
+@pytest.mark.parametrize("norm", ["max", "word_max", "binary"])
 def test_new_items_are_normalised_as_the_training_items(norm):
-    """A new item with a training item's words gets that item's mu: item_max whatever the count
+    """A new item with a training item's words gets that item's mu: max whatever the count
     scale, binary whatever the counts, word_max with the training items' per-word scale."""
     config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, content_norm=norm))
     dataset, _, model, _ = prepare(config)
     content = dataset.item_content("class").to_scipy().tocsr()
     items = [i for i in model.content_items() if content[i].nnz >= 2][:5]
     raw = content[items].astype(np.float32)
-    if norm == "item_max":
+    if norm == "max":
         raw = raw * 3
     if norm == "binary":
         raw.data[::2] = 5  # uneven counts within each row
@@ -211,10 +211,10 @@ def test_pretraining_cache_tells_settings_apart_when_the_whole_vae_trains(tmp_pa
         prepare(config)[3].pretrain()
         return len(list((tmp_path / "pretrain").glob("pretrain-*.pth")))
 
-    assert entries(vae_likelihood="bernoulli") == 1
-    assert entries(vae_likelihood="multinomial") == 2  # whole-VAE epochs use the likelihood
-    assert entries(vae_likelihood="bernoulli", pretrain_epochs=0) == 3
-    assert entries(vae_likelihood="multinomial", pretrain_epochs=0) == 3  # layer-wise only: shared
+    assert entries(content_likelihood="bernoulli") == 1
+    assert entries(content_likelihood="multinomial") == 2  # whole-VAE epochs use the likelihood
+    assert entries(content_likelihood="bernoulli", pretrain_epochs=0) == 3
+    assert entries(content_likelihood="multinomial", pretrain_epochs=0) == 3  # layer-wise only: shared
     assert entries(pretrain_epochs=0, lambda_r=10.0, lambda_w=0.01) == 3  # they act in whole-VAE epochs only
     assert entries(lambda_r=10.0) == 4
 

@@ -31,7 +31,7 @@ COMMON = {"show_progress": False, "state": "ERROR", "metrics": ["Recall", "NDCG"
 SETTINGS = {
     "MultiVAE": dict(COMMON, epochs=6),
     "MDCVAE": dict(COMMON, epochs=8, pretrain_epochs=2, pretrain_layer_epochs=1, pretrain_latent_epochs=1,
-                   pretrain_cache=False, latent_dimension=32, content_hidden_size=[32], t_batch_size=512,
+                   pretrain_cache=False, latent_dimension=32, content_hidden_sizes=[32], content_batch_size=512,
                    learning_rate=0.003),
 }
 

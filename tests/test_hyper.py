@@ -118,7 +118,7 @@ def test_run_hyper_two_trials_on_ml100k(tmp_path):
     has the higher validation ndcg@20."""
     (tmp_path / "grid.hyper").write_text("lambda_v choice [0.1, 10.0]\n")
     tiny = ["--epochs=2", "--pretrain_epochs=1", "--pretrain_layer_epochs=0", "--pretrain_latent_epochs=0",
-            "--latent_dimension=32", "--content_hidden_size=[32]", "--show_progress=False", "--state=ERROR",
+            "--latent_dimension=32", "--content_hidden_sizes=[32]", "--show_progress=False", "--state=ERROR",
             "--metrics=['Recall','NDCG']", "--topk=[20]", "--valid_metric=ndcg@20"]
     out = subprocess.run(
         [sys.executable, str(REPO / "run_hyper.py"), "--model=MDCVAE", "--dataset=ml-100k",

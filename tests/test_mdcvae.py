@@ -16,8 +16,8 @@ from helpers import assert_same_seed_same_metrics
 SMALL = {
     "show_progress": False, "state": "ERROR", "epochs": 2, "pretrain_epochs": 2,
     "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1,
-    "latent_dimension": 32, "content_hidden_size": [32], "train_batch_size": 256,
-    "t_batch_size": 512, "learning_rate": 0.003, "metrics": ["Recall", "NDCG"],
+    "latent_dimension": 32, "content_hidden_sizes": [32], "train_batch_size": 256,
+    "content_batch_size": 512, "learning_rate": 0.003, "metrics": ["Recall", "NDCG"],
     "topk": [20], "valid_metric": "ndcg@20",
 }
 
@@ -148,9 +148,9 @@ def test_cold_start_uses_content_citeulike_a(raw_data_root, tmp_path):
     (train, valid, tests), model, trainer = build(
         "MDsymCVAE", "citeulike-a", protocol="cold", epochs=4, pretrain_epochs=4, pretrain_layer_epochs=3,
         pretrain_latent_epochs=3,
-        data_path=str(tmp_path / "dataset"), latent_dimension=64, content_hidden_size=[64],
-        lambda_v=10.0, content_fields=["bow"], train_batch_size=256, t_batch_size=256,
-        t_learning_rate=0.003, pretrain_learning_rate=0.01, topk=[100], valid_metric="ndcg@100",
+        data_path=str(tmp_path / "dataset"), latent_dimension=64, content_hidden_sizes=[64],
+        lambda_v=10.0, content_fields=["bow"], train_batch_size=256, content_batch_size=256,
+        content_learning_rate=0.003, pretrain_learning_rate=0.01, topk=[100], valid_metric="ndcg@100",
     )
     trainer.fit(train, valid, saved=False)
     cold = model.content_only_items()

@@ -30,7 +30,7 @@ def test_content_pretraining_reports_each_stage(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr("sys.argv", ["pytest"])
     config = Config("MDCVAE", "ml-100k", config_dict={
         "state": "INFO", "show_progress": False, "progress_interval": 0, "pretrain_layer_epochs": 2,
-        "pretrain_latent_epochs": 2, "pretrain_epochs": 2, "latent_dimension": 8, "content_hidden_size": [8],
+        "pretrain_latent_epochs": 2, "pretrain_epochs": 2, "latent_dimension": 8, "content_hidden_sizes": [8],
         "checkpoint_dir": str(tmp_path / "saved")})
     init_seed(config["seed"], True)
     _, _, _, trainer = prepare(config)

@@ -29,8 +29,8 @@ QUICK = {"show_progress": False, "state": "ERROR", "epochs": 1, "metrics": ["Rec
          "valid_metric": "recall@10"}
 PRETRAIN = {"pretrain_epochs": 1, "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1, "pretrain_cache": False}
 SMALL = {  # tiny versions of the models that can fold in users (ml-100k, content: genres)
-    "MDCVAE": dict(PRETRAIN, latent_dimension=16, content_hidden_size=[16], train_batch_size=256, t_batch_size=512),
-    "CVAE": dict(PRETRAIN, embedding_size=16, vae_hidden_sizes=[32], content_field="class"),
+    "MDCVAE": dict(PRETRAIN, latent_dimension=16, content_hidden_sizes=[16], train_batch_size=256, content_batch_size=512),
+    "CVAE": dict(PRETRAIN, embedding_size=16, content_hidden_sizes=[32], content_field="class"),
     "DualNet": {"hidden_sizes": [16, 16, 8], "pretrain_layer_epochs": 0, "pretrain_refine_epochs": 0,
                 "train_batch_size": 256},
     "ContentKNN": {},

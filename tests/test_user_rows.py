@@ -9,7 +9,7 @@ from recbole_hybrid.model.user_rows import SparseRows
 from recbole_hybrid.quick_start import prepare
 
 SMALL = {"show_progress": False, "state": "ERROR", "epochs": 1, "latent_dimension": 16,
-         "content_hidden_size": [16], "dropout_prob": 0.0}
+         "content_hidden_sizes": [16], "dropout_prob": 0.0}
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 

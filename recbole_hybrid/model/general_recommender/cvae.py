@@ -22,11 +22,11 @@ lambda_v depends on the split: the default stays the paper's 10; choose it per s
 validation (properties/hyper/CVAE.hyper). The validation sweeps of lambda_v, lambda_r, lambda_u
 and ``untrained_items``: benchmarks/results/cvae.md.
 
-Content input (``content_norm``): ``item_max`` (the default) divides each item's bag-of-words by
+Content input (``content_norm``): ``max`` (the default) divides each item's bag-of-words by
 its largest count, the per-item maximum the issue names as the original work's; ``word_max``
 divides each word by its largest count over all items, our reading of section 3.1 ("normalized
 over the maximum occurrences of each word in all articles"); ``binary`` is 1 where a word occurs
-(the usual input of a Bernoulli VAE). item_max was chosen on validation (fixed P=1 files); see
+(the usual input of a Bernoulli VAE). max was chosen on validation (fixed P=1 files); see
 benchmarks/results/cvae.md, and benchmarks/results/content_latents.md for the latent dimensions
 the pretrained content VAE uses with each.
 
@@ -44,12 +44,12 @@ from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
 
 
-ROW_MODES = {"item_max": "max", "binary": "binary"}  # content_norm -> normalize_bow mode
+ROW_MODES = {"max": "max", "binary": "binary"}  # content_norm -> normalize_bow mode
 
 
 def normalize_content(content, mode, scale=None):
     """(normalised CSR, per-word scale or None). ``word_max``: column max (``scale``: the training
-    items' one, for new items); ``item_max``: row max; ``binary``: 1 where the word occurs."""
+    items' one, for new items); ``max``: row max; ``binary``: 1 where the word occurs."""
     content = sp.csr_matrix(content, dtype=np.float32)
     if mode == "word_max":
         if scale is None:
@@ -58,7 +58,7 @@ def normalize_content(content, mode, scale=None):
         return (content @ sp.diags(1.0 / scale)).tocsr(), scale
     if mode in ROW_MODES:
         return normalize_bow(content, ROW_MODES[mode]), None
-    raise ValueError(f"content_norm [{mode}]: item_max, word_max or binary")
+    raise ValueError(f"content_norm [{mode}]: max, word_max or binary")
 
 
 def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=None):
@@ -103,9 +103,9 @@ class CVAE(ContentRecommender):
         self.content_input = config["content_norm"]
         self.content_matrix, scale = normalize_content(content.to_scipy(), self.content_input)
         self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
-        self.content_vae = ContentVAE(self.content_matrix.shape[1], config["vae_hidden_sizes"], self.k,
-                                      act=config["vae_activation"], likelihood=config["vae_likelihood"],
-                                      tied=config["vae_tied"])
+        self.content_vae = ContentVAE(self.content_matrix.shape[1], config["content_hidden_sizes"], self.k,
+                                      act=config["content_activation"], likelihood=config["content_likelihood"],
+                                      tied=config["content_tied"])
         xavier_init(self.content_vae)
 
         self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)

@@ -87,7 +87,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         self.trained[0] = False
 
         self.content_vae = ContentVAE(
-            self.content_matrix.shape[1], config["content_hidden_size"] or [], self.item_dim,
+            self.content_matrix.shape[1], config["content_hidden_sizes"] or [], self.item_dim,
             act=config["content_activation"], likelihood=config["content_likelihood"],
             tied=config["content_tied"],
         )
