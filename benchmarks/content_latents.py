@@ -17,7 +17,6 @@ over items > 0.1).
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,11 +24,10 @@ import torch
 import yaml
 from sklearn.decomposition import TruncatedSVD
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from recbole_hybrid.config import Config  # noqa: E402
-from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows  # noqa: E402
-from recbole_hybrid.quick_start import prepare  # noqa: E402
+from recbole_hybrid.config import Config
+from recbole_hybrid.model.layers import l2_normalize_rows, tfidf_rows
+from recbole_hybrid.quick_start import prepare
 
 BENCH_SETTINGS = {"pretrain_layer_epochs": 30, "pretrain_latent_epochs": 30, "pretrain_epochs": 0}
 CUTOFFS = (50, 300)

@@ -9,11 +9,8 @@ processes, in turn (A B A B ...), pinned to one core, e.g. with `/usr/bin/time -
     taskset -c 0 python benchmarks/ease_inverse.py --method numpy --items 8000
 """
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # run from a checkout
 
 
 def main():

@@ -8,13 +8,11 @@ import json
 import resource
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from recbole.utils import init_logger, init_seed
 
 from recbole_hybrid.config import Config
+from recbole_hybrid.epoch_clock import EpochLog
 from recbole_hybrid.quick_start import evaluate_test, prepare
 
 RESULT_PREFIX = "RESULT_JSON "
@@ -40,18 +38,6 @@ def config_for(spec):
         sys.argv = argv
 
 
-def timed(method, seconds, outputs=None):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        out = method(*args, **kwargs)
-        seconds.append(time.perf_counter() - start)
-        if outputs is not None:
-            outputs.append(out)
-        return out
-
-    return wrapper
-
-
 def with_ties(metrics):
     """Metrics with ``tied_users`` (the evaluator adds it only when some users are tied)."""
     return dict({"tied_users": 0.0}, **dict(metrics)) if metrics else {}
@@ -68,16 +54,21 @@ def best_epoch(valid_outputs, config):
     return (last + 1) * config["eval_step"]
 
 
-def run(spec):
+def build(spec):
+    """(config, (train, valid, test), trainer, seconds) of a run spec: data, split and model built
+    as run_recbole_hybrid.py builds them (a closed form fits here), seeded and logging."""
     config = config_for(spec)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     start = time.perf_counter()
-    _, (train_data, valid_data, test_data), _, trainer = prepare(config)
-    build_seconds = time.perf_counter() - start  # data, split and model: a closed form fits here
-    epoch_seconds, valid_seconds, valid_outputs = [], [], []
-    trainer._train_epoch = timed(trainer._train_epoch, epoch_seconds)
-    trainer._valid_epoch = timed(trainer._valid_epoch, valid_seconds, valid_outputs)
+    _, data, _, trainer = prepare(config)
+    return config, data, trainer, time.perf_counter() - start
+
+
+def run(spec):
+    config, (train_data, valid_data, test_data), trainer, build_seconds = build(spec)
+    log = EpochLog()
+    trainer.epoch_hooks.append(log)
     best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
     start = time.perf_counter()
     if spec.get("test", True):
@@ -91,12 +82,12 @@ def run(spec):
         "valid_metrics": with_ties(best_valid) if best_valid else {},
         "valid_score": best_score, "valid_metric": config["valid_metric"].lower(),
         "valid_metric_bigger": config["valid_metric_bigger"],
-        "epoch_seconds": round(sum(epoch_seconds) / max(len(epoch_seconds), 1), 3),
-        "valid_seconds": round(sum(valid_seconds) / max(len(valid_seconds), 1), 3),
+        "epoch_seconds": round(sum(log.train_seconds) / max(len(log.train_seconds), 1), 3),
+        "valid_seconds": round(sum(log.valid_seconds) / max(len(log.valid_seconds), 1), 3),
         "eval_seconds": round(eval_seconds, 3),
         "build_seconds": round(build_seconds, 3),
-        "epochs": len(epoch_seconds),
-        "best_epoch": best_epoch(valid_outputs, config),
+        "epochs": len(log.train_seconds),
+        "best_epoch": best_epoch(log.valid_outputs, config),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "seed": config["seed"],
         "config": resolved_config(config),

@@ -7,9 +7,6 @@ Time the two commands side by side (e.g. `/usr/bin/time -v`, hyperfine) and repo
 ratio ours / recbole. RecBole's quick start needs ray importable (setuptools < 81, pinned).
 """
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CONFIG = {"epochs": 5, "show_progress": False, "state": "WARNING", "stopping_step": 100}
 

@@ -16,8 +16,9 @@ from recbole_hybrid import distributed
 from recbole_hybrid.checkpoint import dataset_identity
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
-from recbole_hybrid.data.protocols import fold_in_history, install_fold_in
-from recbole_hybrid.data.training_split import restore_label_scale
+from recbole_hybrid.data.protocols import fold_in_history
+from recbole_hybrid.model.fold_in import install_fold_in
+from recbole_hybrid.model.label_scale import restore_label_scale
 from recbole_hybrid.model.capabilities import check_model_fits_protocol
 from recbole_hybrid.utils import get_model, get_trainer
 

@@ -16,7 +16,6 @@ One process: the same code, with no communication and the same random draws as b
 import os
 import time
 
-import numpy as np
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color

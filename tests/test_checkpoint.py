@@ -55,7 +55,7 @@ def test_renumbered_ids_are_counted(trained, monkeypatch):
         identity["items"] = identity["items"][:1] + identity["items"][:0:-1]
         return identity
 
-    monkeypatch.setattr("recbole_hybrid.recommend.dataset_identity", shuffled)
+    monkeypatch.setattr("recbole_hybrid.recommend.loading.dataset_identity", shuffled)
     with pytest.raises(ValueError, match=r"\d+ of its 1682 items got other internal ids"):
         Recommender.from_checkpoint(str(trained[1]))
 

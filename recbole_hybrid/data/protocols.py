@@ -191,19 +191,3 @@ def fold_in_history(dataset):
     """The protocol's fold-in history (train + held-out users' inputs: ``strong``), else None."""
     split = getattr(dataset, "protocol_split", None)
     return None if split is None else split.history
-
-
-def install_fold_in(model, history):
-    """Give ``model`` the histories of all users (train + fold-in of held-out users) to
-    score from; what it learned is untouched."""
-    if hasattr(model, "fold_in"):
-        model.fold_in(history)
-    elif hasattr(model, "history_item_id"):  # RecBole's AutoEncoderMixin
-        model.build_histroy_items(history)
-    elif hasattr(model, "pred_mat"):  # RecBole's ItemKNN
-        if model.method != "item":
-            raise ValueError("ItemKNN folds in new users only with knn_method: item")
-        model.interaction_matrix = history.inter_matrix(form="csr").astype(np.float32)
-        model.pred_mat = model.interaction_matrix.dot(model.w).tolil()
-    else:  # EASE
-        model.interaction_matrix = history.inter_matrix(form="csr").astype(np.float32)

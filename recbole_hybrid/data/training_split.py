@@ -62,20 +62,3 @@ def rescale_labels(config, train):
     train.inter_feat[label] = (values - low) / (high - low)
     train.label_range = (low, high)
     return train
-
-
-def restore_label_scale(model, train):
-    """``rating_rescale``: the model's ``predict`` (a probability) mapped back to the rating
-    scale of the training labels. Nothing without it."""
-    scale = getattr(train, "label_range", None)
-    if scale is None:
-        return model
-    low, high = scale
-    predict = model.predict
-
-    def rescaled(interaction):
-        return low + (high - low) * predict(interaction)
-
-    model.predict = rescaled
-    model.label_range = scale
-    return model

@@ -34,7 +34,7 @@ cannot: e_u may shrink while W_R grows).
 ``predict`` serves both tasks: the exposure probability for ranking protocols, the rating
 for protocols scored by RMSE / MAE (``predict_task: auto``).
 
-Users and items it was not trained on (``score_users``, recbole_hybrid/recommend.py): a new item
+Users and items it was not trained on (``score_users``, recbole_hybrid/recommend/): a new item
 has no training reviews (the "missing" vector) and is encoded from its metadata / dense vector;
 a new user's X_u is her given history's item vectors (``user_document: history``), or missing
 (reviews: she has none). The rating module has no e_u / e_v for them: zeros.
@@ -216,7 +216,7 @@ class DEAMER(ContentRecommender):
         pairs_i = items.repeat(len(users))
         return self.predict({self.USER_ID: pairs_u, self.ITEM_ID: pairs_i})
 
-    # ---- users and items it was not trained on (recbole_hybrid/recommend.py)
+    # ---- users and items it was not trained on (recbole_hybrid/recommend/)
     def new_item_fields(self):
         return item_fields(self.item_parts.values())
 

@@ -77,7 +77,7 @@ is scored with them imputed by m-auto (-U, -O: user, item cold start). ``missing
 trained model: the test loader becomes {split name: loader} (quick_start.prepare) and
 ``test_condition(split)`` sets the mask per split (quick_start.evaluate_test).
 
-Users and items it was not trained on (``score_users``, recbole_hybrid/recommend.py): a new item
+Users and items it was not trained on (``score_users``, recbole_hybrid/recommend/): a new item
 has no training review, O is missing (imputed: -O) and M / V come from its content; a new user
 has no review, U is missing (-U), unless ``user_document: history`` (U from her given history).
 Neither has a rating bias: b_u, b_v are 0.
@@ -459,7 +459,7 @@ class LRMM(ContentRecommender):
         return torch.cat([self.forward(pairs_u[i:i + chunk], pairs_i[i:i + chunk]).rating
                           for i in range(0, len(pairs_u), chunk)]).clamp(low, high)
 
-    # ---- users and items it was not trained on (recbole_hybrid/recommend.py)
+    # ---- users and items it was not trained on (recbole_hybrid/recommend/)
     def new_item_fields(self):
         return item_fields(enc for g, enc in self.encoders.items() if g != "U")
 

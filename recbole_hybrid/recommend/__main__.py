@@ -1,0 +1,3 @@
+from recbole_hybrid.recommend.cli import main
+
+main()
