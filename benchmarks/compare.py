@@ -11,6 +11,7 @@ Draws are what a record's runs differ in: ``split_seeds`` (benchmarks/run.py --s
 RecBole's seed (recbole, loo99, rating...). ``seeds`` on strong / cold / in-matrix changed the
 model's initialisation only (their split_seed was fixed): not draws, no verdict.
 """
+
 import math
 
 from recbole.evaluator.register import smaller_metrics  # RecBole's lower-is-better metrics
@@ -18,9 +19,17 @@ from scipy import stats
 
 PAPER_MODELS = ("CVAE", "MDCVAE", "MDsymCVAE", "DualNet", "DEAMER", "LRMM")
 # the metric each protocol's verdicts are read on (the papers' headline metric)
-VERDICT_METRIC = {"strong": "trecall@20", "recbole": "recall@20", "cold": "recall@300", "fixed": "recall@300",
-                  "in-matrix": "recall@300", "loo99": "hit@10", "loo99-time": "hit@10", "rating": "rmse",
-                  "loo-rating": "rmse"}
+VERDICT_METRIC = {
+    "strong": "trecall@20",
+    "recbole": "recall@20",
+    "cold": "recall@300",
+    "fixed": "recall@300",
+    "in-matrix": "recall@300",
+    "loo99": "hit@10",
+    "loo99-time": "hit@10",
+    "rating": "rmse",
+    "loo-rating": "rmse",
+}
 SPLIT_SEED_PROTOCOLS = ("strong", "cold", "in-matrix")  # split drawn from split_seed, not from seed
 
 
@@ -33,7 +42,9 @@ def draws(record, metric):
     seeds = record.get("split_seeds") or record.get("fixed_seeds")
     if not seeds and record["protocol"] not in SPLIT_SEED_PROTOCOLS:
         seeds = record.get("seeds")
-    return {d: run[metric] for d, run in zip(seeds or [], record.get("per_seed") or []) if metric in run}
+    return {
+        d: run[metric] for d, run in zip(seeds or [], record.get("per_seed") or []) if metric in run
+    }
 
 
 def paired_interval(diffs, level=0.95):
@@ -46,7 +57,7 @@ def paired_interval(diffs, level=0.95):
 
 
 def verdict(low, high, metric):
-    """"beats" / "loses to" / "ties" for an interval of (model - baseline) on ``metric``."""
+    """ "beats" / "loses to" / "ties" for an interval of (model - baseline) on ``metric``."""
     better_low, better_high = (-high, -low) if lower_is_better(metric) else (low, high)
     if better_low > 0:
         return "beats"
@@ -64,9 +75,17 @@ def compare(model_record, baseline_record, metric):
     diffs = [ours[d] - theirs[d] for d in common]
     mean, low, high = paired_interval(diffs)
     sign = -1 if lower_is_better(metric) else 1
-    return {"model": model_record, "baseline": baseline_record, "metric": metric, "draws": common,
-            "mean": mean, "low": low, "high": high, "better_on": sum(sign * d > 0 for d in diffs),
-            "verdict": verdict(low, high, metric)}
+    return {
+        "model": model_record,
+        "baseline": baseline_record,
+        "metric": metric,
+        "draws": common,
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "better_on": sum(sign * d > 0 for d in diffs),
+        "verdict": verdict(low, high, metric),
+    }
 
 
 def is_default(record):
@@ -79,7 +98,9 @@ def comparisons(protocol, rows, test_rows=()):
     metric = VERDICT_METRIC.get(protocol)
     models = [r for r in rows if r["model"] in PAPER_MODELS and is_default(r)]
     baselines = [r for r in rows if r["model"] not in PAPER_MODELS and is_default(r)]
-    baselines = baselines or [r for r in test_rows if r["model"] not in PAPER_MODELS and is_default(r)]
+    baselines = baselines or [
+        r for r in test_rows if r["model"] not in PAPER_MODELS and is_default(r)
+    ]
     found = (compare(m, b, metric) for m in models for b in baselines) if metric else ()
     return [c for c in found if c]
 
@@ -94,14 +115,20 @@ def comparison_lines(protocol, rows, test_rows=()):
     if not found:
         return []
     metric = found[0]["metric"]
-    lines = ["", f"Paired over split draws ({metric}, {'lower' if lower_is_better(metric) else 'higher'} is "
-             "better; model − baseline, mean and 95 % interval over the common draws):", "",
-             "| model | baseline | baseline tuned | draws | mean | 95 % interval | better on | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"Paired over split draws ({metric}, {'lower' if lower_is_better(metric) else 'higher'} is "
+        "better; model − baseline, mean and 95 % interval over the common draws):",
+        "",
+        "| model | baseline | baseline tuned | draws | mean | 95 % interval | better on | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in found:
-        lines.append(f"| {c['model']['model']} | {c['baseline']['model']} | {'yes' if tuned(c['baseline']) else 'no'} "
-                     f"| {len(c['draws'])} | {c['mean']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] "
-                     f"| {c['better_on']} of {len(c['draws'])} | {c['verdict']} |")
+        lines.append(
+            f"| {c['model']['model']} | {c['baseline']['model']} | {'yes' if tuned(c['baseline']) else 'no'} "
+            f"| {len(c['draws'])} | {c['mean']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] "
+            f"| {c['better_on']} of {len(c['draws'])} | {c['verdict']} |"
+        )
     return lines
 
 
@@ -116,9 +143,19 @@ def mean_interval(values, level=0.95):
 def best_tuned_baseline(protocol, rows, metric):
     """The tuned baseline with the best mean over its draws (≥ 2), or None."""
     sign = -1 if lower_is_better(metric) else 1
-    candidates = [r for r in rows if r["model"] not in PAPER_MODELS and is_default(r) and tuned(r)
-                  and len(draws(r, metric)) >= 2]
-    return max(candidates, key=lambda r: sign * sum(draws(r, metric).values()) / len(draws(r, metric)), default=None)
+    candidates = [
+        r
+        for r in rows
+        if r["model"] not in PAPER_MODELS
+        and is_default(r)
+        and tuned(r)
+        and len(draws(r, metric)) >= 2
+    ]
+    return max(
+        candidates,
+        key=lambda r: sign * sum(draws(r, metric).values()) / len(draws(r, metric)),
+        default=None,
+    )
 
 
 def estimate(record, metric):
@@ -130,8 +167,10 @@ def estimate(record, metric):
 def headline_lines(sections, papers):
     """The README's headline table: each paper model run on several draws, its paper figure, ours
     (mean ± 95 % half width, draws), the best tuned baseline of the same table and the verdict."""
-    lines = ["| dataset · protocol | model | metric | paper | ours | best tuned baseline | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset · protocol | model | metric | paper | ours | best tuned baseline | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (dataset, protocol), splits in sections.items():
         metric = VERDICT_METRIC.get(protocol)
         for split, rows in splits.items():
@@ -142,10 +181,16 @@ def headline_lines(sections, papers):
                     continue
                 figure = paper.get(r["model"], {}).get(metric)
                 found = compare(r, baseline, metric) if baseline else None
-                verdict = (found["verdict"] + ("" if tuned(r) else " (model untuned)")) if found else "no tuned baseline yet"
+                verdict = (
+                    (found["verdict"] + ("" if tuned(r) else " (model untuned)"))
+                    if found
+                    else "no tuned baseline yet"
+                )
                 where = f"{dataset} · {protocol}" + ("" if split == "test" else f" · {split}")
-                lines.append(f"| {where} | {r['model']} | {metric} | {'' if figure is None else figure} | "
-                             f"{estimate(r, metric)} | "
-                             + (f"{baseline['model']} {estimate(baseline, metric)}" if baseline else "–")
-                             + f" | {verdict} |")
+                lines.append(
+                    f"| {where} | {r['model']} | {metric} | {'' if figure is None else figure} | "
+                    f"{estimate(r, metric)} | "
+                    + (f"{baseline['model']} {estimate(baseline, metric)}" if baseline else "–")
+                    + f" | {verdict} |"
+                )
     return lines

@@ -14,6 +14,7 @@ with theta = the LSA vectors at 0.3, 1 and 3 times mu's mean norm. Test recall a
 benchmark tables (training and validation items masked). Also: mu's active dimensions (std
 over items > 0.1).
 """
+
 import argparse
 import shlex
 import sys
@@ -42,10 +43,10 @@ def recall_at(score_users, users, seen, truth, cutoffs=CUTOFFS, batch=512):
     """Mean over ``users`` of hits in the top M / |test items|, ``seen`` items masked."""
     hits = {m: [] for m in cutoffs}
     for start in range(0, len(users), batch):
-        u = users[start:start + batch]
+        u = users[start : start + batch]
         scores = np.asarray(score_users(u), dtype=np.float64)
         scores[seen[u].nonzero()] = -np.inf
-        order = np.argsort(-scores, axis=1)[:, :max(cutoffs)]
+        order = np.argsort(-scores, axis=1)[:, : max(cutoffs)]
         relevant = np.take_along_axis(truth[u].toarray(), order, 1)
         for m in cutoffs:
             hits[m].append(relevant[:, :m].sum(1) / truth[u].getnnz(axis=1))
@@ -76,15 +77,22 @@ def als_scores(model, theta):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--split", required=True, help="fixed split: P=1, P=10, P=1-random ...")
     parser.add_argument("--set", nargs="*", default=[], help="key=value CVAE settings")
     parser.add_argument("--out", help="markdown file to append the table to")
     args = parser.parse_args()
     overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
-    config = Config(model="CVAE", dataset=args.dataset, config_dict=dict(
-        BENCH_SETTINGS, protocol="fixed", fixed_split=args.split, state="WARNING", **overrides))
+    config = Config(
+        model="CVAE",
+        dataset=args.dataset,
+        config_dict=dict(
+            BENCH_SETTINGS, protocol="fixed", fixed_split=args.split, state="WARNING", **overrides
+        ),
+    )
     _, loaders, model, trainer = prepare(config)
     trainer.pretrain(loaders[0])
     model.after_pretraining()
@@ -102,15 +110,27 @@ def main():
         f"lsa-{model.k} cosine": profile_cosine(train, lsa),
         "VAE mu cosine": profile_cosine(train, mu),
         "CVAE first ALS sweep, theta = mu": als_scores(model, mu),
-        **{f"CVAE first ALS sweep, theta = lsa-{model.k} at {c} x mu's norm": als_scores(model, c * lsa_theta)
-           for c in (0.3, 1, 3)},
+        **{
+            f"CVAE first ALS sweep, theta = lsa-{model.k} at {c} x mu's norm": als_scores(
+                model, c * lsa_theta
+            )
+            for c in (0.3, 1, 3)
+        },
     }
     active = int((mu.std(0) > 0.1).sum())
-    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/content_latents.py"] + sys.argv[1:])
-    settings = " ".join(s for s in args.set if not s.startswith("checkpoint_dir=")) or "benchmark settings"
-    lines = [f"\n### {args.dataset} · fixed {args.split} · {settings}\n",
-             f"    {command}\n", f"mu: {active} of {model.k} dimensions active (std over items > 0.1)\n",
-             "| scores | " + " | ".join(f"recall@{m}" for m in CUTOFFS) + " |", "|---" * (len(CUTOFFS) + 1) + "|"]
+    command = "python " + " ".join(
+        shlex.quote(a) for a in ["benchmarks/content_latents.py"] + sys.argv[1:]
+    )
+    settings = (
+        " ".join(s for s in args.set if not s.startswith("checkpoint_dir=")) or "benchmark settings"
+    )
+    lines = [
+        f"\n### {args.dataset} · fixed {args.split} · {settings}\n",
+        f"    {command}\n",
+        f"mu: {active} of {model.k} dimensions active (std over items > 0.1)\n",
+        "| scores | " + " | ".join(f"recall@{m}" for m in CUTOFFS) + " |",
+        "|---" * (len(CUTOFFS) + 1) + "|",
+    ]
     for name, score in rows.items():
         result = recall_at(score, users, seen, test)
         lines.append(f"| {name} | " + " | ".join(f"{result[m]:.4f}" for m in CUTOFFS) + " |")

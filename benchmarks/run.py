@@ -16,6 +16,7 @@ epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_m
 mean over seeds with each seed's under per_seed_valid; note). Multi-seed records made before
 the mean was kept hold their first seed's instead, as valid_metrics_first_seed.
 """
+
 import argparse
 import datetime
 import hashlib
@@ -47,7 +48,9 @@ def run_specs(model, dataset, protocol, split, config, seeds=None, split_seeds=N
         base["fixed_split"] = split
         draws = split_seeds or (RANDOM_SEEDS if split.endswith("-random") else None)
         if draws and not split.endswith("-random"):
-            raise ValueError(f"--split-seeds: fixed:{split} is one file, not a random draw (use fixed:{split}-random)")
+            raise ValueError(
+                f"--split-seeds: fixed:{split} is one file, not a random draw (use fixed:{split}-random)"
+            )
         return [dict(base, fixed_seed=d) for d in draws] if draws else [base]
     if split_seeds:
         return [dict(base, split_seed=d, seed=d) for d in split_seeds]
@@ -57,8 +60,14 @@ def run_specs(model, dataset, protocol, split, config, seeds=None, split_seeds=N
 def run_tag(model, dataset, config):
     """File name of one process's log and result: model, dataset, protocol, split, seeds and
     a digest of the whole config (runs of other settings keep their own files)."""
-    parts = [model, dataset, config["protocol"], str(config.get("fixed_split", "")),
-             str(config.get("fixed_seed", "")), str(config.get("seed", ""))]
+    parts = [
+        model,
+        dataset,
+        config["protocol"],
+        str(config.get("fixed_split", "")),
+        str(config.get("fixed_seed", "")),
+        str(config.get("seed", "")),
+    ]
     digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return "_".join(parts).replace("=", "") + "-" + digest
 
@@ -75,7 +84,12 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     """Run one process (or, with ``resume``, reuse its stored result when the spec is the
     same); each finished process's result is stored next to its log with the commit it ran.
     ``test=False``: validation only (a tuning trial)."""
-    spec = {"model": model, "dataset": dataset, "config": config, **({} if test else {"test": False})}
+    spec = {
+        "model": model,
+        "dataset": dataset,
+        "config": config,
+        **({} if test else {"test": False}),
+    }
     tag = ("" if test else "trial-") + run_tag(model, dataset, config)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
@@ -84,13 +98,17 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
         return result
     commit = code_version()  # the code the process starts with
     with open(log_file, "w") as log:
-        proc = subprocess.run([sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
-                              stdout=subprocess.PIPE, stderr=log, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT_JSON ")]
     if proc.returncode != 0 or not lines:
         tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
-    result = dict(json.loads(lines[-1][len("RESULT_JSON "):]), commit=commit)
+    result = dict(json.loads(lines[-1][len("RESULT_JSON ") :]), commit=commit)
     result_file.write_text(json.dumps({"spec": spec, "result": result}) + "\n")
     return result
 
@@ -103,7 +121,10 @@ def mean_metrics(metrics):
 def std_metrics(metrics):
     n = len(metrics)
     mean = {k: sum(m[k] for m in metrics) / n for k in metrics[0]}
-    return {k: round((sum((m[k] - mean[k]) ** 2 for m in metrics) / (n - 1)) ** 0.5, 4) for k in metrics[0]}
+    return {
+        k: round((sum((m[k] - mean[k]) ** 2 for m in metrics) / (n - 1)) ** 0.5, 4)
+        for k in metrics[0]
+    }
 
 
 def se_metrics(metrics):
@@ -113,16 +134,22 @@ def se_metrics(metrics):
 
 def records_for(model, dataset, protocol, split, runs, command, variant=None, split_seeds=None):
     base = {
-        "model": model, "dataset": dataset, "protocol": protocol,
+        "model": model,
+        "dataset": dataset,
+        "protocol": protocol,
         **({"variant": variant} if variant else {}),
         "epoch_seconds": round(sum(r["epoch_seconds"] for r in runs) / len(runs), 3),
         "eval_seconds": round(sum(r["eval_seconds"] for r in runs) / len(runs), 3),
-        **({"build_seconds": round(sum(r["build_seconds"] for r in runs) / len(runs), 3)}
-           if all("build_seconds" in r for r in runs) else {}),
+        **(
+            {"build_seconds": round(sum(r["build_seconds"] for r in runs) / len(runs), 3)}
+            if all("build_seconds" in r for r in runs)
+            else {}
+        ),
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],
-        "seed": runs[0]["seed"], "command": command,
+        "seed": runs[0]["seed"],
+        "command": command,
         **({"config": runs[0]["config"]} if "config" in runs[0] else {}),
         "commit": ", ".join(dict.fromkeys(str(r["commit"]) for r in runs)),
         "date": datetime.date.today().isoformat(),
@@ -133,8 +160,12 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
         name = split if protocol == "fixed" else test_split
         tests = [r["tests"][test_split] for r in runs]
         # a seed without validation scores: no mean to give (never one seed's under its name)
-        record = dict(base, split=name, metrics=mean_metrics(tests),
-                      valid_metrics=mean_metrics(valid) if all(valid) else {})
+        record = dict(
+            base,
+            split=name,
+            metrics=mean_metrics(tests),
+            valid_metrics=mean_metrics(valid) if all(valid) else {},
+        )
         if len(runs) > 1:
             record["per_seed"] = tests
             record["std"] = std_metrics(tests)
@@ -154,23 +185,37 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
 def code_version():
     """The commit the runs use (``+dirty`` with uncommitted changes), for provenance."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "") if rev else None
     except OSError:
         return None
 
 
 def key(record):
-    return record["model"], record["dataset"], record["protocol"], record["split"], record.get("variant", "")
+    return (
+        record["model"],
+        record["dataset"],
+        record["protocol"],
+        record["split"],
+        record.get("variant", ""),
+    )
 
 
 def save(records, out):
     existing = json.loads(out.read_text()) if out.exists() else []
     new_keys = {key(r) for r in records}
     merged = [r for r in existing if key(r) not in new_keys] + records
-    merged.sort(key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"], r.get("variant", "")))
+    merged.sort(
+        key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"], r.get("variant", ""))
+    )
     out.write_text(json.dumps(merged, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown_table(merged))
 
@@ -182,20 +227,35 @@ def markdown_table(records):
         groups.setdefault((r["dataset"], r["protocol"], r["split"]), []).append(r)
     for (dataset, protocol, split), rows in groups.items():
         metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-        lines += [f"\n### {dataset} · {protocol} · {split}\n",
-                  "| model | " + " | ".join(metrics) + " | s/epoch | epochs | eval s | peak MB |",
-                  "|---" * (len(metrics) + 5) + "|"]
+        lines += [
+            f"\n### {dataset} · {protocol} · {split}\n",
+            "| model | " + " | ".join(metrics) + " | s/epoch | epochs | eval s | peak MB |",
+            "|---" * (len(metrics) + 5) + "|",
+        ]
         for r in rows:
-            values = [f"{r['metrics'][m]:.4f}" + (f" ± {r['std'][m]:.4f}" if "std" in r else "")
-                      if m in r["metrics"] else "" for m in metrics]
+            values = [
+                f"{r['metrics'][m]:.4f}" + (f" ± {r['std'][m]:.4f}" if "std" in r else "")
+                if m in r["metrics"]
+                else ""
+                for m in metrics
+            ]
             name = r["model"] + (f" ({r['variant']})" if r.get("variant") else "")
-            lines.append(f"| {name} | " + " | ".join(values)
-                         + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(values)
+                + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |"
+            )
         notes = dict.fromkeys(f"- {r['model']}: {r['note']}" for r in rows if r.get("note"))
         lines += ([""] + list(notes)) if notes else []
     command_lines = sorted({r["command"] for r in records})
-    return ("# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
-            "validation. Produced by:\n\n" + "\n".join(f"    {c}" for c in command_lines) + "\n" + "\n".join(lines) + "\n")
+    return (
+        "# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
+        "validation. Produced by:\n\n"
+        + "\n".join(f"    {c}" for c in command_lines)
+        + "\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def protocol_key(record):
@@ -214,8 +274,10 @@ def apply_tuning(config, tuning, overrides):
         return config
     clash = sorted(set(tuning["chosen"]) & set(overrides))
     if clash:
-        raise SystemExit(f"{clash} are tuned ({tuning['model']} on {tuning['dataset']} {tuning['protocol']}) "
-                         "and also given with --set: drop one")
+        raise SystemExit(
+            f"{clash} are tuned ({tuning['model']} on {tuning['dataset']} {tuning['protocol']}) "
+            "and also given with --set: drop one"
+        )
     return dict(config, **tuning["chosen"])
 
 
@@ -240,28 +302,59 @@ def parse_settings(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", help="run the tables of benchmarks/suites/<SUITE>.yaml (tuning, then every "
-                        "draw), resuming what exists; the other options are the suite's")
-    parser.add_argument("--tables", nargs="+", help="with --suite: only these of its tables (their names)")
-    parser.add_argument("--dry-run", action="store_true", help="with --suite: print its commands only")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--suite",
+        help="run the tables of benchmarks/suites/<SUITE>.yaml (tuning, then every "
+        "draw), resuming what exists; the other options are the suite's",
+    )
+    parser.add_argument(
+        "--tables", nargs="+", help="with --suite: only these of its tables (their names)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --suite: print its commands only"
+    )
     parser.add_argument("--models", nargs="+")
     parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--protocols", nargs="+", default=["recbole"])
     parser.add_argument("--out")
-    parser.add_argument("--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config")
+    parser.add_argument(
+        "--settings", help="yaml: {model: {key: value}, dataset/model: {...}} per-run config"
+    )
     parser.add_argument("--set", nargs="*", help="key=value for every run")
-    parser.add_argument("--split-seeds", nargs="+", type=int, help="one run per split draw: split_seed = seed "
-                        "= each value (fixed:P=..-random: fixed_seed); the record holds the mean, std, standard "
-                        "error and each draw's test and validation metrics (per_seed, per_seed_valid)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="one run per seed of the model, on the protocol's "
-                        "one split (its split_seed); prefer --split-seeds for verdicts")
-    parser.add_argument("--variant", help="label of a non-default setting (e.g. 'title-only content'): "
-                        "part of the record's key, so it does not replace the default's record")
-    parser.add_argument("--tuned", help="tuning records (benchmarks/tune.py): a model tuned for the dataset and "
-                        "protocol runs its chosen setting, and its records hold the tuning")
-    parser.add_argument("--resume", action="store_true", help="reuse each process already finished with "
-                        "the same spec (its result is stored next to its log), e.g. seeds of a run cut short")
+    parser.add_argument(
+        "--split-seeds",
+        nargs="+",
+        type=int,
+        help="one run per split draw: split_seed = seed "
+        "= each value (fixed:P=..-random: fixed_seed); the record holds the mean, std, standard "
+        "error and each draw's test and validation metrics (per_seed, per_seed_valid)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="one run per seed of the model, on the protocol's "
+        "one split (its split_seed); prefer --split-seeds for verdicts",
+    )
+    parser.add_argument(
+        "--variant",
+        help="label of a non-default setting (e.g. 'title-only content'): "
+        "part of the record's key, so it does not replace the default's record",
+    )
+    parser.add_argument(
+        "--tuned",
+        help="tuning records (benchmarks/tune.py): a model tuned for the dataset and "
+        "protocol runs its chosen setting, and its records hold the tuning",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse each process already finished with "
+        "the same spec (its result is stored next to its log), e.g. seeds of a run cut short",
+    )
     return parser
 
 
@@ -292,17 +385,37 @@ def main():
             for model in args.models:
                 specs, tuning = record_specs(args, model, dataset, protocol_text)
                 try:
-                    runs = [run_process(model, dataset, spec, out.parent / "logs", args.resume) for spec in specs]
+                    runs = [
+                        run_process(model, dataset, spec, out.parent / "logs", args.resume)
+                        for spec in specs
+                    ]
                 except RuntimeError as err:
                     print(f"SKIPPED {err}", flush=True)
                     continue
-                records = records_for(model, dataset, protocol, split, runs, command, args.variant,
-                                      args.split_seeds)
+                records = records_for(
+                    model, dataset, protocol, split, runs, command, args.variant, args.split_seeds
+                )
                 for r in records if tuning else []:
                     r["tuning"] = tuning_summary(tuning)
                 save(records, out)
                 for r in records:
-                    print(json.dumps({k: r[k] for k in ("model", "dataset", "protocol", "split", "metrics", "epoch_seconds", "epochs")}), flush=True)
+                    print(
+                        json.dumps(
+                            {
+                                k: r[k]
+                                for k in (
+                                    "model",
+                                    "dataset",
+                                    "protocol",
+                                    "split",
+                                    "metrics",
+                                    "epoch_seconds",
+                                    "epochs",
+                                )
+                            }
+                        ),
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

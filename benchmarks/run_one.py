@@ -4,6 +4,7 @@ seconds, peak memory). Called by benchmarks/run.py; usable alone:
 
     python benchmarks/run_one.py '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
 """
+
 import json
 import resource
 import sys
@@ -17,9 +18,27 @@ from recbole_hybrid.quick_start import evaluate_test, prepare
 
 RESULT_PREFIX = "RESULT_JSON "
 # keys of the machine or the run's output, not of the setting (left out of a record's config)
-MACHINE_KEYS = {"device", "data_path", "checkpoint_dir", "gpu_id", "use_gpu", "state", "show_progress", "log_wandb",
-                "wandb_project", "local_rank", "world_size", "nproc", "ip", "port", "offset", "single_spec",
-                "worker", "shuffle", "config_files"}
+MACHINE_KEYS = {
+    "device",
+    "data_path",
+    "checkpoint_dir",
+    "gpu_id",
+    "use_gpu",
+    "state",
+    "show_progress",
+    "log_wandb",
+    "wandb_project",
+    "local_rank",
+    "world_size",
+    "nproc",
+    "ip",
+    "port",
+    "offset",
+    "single_spec",
+    "worker",
+    "shuffle",
+    "config_files",
+}
 
 
 def resolved_config(config):
@@ -33,7 +52,11 @@ def config_for(spec):
     """RecBole's Config of a run spec, without reading this process's command line."""
     argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads --key=value from argv
     try:
-        return Config(spec["model"], spec["dataset"], config_dict=dict({"show_progress": False}, **spec.get("config", {})))
+        return Config(
+            spec["model"],
+            spec["dataset"],
+            config_dict=dict({"show_progress": False}, **spec.get("config", {})),
+        )
     finally:
         sys.argv = argv
 
@@ -80,7 +103,8 @@ def run(spec):
     return {
         "tests": {name: with_ties(metrics) for name, metrics in tests.items()},
         "valid_metrics": with_ties(best_valid) if best_valid else {},
-        "valid_score": best_score, "valid_metric": config["valid_metric"].lower(),
+        "valid_score": best_score,
+        "valid_metric": config["valid_metric"].lower(),
         "valid_metric_bigger": config["valid_metric_bigger"],
         "epoch_seconds": round(sum(log.train_seconds) / max(len(log.train_seconds), 1), 3),
         "valid_seconds": round(sum(log.valid_seconds) / max(len(log.valid_seconds), 1), 3),

@@ -6,6 +6,7 @@
 Time the two commands side by side (e.g. `/usr/bin/time -v`, hyperfine) and report the
 ratio ours / recbole. RecBole's quick start needs ray importable (setuptools < 81, pinned).
 """
+
 import sys
 
 CONFIG = {"epochs": 5, "show_progress": False, "state": "WARNING", "stopping_step": 100}

@@ -8,6 +8,7 @@ behaviour before it). A command naming a
 key that no longer exists is stale too. A record without a stored config (made before records
 kept one) whose command still resolves is *unverified*: nothing says its setting is today's.
 """
+
 import contextlib
 import io
 import json
@@ -37,7 +38,7 @@ def first_spec(record):
     if script is None:
         raise LookupError("not made by benchmarks/run.py")
     with contextlib.redirect_stderr(io.StringIO()):  # argparse's usage message: the reason says it
-        args = build_parser().parse_args(argv[script + 1:])
+        args = build_parser().parse_args(argv[script + 1 :])
     for name in ("settings", "tuned"):  # commands name their files from the repository's root
         if getattr(args, name):
             setattr(args, name, str(REPO / getattr(args, name)))
@@ -47,7 +48,9 @@ def first_spec(record):
 
 @lru_cache(maxsize=None)
 def _resolve(model, dataset, config_json):
-    return resolved_config(config_for({"model": model, "dataset": dataset, "config": json.loads(config_json)}))
+    return resolved_config(
+        config_for({"model": model, "dataset": dataset, "config": json.loads(config_json)})
+    )
 
 
 def check(record):
@@ -63,10 +66,12 @@ def check(record):
         return UNVERIFIED, "made before records stored their resolved config"
     today = _resolve(record["model"], record["dataset"], json.dumps(config, sort_keys=True))
     # a key today's code added is not compared: a new option defaults to the behaviour before it
-    recorded = renamed_keys.upgrade(record["config"])  # a renamed key is compared under its new name
+    recorded = renamed_keys.upgrade(
+        record["config"]
+    )  # a renamed key is compared under its new name
     changed = sorted(k for k in recorded if today.get(k, MISSING) != recorded[k])
     if changed:
         return STALE, "its command now resolves " + ", ".join(
-            f"{k} to {today.get(k, MISSING)!r} (recorded {recorded[k]!r})" for k in changed[:3]) + (
-            f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
+            f"{k} to {today.get(k, MISSING)!r} (recorded {recorded[k]!r})" for k in changed[:3]
+        ) + (f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
     return CURRENT, None

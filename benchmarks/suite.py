@@ -5,6 +5,7 @@ resumes what exists, so running the suite again goes on where it stopped.
 
     python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run]
 """
+
 import os
 import shlex
 import subprocess
@@ -38,7 +39,9 @@ def suite_commands(suite, tables=None):
     draws = [str(d) for d in suite["split_seeds"]]
     unknown = set(tables or []) - {t["name"] for t in suite["tables"]}
     if unknown:
-        raise SystemExit(f"no table {sorted(unknown)} in the suite: {[t['name'] for t in suite['tables']]}")
+        raise SystemExit(
+            f"no table {sorted(unknown)} in the suite: {[t['name'] for t in suite['tables']]}"
+        )
     for table in suite["tables"]:
         if tables and table["name"] not in tables:
             continue
@@ -47,14 +50,51 @@ def suite_commands(suite, tables=None):
             for protocol in table["protocols"]:
                 for model in table["models"]:
                     if model not in suite.get("untuned", []):
-                        space = table.get("spaces", {}).get(model) or repo_path(params_file_for(model))
-                        search = search_args(HERE.parent / space, suite["budget"], model in suite.get("whole_grid", []))
-                        commands.append(["benchmarks/tune.py", "--model", model, "--dataset", dataset,
-                                         "--protocol", protocol, *settings, "--params-file", space, *search,
-                                         "--out", table["tuning"], "--resume"])
-                    commands.append(["benchmarks/run.py", "--models", model, "--datasets", dataset,
-                                     "--protocols", protocol, *settings, "--tuned", table["tuning"],
-                                     "--split-seeds", *draws, "--out", table["out"], "--resume"])
+                        space = table.get("spaces", {}).get(model) or repo_path(
+                            params_file_for(model)
+                        )
+                        search = search_args(
+                            HERE.parent / space,
+                            suite["budget"],
+                            model in suite.get("whole_grid", []),
+                        )
+                        commands.append(
+                            [
+                                "benchmarks/tune.py",
+                                "--model",
+                                model,
+                                "--dataset",
+                                dataset,
+                                "--protocol",
+                                protocol,
+                                *settings,
+                                "--params-file",
+                                space,
+                                *search,
+                                "--out",
+                                table["tuning"],
+                                "--resume",
+                            ]
+                        )
+                    commands.append(
+                        [
+                            "benchmarks/run.py",
+                            "--models",
+                            model,
+                            "--datasets",
+                            dataset,
+                            "--protocols",
+                            protocol,
+                            *settings,
+                            "--tuned",
+                            table["tuning"],
+                            "--split-seeds",
+                            *draws,
+                            "--out",
+                            table["out"],
+                            "--resume",
+                        ]
+                    )
     return commands
 
 
@@ -62,9 +102,14 @@ def run_suite(name, tables=None, dry_run=False):
     """Run (or with ``dry_run`` print) every step of ``benchmarks/suites/<name>.yaml``."""
     path = HERE / "suites" / f"{name}.yaml"
     if not path.is_file():
-        raise SystemExit(f"no suite {path}; suites: {sorted(p.stem for p in (HERE / 'suites').glob('*.yaml'))}")
+        raise SystemExit(
+            f"no suite {path}; suites: {sorted(p.stem for p in (HERE / 'suites').glob('*.yaml'))}"
+        )
     commands = suite_commands(yaml.safe_load(path.read_text()), tables)
     for i, argv in enumerate(commands, 1):
-        print(f"[suite {name} {i}/{len(commands)}] python " + " ".join(shlex.quote(a) for a in argv), flush=True)
+        print(
+            f"[suite {name} {i}/{len(commands)}] python " + " ".join(shlex.quote(a) for a in argv),
+            flush=True,
+        )
         if not dry_run:
             subprocess.run([sys.executable, *argv], cwd=HERE.parent, check=True)

@@ -14,6 +14,7 @@ are seeded (``--search-seed``) a search cut short goes on where it stopped. The 
 model, dataset and protocol) holds the space, the number of trials, every trial's validation
 score and the chosen setting.
 """
+
 import argparse
 import datetime
 import json
@@ -21,7 +22,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from run import HERE, code_version, model_config, parse_protocol, parse_settings, protocol_key, run_process, run_specs
+from run import (
+    HERE,
+    code_version,
+    model_config,
+    parse_protocol,
+    parse_settings,
+    protocol_key,
+    run_process,
+    run_specs,
+)
 
 from recbole_hybrid.hyper import ALGOS, params_file_for, read_space, tune
 
@@ -37,22 +47,42 @@ class TrialProcess:
 
     def __call__(self, config_dict, config_file_list=None):
         config = {k: v for k, v in config_dict.items() if k not in ("model", "dataset")}
-        result = run_process(self.model, self.dataset, config, self.log_dir, self.resume, test=False)
+        result = run_process(
+            self.model, self.dataset, config, self.log_dir, self.resume, test=False
+        )
         self.valid_metric = result["valid_metric"]
-        print(f"trial {config_dict}: valid {result['valid_metric']} {result['valid_score']}", flush=True)
-        return {"model": self.model, "best_valid_score": result["valid_score"],
-                "valid_score_bigger": result["valid_metric_bigger"], "best_valid_result": result["valid_metrics"],
-                "test_result": None}
+        print(
+            f"trial {config_dict}: valid {result['valid_metric']} {result['valid_score']}",
+            flush=True,
+        )
+        return {
+            "model": self.model,
+            "best_valid_score": result["valid_score"],
+            "valid_score_bigger": result["valid_metric_bigger"],
+            "best_valid_result": result["valid_metrics"],
+            "test_result": None,
+        }
 
 
 def tuning_record(model, dataset, protocol_text, draw, space, algo, result, valid_metric, command):
     trials = result["trials"]
     best = result["best"]
-    return {"model": model, "dataset": dataset, "protocol": protocol_text, "draw": draw, "space": space,
-            "algo": algo, "trials": len(trials), "chosen": best["chosen"], "valid_score": best["valid_score"],
-            "valid_metric": valid_metric,
-            "every_trial": [{"params": t["params"], "valid_score": t["valid_score"]} for t in trials],
-            "command": command, "commit": code_version(), "date": datetime.date.today().isoformat()}
+    return {
+        "model": model,
+        "dataset": dataset,
+        "protocol": protocol_text,
+        "draw": draw,
+        "space": space,
+        "algo": algo,
+        "trials": len(trials),
+        "chosen": best["chosen"],
+        "valid_score": best["valid_score"],
+        "valid_metric": valid_metric,
+        "every_trial": [{"params": t["params"], "valid_score": t["valid_score"]} for t in trials],
+        "command": command,
+        "commit": code_version(),
+        "date": datetime.date.today().isoformat(),
+    }
 
 
 def save_tuning(record, out):
@@ -64,32 +94,54 @@ def save_tuning(record, out):
 
 
 def tuning_table(records):
-    lines = ["# Tuning records", "", "Each model tuned on one draw's validation (benchmarks/tune.py); "
-             "benchmarks/run.py --tuned runs the chosen setting on every draw. Commands:", ""]
+    lines = [
+        "# Tuning records",
+        "",
+        "Each model tuned on one draw's validation (benchmarks/tune.py); "
+        "benchmarks/run.py --tuned runs the chosen setting on every draw. Commands:",
+        "",
+    ]
     lines += [f"    {c}" for c in sorted({r["command"] for r in records})]
-    lines += ["", "| model | dataset | protocol | draw | algo | trials | valid metric | chosen | valid |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| model | dataset | protocol | draw | algo | trials | valid metric | chosen | valid |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in records:
         chosen = ", ".join(f"{k}={v}" for k, v in r["chosen"].items())
-        lines.append(f"| {r['model']} | {r['dataset']} | {r['protocol']} | {r['draw']} | {r['algo']} | {r['trials']} "
-                     f"| {r['valid_metric']} | {chosen} | {r['valid_score']:.4f} |")
+        lines.append(
+            f"| {r['model']} | {r['dataset']} | {r['protocol']} | {r['draw']} | {r['algo']} | {r['trials']} "
+            f"| {r['valid_metric']} | {chosen} | {r['valid_score']:.4f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--protocol", required=True, help="as benchmarks/run.py: strong, cold, fixed:P=1-random ...")
-    parser.add_argument("--out", required=True, help="tuning records (json; a markdown table beside it)")
+    parser.add_argument(
+        "--protocol", required=True, help="as benchmarks/run.py: strong, cold, fixed:P=1-random ..."
+    )
+    parser.add_argument(
+        "--out", required=True, help="tuning records (json; a markdown table beside it)"
+    )
     parser.add_argument("--settings", help="yaml of per-model settings, as benchmarks/run.py")
     parser.add_argument("--set", nargs="*", help="key=value fixed for every trial")
-    parser.add_argument("--params-file", help="search space (default: properties/hyper/<model>.hyper)")
+    parser.add_argument(
+        "--params-file", help="search space (default: properties/hyper/<model>.hyper)"
+    )
     parser.add_argument("--algo", default="exhaustive", choices=ALGOS)
     parser.add_argument("--max-evals", type=int, help="at most this many trials (the budget)")
     parser.add_argument("--draw", type=int, default=0, help="the split draw tuned on")
-    parser.add_argument("--search-seed", type=int, default=2020, help="seed of hyperopt's proposals")
-    parser.add_argument("--resume", action="store_true", help="reuse finished trials of the same spec")
+    parser.add_argument(
+        "--search-seed", type=int, default=2020, help="seed of hyperopt's proposals"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse finished trials of the same spec"
+    )
     args = parser.parse_args()
     settings, overrides = parse_settings(args)
     protocol, split = parse_protocol(args.protocol)
@@ -99,13 +151,38 @@ def main():
     space = read_space(params_file)
     out = Path(args.out)
     objective = TrialProcess(args.model, args.dataset, TRIAL_LOGS, args.resume)
-    result = tune(args.model, args.dataset, params_file=params_file, algo=args.algo, max_evals=args.max_evals,
-                  early_stop=10 ** 6, config_dict=fixed, seed=args.search_seed, objective=objective)
+    result = tune(
+        args.model,
+        args.dataset,
+        params_file=params_file,
+        algo=args.algo,
+        max_evals=args.max_evals,
+        early_stop=10**6,
+        config_dict=fixed,
+        seed=args.search_seed,
+        objective=objective,
+    )
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0]))] + sys.argv[1:])
-    record = tuning_record(args.model, args.dataset, args.protocol, args.draw, space, args.algo, result,
-                           objective.valid_metric, command)
+    record = tuning_record(
+        args.model,
+        args.dataset,
+        args.protocol,
+        args.draw,
+        space,
+        args.algo,
+        result,
+        objective.valid_metric,
+        command,
+    )
     save_tuning(record, out)
-    print(json.dumps({k: record[k] for k in ("model", "dataset", "protocol", "trials", "chosen", "valid_score")}))
+    print(
+        json.dumps(
+            {
+                k: record[k]
+                for k in ("model", "dataset", "protocol", "trials", "chosen", "valid_score")
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

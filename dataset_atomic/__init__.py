@@ -9,6 +9,7 @@ Each converter module exports `SPECS` (name -> spec with `raw_files`, `sources` 
 optionally, `raw_subdir`: the folder under the raw root, default the name) and
 `CONVERTERS` (name -> `convert(raw_dir, out_dir) -> stats`); they are merged here.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -22,7 +23,13 @@ from pathlib import Path
 
 from . import amazon, citeulike, lastfm
 from .common import (
-    foreign_files, make_stamp, missing_files, output_files, output_fingerprints, read_stamp, stale_reason,
+    foreign_files,
+    make_stamp,
+    missing_files,
+    output_files,
+    output_fingerprints,
+    read_stamp,
+    stale_reason,
     write_stamp,
 )
 
@@ -34,7 +41,15 @@ CONVERTERS = {name: convert for module in _MODULES for name, convert in module.C
 if len(SPECS) != sum(len(module.SPECS) for module in _MODULES) or set(SPECS) != set(CONVERTERS):
     raise ImportError("dataset_atomic: converter modules disagree on their dataset names")
 
-__all__ = ["CONVERTERS", "CONVERTER_VERSION", "RAW_DATA_ENV", "SPECS", "ensure_atomic", "raw_data_root", "raw_dir_of"]
+__all__ = [
+    "CONVERTERS",
+    "CONVERTER_VERSION",
+    "RAW_DATA_ENV",
+    "SPECS",
+    "ensure_atomic",
+    "raw_data_root",
+    "raw_dir_of",
+]
 
 
 def raw_data_root() -> Path:
@@ -58,7 +73,9 @@ def raw_dir_of(name: str, raw_root: Path | None = None) -> Path:
 
 def missing_raw_message(name: str, raw_dir: Path, missing: list[str]) -> str:
     spec = SPECS[name]
-    problem = f"{raw_dir} not found" if not raw_dir.is_dir() else f"{raw_dir} lacks {', '.join(missing)}"
+    problem = (
+        f"{raw_dir} not found" if not raw_dir.is_dir() else f"{raw_dir} lacks {', '.join(missing)}"
+    )
     return (
         f"cannot build atomic files for {name}: {problem}.\n"
         f"Needed there: {', '.join(spec.raw_files)}.\n"
@@ -116,7 +133,9 @@ def build(name: str, raw_dir: Path, data_path: Path, out_dir: Path) -> dict:
         stamp.update(outputs=output_files(tmp_dir), stats=stats)
         write_stamp(tmp_dir, stamp)
         replace_dir(tmp_dir, out_dir)
-        write_stamp(out_dir, dict(stamp, output_fingerprints=output_fingerprints(out_dir)))  # after the move
+        write_stamp(
+            out_dir, dict(stamp, output_fingerprints=output_fingerprints(out_dir))
+        )  # after the move
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -161,7 +180,11 @@ def ensure_atomic(name: str, data_path: str | Path, raw_root: Path | None = None
         if reason is None:  # another process built it while we waited
             return out_dir
         remove_leftovers(data_path, name)
-        print(f"building atomic files for {name} from {raw_dir} ({reason}) ...", file=sys.stderr, flush=True)
+        print(
+            f"building atomic files for {name} from {raw_dir} ({reason}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         started = time.perf_counter()
         build(name, raw_dir, data_path, out_dir)
         seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ User and item ids are the raw reviewerID / asin strings (tokens). The review tex
 as ONE `token` cell per interaction (its words joined by spaces), not as a `token_seq`: the
 words must not become a global RecBole vocabulary; review models tokenise the cell themselves.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,10 +31,16 @@ REVIEWS_FILE = "reviews_Musical_Instruments_5.json.gz"
 META_FILE = "meta_Musical_Instruments_5.csv"
 META_COLUMNS = ("Product ID", "Description", "price", "Category")
 RATING_RANGE = (1.0, 5.0)
-SUSPICIOUS_PRICE = 0.1            # prices <= this look wrong (3 in the real file)
+SUSPICIOUS_PRICE = 0.1  # prices <= this look wrong (3 in the real file)
 
 INTER_HEADER = ("user_id:token", "item_id:token", "rating:float", "timestamp:float", "review:token")
-ITEM_HEADER = ("item_id:token", "title:token_seq", "category:token", "price:float", "meta:token_seq")
+ITEM_HEADER = (
+    "item_id:token",
+    "title:token_seq",
+    "category:token",
+    "price:float",
+    "meta:token_seq",
+)
 
 SPEC = RawSpec(
     name=NAME,
@@ -57,10 +64,14 @@ def parse_review(row: object, where: str) -> tuple[str, str, float, int, str]:
     item = required_token(row, "asin", where)
     rating = number_field(row, "overall", where)
     if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
-        raise ValueError(f"{where}: field overall (rating) {rating:g} is outside {RATING_RANGE[0]:g}..{RATING_RANGE[1]:g}")
+        raise ValueError(
+            f"{where}: field overall (rating) {rating:g} is outside {RATING_RANGE[0]:g}..{RATING_RANGE[1]:g}"
+        )
     timestamp = number_field(row, "unixReviewTime", where)
     if timestamp != int(timestamp):
-        raise ValueError(f"{where}: field unixReviewTime is not a whole number of seconds: {timestamp!r}")
+        raise ValueError(
+            f"{where}: field unixReviewTime is not a whole number of seconds: {timestamp!r}"
+        )
     text = row.get("reviewText")
     if text is None:
         text = ""
@@ -101,7 +112,7 @@ def read_reviews(path: Path) -> tuple[list[tuple[str, str, float, int, str]], di
     stats = {
         "review_lines": len(rows) + duplicates,
         "duplicate_pairs": duplicates,
-        "empty_review_texts": empty_texts,                       # raw reviewText blank
+        "empty_review_texts": empty_texts,  # raw reviewText blank
         "empty_reviews": sum(not review for *_, review in rows),  # no word after tokenising
         "ratings": {f"{r:g}": ratings[r] for r in sorted(ratings)},
     }
@@ -167,11 +178,16 @@ def convert_amazon_mi(raw_dir: Path, out_dir: Path) -> dict:
 
     # .item: the reviewed items in metadata order, then any reviewed item without metadata
     reviewed = dict.fromkeys(item for _, item, *_ in rows)
-    order = [asin for asin in meta if asin in reviewed] + [asin for asin in reviewed if asin not in meta]
+    order = [asin for asin in meta if asin in reviewed] + [
+        asin for asin in reviewed if asin not in meta
+    ]
     records = [meta.get(asin, EMPTY_ITEM) for asin in order]
     item_columns = {
         "item_id:token": order,
-        **{header: [record[header.split(":")[0]] for record in records] for header in ITEM_HEADER[1:]},
+        **{
+            header: [record[header.split(":")[0]] for record in records]
+            for header in ITEM_HEADER[1:]
+        },
     }
     n_items = write_atomic_file(out_dir / f"{NAME}.item", item_columns)
 
@@ -192,7 +208,9 @@ def convert_amazon_mi(raw_dir: Path, out_dir: Path) -> dict:
         "items_with_repeated_meta_words": sum(len(set(words)) < len(words) for words in meta_words),
         "n_categories": len({record["category"] for record in records if record["category"]}),
         "prices_missing": sum(price is None for price in prices),
-        "prices_at_most_0.1": sum(price is not None and price <= SUSPICIOUS_PRICE for price in prices),
+        "prices_at_most_0.1": sum(
+            price is not None and price <= SUSPICIOUS_PRICE for price in prices
+        ),
         "meta_vocab_size": len({word for words in meta_words for word in words}),
         "max_seq_len": {
             "title": max(len(record["title"].split()) for record in records),

@@ -7,6 +7,7 @@ item content is read (`load_citeulike_a_content`, `load_citeulike_t_content`).
 Item ids are the 0-based line numbers of the raw item files, user ids the
 0-based line numbers of users.dat; both are written as tokens.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,22 +18,35 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .common import (
-    join_tokens, parse_count_line, read_id_lists, read_lines, write_atomic_file, write_inter,
+    join_tokens,
+    parse_count_line,
+    read_id_lists,
+    read_lines,
+    write_atomic_file,
+    write_inter,
 )
 from .text import (
-    BowDoc, bow_by_count, bow_to_words, build_bow, clean_title, doc2vec_vectors,
-    format_floats, lsi_vectors, safe_token, tokenize,
+    BowDoc,
+    bow_by_count,
+    bow_to_words,
+    build_bow,
+    clean_title,
+    doc2vec_vectors,
+    format_floats,
+    lsi_vectors,
+    safe_token,
+    tokenize,
 )
 
-SPLIT_PS = (1, 10)                # training items per user in the CVAE protocol
+SPLIT_PS = (1, 10)  # training items per user in the CVAE protocol
 RANDOM_SPLIT_SEEDS = range(5)
-VALID_SEED = 2026                 # numpy default_rng seed carving validation out of test
-VALID_PERCENT = 10                # % of each user's test items, rounded down
+VALID_SEED = 2026  # numpy default_rng seed carving validation out of test
+VALID_PERCENT = 10  # % of each user's test items, rounded down
 VECTOR_DIM = 100
-VECTOR_SEED = 2026                # LsiModel random_seed and Doc2Vec seed
-BOW_KEEP_N = 8000                 # citeulike-a vocabulary sizes (like the papers' 8,000 words)
-BOW_NO_BELOW = 3                  # a word must occur in >= 3 items ...
-BOW_NO_ABOVE = 0.5                # ... and in <= 50% of the items
+VECTOR_SEED = 2026  # LsiModel random_seed and Doc2Vec seed
+BOW_KEEP_N = 8000  # citeulike-a vocabulary sizes (like the papers' 8,000 words)
+BOW_NO_BELOW = 3  # a word must occur in >= 3 items ...
+BOW_NO_ABOVE = 0.5  # ... and in <= 50% of the items
 
 SPLIT_FILES = tuple(
     f"cvae-splits/cf-{part}-{p}-users.dat" for p in SPLIT_PS for part in ("train", "test")
@@ -47,9 +61,10 @@ SPLIT_SOURCE = (
 @dataclass
 class Content:
     """What a dataset's content loader returns."""
-    columns: dict[str, list[str]]        # .item columns besides item_id and the vectors
-    corpus: list[BowDoc]                 # bag of words for TF-IDF -> LSI
-    documents: list[list[str]]           # word lists for Doc2Vec
+
+    columns: dict[str, list[str]]  # .item columns besides item_id and the vectors
+    corpus: list[BowDoc]  # bag of words for TF-IDF -> LSI
+    documents: list[list[str]]  # word lists for Doc2Vec
     stats: dict = field(default_factory=dict)
 
     @property
@@ -182,7 +197,10 @@ def check_partition(items_by_user, *parts) -> None:
 
 def lowest_id_fraction(items_by_user, train) -> dict:
     """How often the training items are the user's lowest item ids."""
-    hits = [np.array_equal(np.sort(tr), np.sort(items)[: len(tr)]) for items, tr in zip(items_by_user, train)]
+    hits = [
+        np.array_equal(np.sort(tr), np.sort(items)[: len(tr)])
+        for items, tr in zip(items_by_user, train)
+    ]
     longer = [hit for hit, items, tr in zip(hits, items_by_user, train) if len(items) > len(tr)]
     return {
         "train_is_lowest_ids": float(np.mean(hits)),
@@ -202,7 +220,9 @@ def read_fixed_split(raw_dir: Path, p: int, n_users: int):
     train = read_id_lists(raw_dir / f"cvae-splits/cf-train-{p}-users.dat")
     test = read_id_lists(raw_dir / f"cvae-splits/cf-test-{p}-users.dat")
     if len(train) != n_users or len(test) != n_users:
-        raise ValueError(f"P={p} split files have {len(train)}/{len(test)} users, users.dat {n_users}")
+        raise ValueError(
+            f"P={p} split files have {len(train)}/{len(test)} users, users.dat {n_users}"
+        )
     return train, test
 
 
@@ -239,7 +259,9 @@ def write_random_splits(out_dir: Path, name: str, users) -> dict:
 def dense_vectors(content: Content, d2v_epochs: int) -> dict[str, np.ndarray]:
     return {
         "text_vec": lsi_vectors(content.corpus, VECTOR_DIM, seed=VECTOR_SEED),
-        "d2v_vec": doc2vec_vectors(content.documents, VECTOR_DIM, seed=VECTOR_SEED, epochs=d2v_epochs),
+        "d2v_vec": doc2vec_vectors(
+            content.documents, VECTOR_DIM, seed=VECTOR_SEED, epochs=d2v_epochs
+        ),
     }
 
 
@@ -253,7 +275,8 @@ def write_item_file(path: Path, content: Content, vectors: dict[str, np.ndarray]
 def max_seq_lengths(columns: dict[str, list[str]]) -> dict[str, int]:
     return {
         header.split(":")[0]: max(len(cell.split()) for cell in cells)
-        for header, cells in columns.items() if header.endswith("_seq")
+        for header, cells in columns.items()
+        if header.endswith("_seq")
     }
 
 
@@ -264,7 +287,7 @@ class DatasetSpec:
     content_files: tuple[str, ...]
     load_content: Callable[[Path], Content]
     d2v_epochs: int
-    source: str                        # where the raw files come from
+    source: str  # where the raw files come from
 
     @property
     def raw_files(self) -> tuple[str, ...]:
@@ -334,7 +357,6 @@ CITEULIKE_T = DatasetSpec(
     source="github js05212/citeulike-t (users.dat, mult.dat, vocabulary.dat, tag-item.dat, tags.dat)",
 )
 SPECS = {spec.name: spec for spec in (CITEULIKE_A, CITEULIKE_T)}
-
 
 
 def convert_citeulike_a(raw_dir: Path, out_dir: Path) -> dict:

@@ -2,6 +2,7 @@
 RecBole atomic files, checking raw directories, and the build stamp that tells
 `ensure_atomic` whether the atomic files are up to date.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -114,10 +115,11 @@ def join_tokens(tokens: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class RawSpec:
     """What `ensure_atomic` needs to know about a dataset besides its converter."""
-    name: str                          # dataset name (RecBole's `dataset`, the output dir)
-    raw_subdir: str                    # folder under the raw data root
-    raw_files: tuple[str, ...]         # relative to raw_subdir; fingerprinted in the stamp
-    sources: str                       # where to download them
+
+    name: str  # dataset name (RecBole's `dataset`, the output dir)
+    raw_subdir: str  # folder under the raw data root
+    raw_files: tuple[str, ...]  # relative to raw_subdir; fingerprinted in the stamp
+    sources: str  # where to download them
 
 
 # ---------------------------------------------------------------- raw dir checks
@@ -144,7 +146,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def make_stamp(raw_dir: Path, raw_files: Sequence[str], version: int, outputs: Sequence[str]) -> dict:
+def make_stamp(
+    raw_dir: Path, raw_files: Sequence[str], version: int, outputs: Sequence[str]
+) -> dict:
     return {
         "converter_version": version,
         "raw_dir": str(Path(raw_dir).resolve()),
@@ -176,7 +180,9 @@ def _raw_file_unchanged(path: Path, recorded: dict) -> bool:
     return sha256_of(path) == recorded.get("sha256")
 
 
-def stale_reason(out_dir: Path, raw_dir: Path, raw_files: Sequence[str], version: int) -> str | None:
+def stale_reason(
+    out_dir: Path, raw_dir: Path, raw_files: Sequence[str], version: int
+) -> str | None:
     """Why the atomic files in out_dir must be (re)built, or None if they are fresh."""
     stamp = read_stamp(out_dir)
     if stamp is None:
@@ -186,7 +192,9 @@ def stale_reason(out_dir: Path, raw_dir: Path, raw_files: Sequence[str], version
     recorded = stamp.get("raw_files", {})
     if sorted(recorded) != sorted(raw_files):
         return "different raw file list"
-    changed = [name for name in raw_files if not _raw_file_unchanged(Path(raw_dir) / name, recorded[name])]
+    changed = [
+        name for name in raw_files if not _raw_file_unchanged(Path(raw_dir) / name, recorded[name])
+    ]
     if changed:
         return "raw files changed: " + ", ".join(changed)
     if any(not (Path(out_dir) / name).is_file() for name in stamp.get("outputs", [])):
@@ -196,7 +204,10 @@ def stale_reason(out_dir: Path, raw_dir: Path, raw_files: Sequence[str], version
 
 def output_fingerprints(out_dir: Path) -> dict:
     """{name: size and mtime} of the files a build wrote: later edits show as a difference."""
-    return {name: file_fingerprint(Path(out_dir) / name, with_hash=False) for name in output_files(out_dir)}
+    return {
+        name: file_fingerprint(Path(out_dir) / name, with_hash=False)
+        for name in output_files(out_dir)
+    }
 
 
 def foreign_files(out_dir: Path, stamp: dict | None) -> str | None:
@@ -211,11 +222,19 @@ def foreign_files(out_dir: Path, stamp: dict | None) -> str | None:
     if extra:
         return f"holds files the converter did not write: {', '.join(extra)}"
     written = stamp.get("output_fingerprints", {})  # older stamps have none: edits go unseen
-    edited = sorted(name for name in present if name in written and
-                    file_fingerprint(Path(out_dir) / name, with_hash=False) != written[name])
-    return f"has files edited since the converter wrote them: {', '.join(edited)}" if edited else None
+    edited = sorted(
+        name
+        for name in present
+        if name in written
+        and file_fingerprint(Path(out_dir) / name, with_hash=False) != written[name]
+    )
+    return (
+        f"has files edited since the converter wrote them: {', '.join(edited)}" if edited else None
+    )
 
 
 def output_files(out_dir: Path) -> list[str]:
     """Names of the files a build wrote (the stamp excluded)."""
-    return sorted(entry.name for entry in os.scandir(out_dir) if entry.is_file() and entry.name != STAMP_NAME)
+    return sorted(
+        entry.name for entry in os.scandir(out_dir) if entry.is_file() and entry.name != STAMP_NAME
+    )

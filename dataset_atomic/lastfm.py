@@ -13,6 +13,7 @@ Raw files (in `<raw root>/lastfm-2k/`):
 
 Ids: `user_id` / `item_id` are the 0-based ids of `lfm2k.inter` (= .npy rows), as tokens.
 """
+
 from __future__ import annotations
 
 import time
@@ -63,11 +64,15 @@ def read_inter(path: Path, n_items: int) -> tuple[list[tuple[int, int]], dict]:
     has_header = bool(first) and not first[0].strip().lstrip("-").isdigit()
     if has_header and tuple(column.strip() for column in first[:2]) != INTER_COLUMNS[:2]:
         raise ValueError(f"{path}:1: header {first} does not start with {list(INTER_COLUMNS[:2])}")
-    header = [column.strip() for column in first] if has_header else list(INTER_COLUMNS[: len(first)])
+    header = (
+        [column.strip() for column in first] if has_header else list(INTER_COLUMNS[: len(first)])
+    )
     pairs, seen = [], set()
     duplicates = 0
     ratings, labels = Counter(), Counter()
-    for line_no, line in enumerate(lines[1:] if has_header else lines, start=2 if has_header else 1):
+    for line_no, line in enumerate(
+        lines[1:] if has_header else lines, start=2 if has_header else 1
+    ):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
@@ -80,7 +85,9 @@ def read_inter(path: Path, n_items: int) -> tuple[list[tuple[int, int]], dict]:
         if user < 0:
             raise ValueError(f"{where}: field userID is negative: {user}")
         if not 0 <= item < n_items:
-            raise ValueError(f"{where}: field itemID {item} is outside 0..{n_items - 1} ({ITEM_MAP_FILE} rows)")
+            raise ValueError(
+                f"{where}: field itemID {item} is outside 0..{n_items - 1} ({ITEM_MAP_FILE} rows)"
+            )
         if "rating" in values:
             ratings[values["rating"].strip()] += 1
         if "x_label" in values:
@@ -105,7 +112,9 @@ def read_item_map(path: Path) -> list[str]:
     """Original artist id of each item (row i of the file = item i)."""
     lines = read_lines(path)
     if not lines or lines[0].split("\t")[0].strip().isdigit():
-        raise ValueError(f"{path}:1: expected a header `npy_row_and_inter_itemID original_artistID artist_name`")
+        raise ValueError(
+            f"{path}:1: expected a header `npy_row_and_inter_itemID original_artistID artist_name`"
+        )
     artists = []
     for line_no, line in enumerate(lines[1:], start=2):
         parts = line.split("\t")
@@ -114,7 +123,9 @@ def read_item_map(path: Path) -> list[str]:
             raise ValueError(f"{where}: expected at least 2 tab-separated fields, got {len(parts)}")
         row = _int_field(parts[0], "npy_row_and_inter_itemID", where)
         if row != len(artists):
-            raise ValueError(f"{where}: field npy_row_and_inter_itemID is {row}, expected {len(artists)} (rows in order)")
+            raise ValueError(
+                f"{where}: field npy_row_and_inter_itemID is {row}, expected {len(artists)} (rows in order)"
+            )
         artists.append(parts[1].strip())
     if len(set(artists)) != len(artists):
         raise ValueError(f"{path}: field original_artistID repeats an artist")
@@ -151,7 +162,9 @@ def load_vectors(path: Path, field: str, n_items: int) -> np.ndarray:
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise ValueError(f"{where}: row {bad[0]} holds NaN or inf ({len(bad)} such rows, e.g. {bad[:5].tolist()})")
+        raise ValueError(
+            f"{where}: row {bad[0]} holds NaN or inf ({len(bad)} such rows, e.g. {bad[:5].tolist()})"
+        )
     return matrix
 
 
@@ -163,14 +176,19 @@ def convert_lfm2k(raw_dir: Path, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     artists = read_item_map(raw_dir / ITEM_MAP_FILE)
     n_items = len(artists)
-    vectors = {field: load_vectors(raw_dir / file, field, n_items) for field, file in VECTOR_FILES.items()}
+    vectors = {
+        field: load_vectors(raw_dir / file, field, n_items) for field, file in VECTOR_FILES.items()
+    }
     pairs, inter_stats = read_inter(raw_dir / INTER_FILE, n_items)
     texts = read_tag_texts(raw_dir / TEXT_FILE)
 
-    n_inters = write_atomic_file(out_dir / f"{NAME}.inter", {
-        "user_id:token": [str(user) for user, _ in pairs],
-        "item_id:token": [str(item) for _, item in pairs],
-    })
+    n_inters = write_atomic_file(
+        out_dir / f"{NAME}.inter",
+        {
+            "user_id:token": [str(user) for user, _ in pairs],
+            "item_id:token": [str(item) for _, item in pairs],
+        },
+    )
     tags = [tokenize(texts.get(artist, "")) for artist in artists]  # commas split like spaces
     columns = {"item_id:token": [str(i) for i in range(n_items)]}
     for field, matrix in vectors.items():

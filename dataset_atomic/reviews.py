@@ -19,6 +19,7 @@ rows, some with other ratings) keeps its latest review (largest timestamp, then 
 line); the count is reported. Files of a dataset already in ``<out>/NAME`` are not
 overwritten (``--force`` does).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,12 +32,29 @@ import yaml
 from .common import join_tokens, number_field, required_token, write_atomic_file
 from .text import tokenize, tokenize_words
 
-INTER_HEADER = ("user_id:token", "item_id:token", "rating:float", "timestamp:float", "review:token",
-                "review_raw:token")
+INTER_HEADER = (
+    "user_id:token",
+    "item_id:token",
+    "rating:float",
+    "timestamp:float",
+    "review:token",
+    "review_raw:token",
+)
 ITEM_HEADER = ("item_id:token", "title:token_seq", "category:token_seq", "meta:token_seq")
-AMAZON_FIELDS = {"user": "reviewerID", "item": "asin", "rating": "overall", "timestamp": "unixReviewTime",
-                 "text": "reviewText"}
-TABLE_FIELDS = {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp", "text": "text"}
+AMAZON_FIELDS = {
+    "user": "reviewerID",
+    "item": "asin",
+    "rating": "overall",
+    "timestamp": "unixReviewTime",
+    "text": "reviewText",
+}
+TABLE_FIELDS = {
+    "user": "user",
+    "item": "item",
+    "rating": "rating",
+    "timestamp": "timestamp",
+    "text": "text",
+}
 ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", '"': '"'}
 
@@ -111,24 +129,30 @@ def read_reviews(path: Path, columns: dict) -> tuple[list[dict], dict]:
         lines += 1
         if not isinstance(row, dict):
             raise ValueError(f"{where}: not a JSON object")
-        review = {"user": required_token(row, names["user"], where), "item": required_token(row, names["item"], where),
-                  "rating": number_field(row, names["rating"], where),
-                  "timestamp": number_field(row, names["timestamp"], where),
-                  "text": field(row, names["text"], where, required=False)}
+        review = {
+            "user": required_token(row, names["user"], where),
+            "item": required_token(row, names["item"], where),
+            "rating": number_field(row, names["rating"], where),
+            "timestamp": number_field(row, names["timestamp"], where),
+            "text": field(row, names["text"], where, required=False),
+        }
         key = (review["user"], review["item"])
         if key not in kept or review["timestamp"] >= kept[key]["timestamp"]:
             kept.pop(key, None)  # the latest review of the pair, at its place in the file
             kept[key] = review
     if not kept:
         raise ValueError(f"{path}: no reviews")
-    return list(kept.values()), {"review_lines": lines, "duplicate_pairs_dropped": lines - len(kept)}
+    return list(kept.values()), {
+        "review_lines": lines,
+        "duplicate_pairs_dropped": lines - len(kept),
+    }
 
 
 def read_meta(path: Path) -> dict:
     """item -> (title words, category words) from Amazon metadata or a table."""
     items = {}
     json_format = is_json_lines(path)
-    for where, row in (json_rows(path) if json_format else table_rows(path)):
+    for where, row in json_rows(path) if json_format else table_rows(path):
         item = required_token(row, "asin" if json_format else "item", where)
         category = row.get("category", row.get("categories", ""))
         if isinstance(category, list):  # 2018: [str]; 2014: [[str]]
@@ -139,38 +163,74 @@ def read_meta(path: Path) -> dict:
 
 def dataset_yaml(name: str) -> dict:
     return {
-        "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "RATING_FIELD": "rating", "TIME_FIELD": "timestamp",
-        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp", "review"], "item": ["item_id"]},
-        "content_fields": ["meta"], "content_missing": "error", "review_field": "review",
-        "val_interval": None, "user_inter_num_interval": None, "item_inter_num_interval": None,
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "RATING_FIELD": "rating",
+        "TIME_FIELD": "timestamp",
+        "load_col": {
+            "inter": ["user_id", "item_id", "rating", "timestamp", "review"],
+            "item": ["item_id"],
+        },
+        "content_fields": ["meta"],
+        "content_missing": "error",
+        "review_field": "review",
+        "val_interval": None,
+        "user_inter_num_interval": None,
+        "item_inter_num_interval": None,
     }
 
 
-def convert_reviews(input_path: Path, name: str, out: Path, meta_path: Path | None = None,
-                    columns: dict | None = None, force: bool = False) -> dict:
+def convert_reviews(
+    input_path: Path,
+    name: str,
+    out: Path,
+    meta_path: Path | None = None,
+    columns: dict | None = None,
+    force: bool = False,
+) -> dict:
     """Write ``out/name/name.inter``, ``.item`` and ``out/name.yaml``; return the figures."""
     folder = Path(out) / name
     targets = [folder / f"{name}.inter", folder / f"{name}.item", Path(out) / f"{name}.yaml"]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
-        raise FileExistsError(f"{', '.join(existing)} exist: not overwritten (--force rebuilds them)")
+        raise FileExistsError(
+            f"{', '.join(existing)} exist: not overwritten (--force rebuilds them)"
+        )
     reviews, stats = read_reviews(Path(input_path), columns or {})
     meta = read_meta(Path(meta_path)) if meta_path else {}
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic_file(targets[0], {
-        "user_id:token": [r["user"] for r in reviews], "item_id:token": [r["item"] for r in reviews],
-        "rating:float": [f"{r['rating']:g}" for r in reviews],
-        "timestamp:float": [f"{r['timestamp']:.0f}" for r in reviews],
-        "review:token": [join_tokens(tokenize_words(r["text"])) for r in reviews],
-        "review_raw:token": [escape_cell(r["text"]) for r in reviews]})
+    write_atomic_file(
+        targets[0],
+        {
+            "user_id:token": [r["user"] for r in reviews],
+            "item_id:token": [r["item"] for r in reviews],
+            "rating:float": [f"{r['rating']:g}" for r in reviews],
+            "timestamp:float": [f"{r['timestamp']:.0f}" for r in reviews],
+            "review:token": [join_tokens(tokenize_words(r["text"])) for r in reviews],
+            "review_raw:token": [escape_cell(r["text"]) for r in reviews],
+        },
+    )
     items = list(dict.fromkeys(r["item"] for r in reviews))
     titles = [meta.get(i, ([], []))[0] for i in items]
     categories = [meta.get(i, ([], []))[1] for i in items]
-    write_atomic_file(targets[1], {
-        "item_id:token": items, "title:token_seq": [join_tokens(t) for t in titles],
-        "category:token_seq": [join_tokens(c) for c in categories],
-        "meta:token_seq": [join_tokens(t + c) for t, c in zip(titles, categories)]})
-    targets[2].write_text(f"# {name}: written by python -m dataset_atomic reviews from {input_path}\n"
-                          + yaml.safe_dump(dataset_yaml(name), sort_keys=False))
-    return dict(stats, n_reviews=len(reviews), n_users=len({r["user"] for r in reviews}), n_items=len(items),
-                items_without_metadata=sum(i not in meta for i in items), files=[str(t) for t in targets])
+    write_atomic_file(
+        targets[1],
+        {
+            "item_id:token": items,
+            "title:token_seq": [join_tokens(t) for t in titles],
+            "category:token_seq": [join_tokens(c) for c in categories],
+            "meta:token_seq": [join_tokens(t + c) for t, c in zip(titles, categories)],
+        },
+    )
+    targets[2].write_text(
+        f"# {name}: written by python -m dataset_atomic reviews from {input_path}\n"
+        + yaml.safe_dump(dataset_yaml(name), sort_keys=False)
+    )
+    return dict(
+        stats,
+        n_reviews=len(reviews),
+        n_users=len({r["user"] for r in reviews}),
+        n_items=len(items),
+        items_without_metadata=sum(i not in meta for i in items),
+        files=[str(t) for t in targets],
+    )

@@ -6,6 +6,7 @@ used for anything that reaches the output, gensim's LsiModel takes an explicit
 `random_seed`, and Doc2Vec runs with one worker thread and a fixed `seed`
 (gensim 4 seeds its vectors with numpy generators, not with `hash()`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -170,12 +171,25 @@ def train_doc2vec(docs, dim, epochs, min_count, window, seed, word_vectors=True,
     same vectors; ``report(stage, done, total)`` hears of each epoch. Returns the gensim model."""
     tagged = [TaggedDocument(list(doc), [i]) for i, doc in enumerate(docs)]
     model = Doc2Vec(
-        vector_size=dim, dm=0, dbow_words=int(word_vectors), window=window, min_count=min_count,
-        negative=5, hs=0, sample=1e-3, epochs=epochs, workers=1, seed=seed,
+        vector_size=dim,
+        dm=0,
+        dbow_words=int(word_vectors),
+        window=window,
+        min_count=min_count,
+        negative=5,
+        hs=0,
+        sample=1e-3,
+        epochs=epochs,
+        workers=1,
+        seed=seed,
     )
     model.build_vocab(tagged)
-    model.train(tagged, total_examples=len(tagged), epochs=epochs,
-                callbacks=[EpochReport(report, epochs)] if report else ())
+    model.train(
+        tagged,
+        total_examples=len(tagged),
+        epochs=epochs,
+        callbacks=[EpochReport(report, epochs)] if report else (),
+    )
     return model
 
 

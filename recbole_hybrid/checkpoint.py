@@ -6,6 +6,7 @@ naming what changed, instead of scoring renumbered users and items with exit 0.
 Every trainer ``get_trainer`` returns writes them (``CheckpointIdentity``); checkpoints made
 before have none and load with a warning that nothing could be checked.
 """
+
 import hashlib
 import os
 from logging import getLogger
@@ -30,10 +31,16 @@ def file_digest(path):
 def dataset_identity(dataset):
     """External ids in internal order and a sha256 of each atomic file of ``dataset``."""
     folder, name = dataset.dataset_path, dataset.dataset_name
-    files = sorted(f for f in os.listdir(folder) if f.startswith(name + ".")) if os.path.isdir(folder) else []
-    return {"users": [str(t) for t in dataset.field2id_token[dataset.uid_field]],
-            "items": [str(t) for t in dataset.field2id_token[dataset.iid_field]],
-            "files": {f: file_digest(os.path.join(folder, f)) for f in files}}
+    files = (
+        sorted(f for f in os.listdir(folder) if f.startswith(name + "."))
+        if os.path.isdir(folder)
+        else []
+    )
+    return {
+        "users": [str(t) for t in dataset.field2id_token[dataset.uid_field]],
+        "items": [str(t) for t in dataset.field2id_token[dataset.iid_field]],
+        "files": {f: file_digest(os.path.join(folder, f)) for f in files},
+    }
 
 
 def weights_digest(checkpoint):
@@ -41,8 +48,11 @@ def weights_digest(checkpoint):
     digest = hashlib.sha256()
     optimizer = checkpoint.get("optimizer") or {}
     tensors = list(checkpoint["state_dict"].items()) + [
-        (f"optimizer.{pid}.{name}", value) for pid, state in sorted(optimizer.get("state", {}).items())
-        for name, value in sorted(state.items()) if isinstance(value, torch.Tensor)]
+        (f"optimizer.{pid}.{name}", value)
+        for pid, state in sorted(optimizer.get("state", {}).items())
+        for name, value in sorted(state.items())
+        if isinstance(value, torch.Tensor)
+    ]
     for key, tensor in tensors:
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -56,34 +66,46 @@ def read_checkpoint(path):
     try:
         checkpoint = legacy_torch_load(path, map_location="cpu")
     except Exception as err:  # torch raises many kinds for a damaged file
-        raise CheckpointError(f"checkpoint {path} cannot be read: truncated or not a checkpoint "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read: truncated or not a checkpoint "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"checkpoint {path} is not a RecBole checkpoint (no state_dict)")
     saved = checkpoint.get("weights_sha256")
     if saved is not None and weights_digest(checkpoint) != saved:
-        raise CheckpointError(f"checkpoint {path} is damaged: its weights no longer match the digest written "
-                              "with them")
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its weights no longer match the digest written "
+            "with them"
+        )
     return checkpoint
 
 
 def check_identity(saved, current, path):
     """Stop when the dataset rebuilt for ``path`` is not the one it was trained on."""
     if saved is None:
-        getLogger().warning(f"{path} was saved before checkpoints kept their dataset's identity: "
-                            "whether its data changed since cannot be checked")
+        getLogger().warning(
+            f"{path} was saved before checkpoints kept their dataset's identity: "
+            "whether its data changed since cannot be checked"
+        )
         return
     changed = sorted(f for f in saved["files"] if current["files"].get(f) != saved["files"][f])
     if changed:
-        detail = ", ".join(f"{f} ({'missing' if f not in current['files'] else 'changed'})" for f in changed)
-        raise CheckpointError(f"{path} was trained on other data: {detail} since it was saved; retrain, or "
-                              "restore the files it was trained on")
+        detail = ", ".join(
+            f"{f} ({'missing' if f not in current['files'] else 'changed'})" for f in changed
+        )
+        raise CheckpointError(
+            f"{path} was trained on other data: {detail} since it was saved; retrain, or "
+            "restore the files it was trained on"
+        )
     for kind in ("users", "items"):
         before, now = saved[kind], current[kind]
         moved = sum(a != b for a, b in zip(before, now)) + abs(len(before) - len(now))
         if moved:
-            raise CheckpointError(f"{path}: {moved} of its {len(before) - 1} {kind} got other internal ids in the "
-                                  f"rebuilt dataset ({len(now) - 1} now): its scores would go to other {kind}")
+            raise CheckpointError(
+                f"{path}: {moved} of its {len(before) - 1} {kind} got other internal ids in the "
+                f"rebuilt dataset ({len(now) - 1} now): its scores would go to other {kind}"
+            )
 
 
 class CheckpointIdentity:
@@ -96,10 +118,16 @@ class CheckpointIdentity:
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {"config": self.config, "epoch": epoch, "cur_step": self.cur_step,
-                 "best_valid_score": self.best_valid_score, "state_dict": self.model.state_dict(),
-                 "other_parameter": self.model.other_parameter(), "optimizer": self.optimizer.state_dict(),
-                 "data_identity": self.data_identity}
+        state = {
+            "config": self.config,
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+            "data_identity": self.data_identity,
+        }
         state["weights_sha256"] = weights_digest(state)
         torch.save(state, saved_model_file, pickle_protocol=4)
         if verbose:

@@ -26,6 +26,7 @@ Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verifi
    ``spd_inverse``: a Cholesky inverse in torch (MKL), valid because G = X^T X + reg * I is
    symmetric positive definite for reg > 0; otherwise numpy's inverse as before.
 """
+
 import functools
 import importlib
 import time
@@ -40,8 +41,14 @@ import torch
 from recbole_hybrid import distributed
 
 _NUMPY_ALIASES = {
-    "float": np.float64, "int": np.int_, "bool": np.bool_, "object": np.object_,
-    "str": np.str_, "long": np.int_, "complex": np.complex128, "unicode": np.str_,
+    "float": np.float64,
+    "int": np.int_,
+    "bool": np.bool_,
+    "object": np.object_,
+    "str": np.str_,
+    "long": np.int_,
+    "complex": np.complex128,
+    "unicode": np.str_,
 }
 
 # RecBole modules that call torch.load on their own checkpoints
@@ -84,7 +91,9 @@ def spd_inverse(matrix):
         return np.linalg.inv(matrix)
     inverse = torch.cholesky_inverse(factor).numpy()
     if n >= LOGGED_INVERSE:
-        getLogger().info(f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s")
+        getLogger().info(
+            f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s"
+        )
     return np.asmatrix(inverse) if isinstance(matrix, np.matrix) else inverse
 
 
@@ -143,8 +152,13 @@ def _evaluate_loading_on_rank_zero(evaluate):
         if load_best_model and eval_data and not self.config["single_spec"]:
             distributed.load_best_of_rank_zero(self, model_file or self.saved_model_file)
             load_best_model = False
-        return evaluate(self, eval_data, load_best_model=load_best_model, model_file=model_file,
-                        show_progress=show_progress)
+        return evaluate(
+            self,
+            eval_data,
+            load_best_model=load_best_model,
+            model_file=model_file,
+            show_progress=show_progress,
+        )
 
     wrapper.recbole_evaluate = evaluate
     return wrapper

@@ -14,6 +14,7 @@ sets itself): a mistyped key stops the run naming its source and the nearest kno
 of being ignored. Renamed keys (``renamed_keys.py``) are read under their new names, with a warning. (Another program's --key=value options, pytest's say, are left alone.)
 ``check_config_keys: False`` turns the check off (a model of your own with its own keys).
 """
+
 import difflib
 import glob
 import os
@@ -36,13 +37,37 @@ DEFAULT_PROTOCOL = "recbole"
 # keys RecBole reads or sets without declaring them in a yaml, and the launchers' own options
 # (run_recbole_hybrid.py, run_hyper.py: RecBole's Config also reads them from the command line)
 UNDECLARED_KEYS = {
-    "model", "dataset", "config_files", "device", "local_rank", "world_size", "single_spec", "nproc", "ip",
-    "port", "offset", "group_offset", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "encoding",
-    "valid_neg_sample_args", "test_neg_sample_args", "params_file", "algo", "max_evals", "early_stop",
-    "output_file", "search_seed", "check_config_keys",
+    "model",
+    "dataset",
+    "config_files",
+    "device",
+    "local_rank",
+    "world_size",
+    "single_spec",
+    "nproc",
+    "ip",
+    "port",
+    "offset",
+    "group_offset",
+    "MODEL_TYPE",
+    "MODEL_INPUT_TYPE",
+    "eval_type",
+    "encoding",
+    "valid_neg_sample_args",
+    "test_neg_sample_args",
+    "params_file",
+    "algo",
+    "max_evals",
+    "early_stop",
+    "output_file",
+    "search_seed",
+    "check_config_keys",
 }
 URL_LISTS = ("url.yaml", "kg_url.yaml")
-LAUNCHERS = ("run_recbole_hybrid.py", "run_hyper.py")  # whose --key=value are all configuration  # RecBole's dataset download lists: dataset names, not keys
+LAUNCHERS = (
+    "run_recbole_hybrid.py",
+    "run_hyper.py",
+)  # whose --key=value are all configuration  # RecBole's dataset download lists: dataset names, not keys
 
 
 def known_keys():
@@ -68,8 +93,10 @@ def check_known_keys(keys, source):
         if key not in known and key not in renamed_keys.RENAMED:
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean [{near[0]}]?" if near else "no known key is close"
-            raise ValueError(f"unknown configuration key [{key}] in {source}: {hint} (every key a model reads "
-                             "is declared in properties/; check_config_keys: False turns this check off)")
+            raise ValueError(
+                f"unknown configuration key [{key}] in {source}: {hint} (every key a model reads "
+                "is declared in properties/; check_config_keys: False turns this check off)"
+            )
 
 
 def metric_kinds(metrics):
@@ -85,16 +112,31 @@ def check_protocol_evaluation(final, protocol_config, external):
     of its kind (ratings or rankings), and valid_metric is one of the metrics."""
     protocol = final.get("protocol")
     fixed_split = protocol != DEFAULT_PROTOCOL and "eval_args" in protocol_config
-    if fixed_split and "eval_args" in external and external["eval_args"] != protocol_config["eval_args"]:
-        raise ValueError(f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; your settings give "
-                         f"{external['eval_args']}: drop eval_args from them, or choose another protocol")
-    if "metrics" in protocol_config and metric_kinds(final.get("metrics")) - metric_kinds(protocol_config["metrics"]):
-        raise ValueError(f"protocol {protocol} evaluates {protocol_config['metrics']}; your settings ask for "
-                         f"{final.get('metrics')}, metrics of another kind (ratings vs rankings) that it cannot compute")
-    valid, names = str(final.get("valid_metric") or ""), {str(m).lower() for m in final.get("metrics") or []}
+    if (
+        fixed_split
+        and "eval_args" in external
+        and external["eval_args"] != protocol_config["eval_args"]
+    ):
+        raise ValueError(
+            f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; your settings give "
+            f"{external['eval_args']}: drop eval_args from them, or choose another protocol"
+        )
+    if "metrics" in protocol_config and metric_kinds(final.get("metrics")) - metric_kinds(
+        protocol_config["metrics"]
+    ):
+        raise ValueError(
+            f"protocol {protocol} evaluates {protocol_config['metrics']}; your settings ask for "
+            f"{final.get('metrics')}, metrics of another kind (ratings vs rankings) that it cannot compute"
+        )
+    valid, names = (
+        str(final.get("valid_metric") or ""),
+        {str(m).lower() for m in final.get("metrics") or []},
+    )
     if valid and valid.split("@")[0].lower() not in names:
-        raise ValueError(f"valid_metric {valid} is not among the metrics {final.get('metrics')} (protocol {protocol}): "
-                         "choose one of them")
+        raise ValueError(
+            f"valid_metric {valid} is not among the metrics {final.get('metrics')} (protocol {protocol}): "
+            "choose one of them"
+        )
 
 
 def model_yaml_files(model_class):
@@ -126,7 +168,9 @@ class Config(RecBoleConfig):
         self._config_file_keys = {}
         for path in file_list or []:
             with open(path, encoding="utf-8") as f:
-                self._config_file_keys[path] = list(yaml.load(f.read(), Loader=self.yaml_loader) or {})
+                self._config_file_keys[path] = list(
+                    yaml.load(f.read(), Loader=self.yaml_loader) or {}
+                )
         return loaded
 
     def _merge_external_config_dict(self):
@@ -140,7 +184,9 @@ class Config(RecBoleConfig):
         for path, keys in self._config_file_keys.items():
             check_known_keys(keys, f"config file {path}")
         check_known_keys(self.variable_config_dict, "config_dict")
-        if os.path.basename(sys.argv[0]) in LAUNCHERS:  # another program's options are not ours to judge
+        if (
+            os.path.basename(sys.argv[0]) in LAUNCHERS
+        ):  # another program's options are not ours to judge
             check_known_keys(self.cmd_config_dict, "the command line (--key=value)")
 
     def _get_model_and_dataset(self, model, dataset):
@@ -154,7 +200,9 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         ours = properties_dir()
-        self._register_dataset_keys(self._update_internal_config_dict(os.path.join(ours, "overall.yaml")) or {})
+        self._register_dataset_keys(
+            self._update_internal_config_dict(os.path.join(ours, "overall.yaml")) or {}
+        )
         dataset_files = [
             os.path.join(RECBOLE_PROPERTIES, "dataset", dataset + ".yaml"),
             os.path.join(ours, "dataset", dataset + ".yaml"),
@@ -178,7 +226,9 @@ class Config(RecBoleConfig):
         self.internal_config_dict["protocol"] = protocol
 
     def _set_default_parameters(self):
-        check_protocol_evaluation(self.final_config_dict, self._protocol_config, self.external_config_dict)
+        check_protocol_evaluation(
+            self.final_config_dict, self._protocol_config, self.external_config_dict
+        )
         super()._set_default_parameters()
         if self.final_config_dict["protocol"] == "fixed":
             self.final_config_dict["benchmark_filename"] = fixed_split_files(self.final_config_dict)

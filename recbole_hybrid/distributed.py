@@ -6,6 +6,7 @@ its device (``backend`` overrides; ``ddp_timeout`` in minutes, default 60, bound
 ranks wait there while rank 0 pretrains alone), ranks may also be started by torchrun
 (``env://``), and ``Ranks`` holds the collectives of this package's staged trainers.
 """
+
 import os
 from contextlib import contextmanager
 from datetime import timedelta
@@ -28,8 +29,13 @@ def adopt_torchrun(cfg):
     if "local_rank" in cfg or "LOCAL_RANK" not in env or int(env.get("WORLD_SIZE", "1")) <= 1:
         return False
     local_rank = int(env["LOCAL_RANK"])
-    cfg.update(local_rank=local_rank, world_size=int(env["WORLD_SIZE"]), offset=int(env["RANK"]) - local_rank,
-               nproc=int(env.get("LOCAL_WORLD_SIZE", "1")), init_method="env://")
+    cfg.update(
+        local_rank=local_rank,
+        world_size=int(env["WORLD_SIZE"]),
+        offset=int(env["RANK"]) - local_rank,
+        nproc=int(env.get("LOCAL_WORLD_SIZE", "1")),
+        init_method="env://",
+    )
     return True
 
 
@@ -38,19 +44,32 @@ def join(cfg, local_rank):
     device RecBole chose (``cfg['device']``: CUDA -> cuda:local_rank, else CPU; CPU ranks share
     the machine's cores unless OMP_NUM_THREADS is set). Ranks other than each machine's first
     log errors only, as RecBole's."""
-    device = torch.device("cuda", local_rank) if cfg["device"].type == "cuda" else torch.device("cpu")
+    device = (
+        torch.device("cuda", local_rank) if cfg["device"].type == "cuda" else torch.device("cpu")
+    )
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise ValueError(f"local rank {local_rank} has no GPU: gpu_id [{cfg['gpu_id']}] lists fewer "
-                             "GPUs than nproc")
+            raise ValueError(
+                f"local rank {local_rank} has no GPU: gpu_id [{cfg['gpu_id']}] lists fewer "
+                "GPUs than nproc"
+            )
         torch.cuda.set_device(device)
-    elif "OMP_NUM_THREADS" not in os.environ:  # the machine's cores shared by its ranks (as torchrun)
+    elif (
+        "OMP_NUM_THREADS" not in os.environ
+    ):  # the machine's cores shared by its ranks (as torchrun)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // (cfg.get("nproc") or 1)))
     backend = cfg.get("backend") or default_backend(device)
-    init_method = cfg.get("init_method") or f"tcp://{cfg.get('ip') or 'localhost'}:{cfg.get('port') or 5678}"
+    init_method = (
+        cfg.get("init_method") or f"tcp://{cfg.get('ip') or 'localhost'}:{cfg.get('port') or 5678}"
+    )
     minutes = cfg.get("ddp_timeout") or DEFAULT_TIMEOUT_MINUTES
-    dist.init_process_group(backend, init_method=init_method, rank=local_rank + (cfg.get("offset") or 0),
-                            world_size=cfg.get("world_size") or cfg.get("nproc"), timeout=timedelta(minutes=minutes))
+    dist.init_process_group(
+        backend,
+        init_method=init_method,
+        rank=local_rank + (cfg.get("offset") or 0),
+        world_size=cfg.get("world_size") or cfg.get("nproc"),
+        timeout=timedelta(minutes=minutes),
+    )
     cfg.update(local_rank=local_rank, device=device, single_spec=False, backend=backend)
     if local_rank != 0:
         cfg.update(state="error", show_progress=False, verbose=False)
@@ -150,7 +169,7 @@ class Ranks:
 
     def shard(self, batch):
         """This rank's rows of a batch every rank holds (strided: sizes differ by one at most)."""
-        return batch[self.rank::self.size]
+        return batch[self.rank :: self.size]
 
     def set_epoch(self, loader, epoch):
         """Reshuffle a RecBole loader's DistributedSampler for ``epoch`` (as its Trainer does)."""
@@ -198,11 +217,15 @@ class Ranks:
         if self.size == 1 or not params:
             return rows
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        counts = torch.tensor([rows] + [float(p.grad is not None) for p in params], device=self.device)
+        counts = torch.tensor(
+            [rows] + [float(p.grad is not None) for p in params], device=self.device
+        )
         flat = torch.cat([g.reshape(-1) * rows for g in grads] + [counts.to(grads[0].dtype)])
         dist.all_reduce(flat)
-        total, has_grad = flat[-len(counts)].item(), flat[-len(counts) + 1:]
-        for p, g, grad, flag in zip(params, grads, flat[:-len(counts)].split([g.numel() for g in grads]), has_grad):
+        total, has_grad = flat[-len(counts)].item(), flat[-len(counts) + 1 :]
+        for p, g, grad, flag in zip(
+            params, grads, flat[: -len(counts)].split([g.numel() for g in grads]), has_grad
+        ):
             p.grad = (grad.view_as(g) / total) if flag > 0 and total > 0 else None
         return total
 

@@ -2,6 +2,7 @@
 timed, and the trainer's ``epoch_hooks`` are called after it with (stage, epoch, seconds, output),
 stage "train" (output: the loss) or "valid" (output: (score, result)). The benchmarks read their
 timings here, through RecBole's own ``fit``."""
+
 import time
 
 

@@ -10,6 +10,7 @@ one), RecBole's params-file format, one ``name type value`` per line, plus ``#``
     lambda_v choice [0.1, 1.0, 10.0]      # a list of values (a Python literal)
     learning_rate loguniform -9.2,-4.6    # exp(uniform(low, high)); also uniform, quniform
 """
+
 import ast
 import math
 import os
@@ -40,10 +41,14 @@ def read_space(params_file):
             continue
         name, kind, value = (line.split(None, 2) + ["", ""])[:3]
         if kind not in PARAM_TYPES or not value:
-            raise ValueError(f"{params_file}:{number}: expected 'name {'|'.join(PARAM_TYPES)} value', got {line!r}")
+            raise ValueError(
+                f"{params_file}:{number}: expected 'name {'|'.join(PARAM_TYPES)} value', got {line!r}"
+            )
         if any(name in names for names in space.values()):
             raise ValueError(f"{params_file}:{number}: {name} is searched twice")
-        parsed = ast.literal_eval(value) if kind == "choice" else [float(v) for v in value.split(",")]
+        parsed = (
+            ast.literal_eval(value) if kind == "choice" else [float(v) for v in value.split(",")]
+        )
         space.setdefault(kind, {})[name] = parsed
     if not space:
         raise ValueError(f"{params_file}: no parameter to search")
@@ -58,8 +63,10 @@ def check_fixed(space, fixed_names):
     """A searched parameter must not be fixed as well (a command-line value would win every trial)."""
     clash = sorted(set(searched_names(space)) & set(fixed_names))
     if clash:
-        raise ValueError(f"{clash} are searched and also fixed (config_dict / command line): "
-                         "drop them from one of the two")
+        raise ValueError(
+            f"{clash} are searched and also fixed (config_dict / command line): "
+            "drop them from one of the two"
+        )
 
 
 class TrialObjective:
@@ -96,10 +103,18 @@ def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list
     if algo not in ALGOS:
         raise ValueError(f"algo [{algo}] must be one of {ALGOS}")
     if algo == "exhaustive" and set(space) != {"choice"}:
-        raise ValueError(f"algo exhaustive is a grid over 'choice' parameters; {sorted(set(space) - {'choice'})} "
-                         "need algo random or bayes")
-    tuner = HyperTuning(objective, params_dict=space, fixed_config_file_list=config_file_list,
-                        algo=algo, max_evals=max_evals or 100, early_stop=early_stop)
+        raise ValueError(
+            f"algo exhaustive is a grid over 'choice' parameters; {sorted(set(space) - {'choice'})} "
+            "need algo random or bayes"
+        )
+    tuner = HyperTuning(
+        objective,
+        params_dict=space,
+        fixed_config_file_list=config_file_list,
+        algo=algo,
+        max_evals=max_evals or 100,
+        early_stop=early_stop,
+    )
     if algo == "exhaustive":
         tuner.max_evals = min(tuner.max_evals, max_evals or tuner.max_evals)
     else:
@@ -130,15 +145,23 @@ def distinct_trials(tuner, budget):
 
 def trials(tuner):
     """Every trial: its parameters, validation score and results, in the order run."""
-    return [{"params": params, "valid_score": result["best_valid_score"],
-             "best_valid_result": result["best_valid_result"], "test_result": result["test_result"]}
-            for params, result in tuner.params2result.items()]
+    return [
+        {
+            "params": params,
+            "valid_score": result["best_valid_score"],
+            "best_valid_result": result["best_valid_result"],
+            "test_result": result["test_result"],
+        }
+        for params, result in tuner.params2result.items()
+    ]
 
 
 def best_trial(tuner):
     """The trial chosen on validation (``HyperTuning.best_params``; ``chosen``: its parameters as values)."""
     chosen = tuner.params2str(tuner.best_params)
-    return dict(next(t for t in trials(tuner) if t["params"] == chosen), chosen=dict(tuner.best_params))
+    return dict(
+        next(t for t in trials(tuner) if t["params"] == chosen), chosen=dict(tuner.best_params)
+    )
 
 
 def export(tuner, output_file):
@@ -146,20 +169,35 @@ def export(tuner, output_file):
     tuner.export_result(output_file=output_file)
     best = best_trial(tuner)
     with open(output_file, "a") as out:
-        out.write(f"Best on validation (valid score {best['valid_score']:.4f}; test not used for choosing):\n"
-                  f"{best['params']}\n")
+        out.write(
+            f"Best on validation (valid score {best['valid_score']:.4f}; test not used for choosing):\n"
+            f"{best['params']}\n"
+        )
 
 
-def tune(model, dataset, params_file=None, algo="exhaustive", max_evals=None, early_stop=10,
-         config_dict=None, config_file_list=None, output_file=None, seed=2020, fixed_names=(),
-         objective=objective_function):
+def tune(
+    model,
+    dataset,
+    params_file=None,
+    algo="exhaustive",
+    max_evals=None,
+    early_stop=10,
+    config_dict=None,
+    config_file_list=None,
+    output_file=None,
+    seed=2020,
+    fixed_names=(),
+    objective=objective_function,
+):
     """Search ``params_file`` (default: the model's) for ``model`` on ``dataset``. ``config_dict``
     and ``config_file_list`` are fixed for every trial; ``fixed_names``: keys set elsewhere (the
     command line). Returns {'best': the chosen trial, 'trials': every trial}."""
     space = read_space(params_file or params_file_for(model))
     check_fixed(space, set(config_dict or {}) | set(fixed_names) | {"model", "dataset"})
     fixed = dict(config_dict or {}, model=model, dataset=dataset)
-    tuner = hyper_tuning(TrialObjective(objective, fixed), space, algo, max_evals, early_stop, config_file_list)
+    tuner = hyper_tuning(
+        TrialObjective(objective, fixed), space, algo, max_evals, early_stop, config_file_list
+    )
     with search_seed(seed):
         tuner.run()
     if output_file:

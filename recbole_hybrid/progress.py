@@ -2,6 +2,7 @@
 stacked autoencoders): one line per stage when it starts, then at most one every
 ``progress_interval`` seconds and one when it ends, with the epoch, the loss and an estimate
 of the time left."""
+
 import time
 from logging import getLogger
 
@@ -26,5 +27,9 @@ class ProgressLog:
         self.last = now
         elapsed = now - start
         left = elapsed / done * (total - done)
-        self.log(f"{stage}: epoch {done}/{total}" + ("" if loss is None else f", loss {loss:.4g}")
-                 + f", {elapsed:.0f} s" + (f", about {left:.0f} s left" if done < total else ", done"))
+        self.log(
+            f"{stage}: epoch {done}/{total}"
+            + ("" if loss is None else f", loss {loss:.4g}")
+            + f", {elapsed:.0f} s"
+            + (f", about {left:.0f} s left" if done < total else ", done")
+        )

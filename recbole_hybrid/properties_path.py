@@ -1,6 +1,7 @@
 """Where the yaml property files are: installed as ``recbole_hybrid/properties`` by
 ``pip install .`` (setup.cfg maps the top-level ``properties/`` there), or ``properties/``
 next to the package in a source checkout."""
+
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent

@@ -5,6 +5,7 @@ and RecBole's own, without importing ``recbole.quick_start`` (which imports ray)
 ``nproc`` processes on this machine, ranks ``group_offset`` .. ``group_offset + nproc - 1``
 of ``world_size`` meeting at ``ip:port`` (recbole_hybrid/distributed.py). A process started
 by torchrun is a rank by itself (``nproc=1``)."""
+
 import logging
 import sys
 from contextlib import nullcontext
@@ -32,7 +33,9 @@ def prepare(config):
         train_data, valid_data, test_data = data_preparation(config, dataset)
     model = build_model(config, dataset, train_data)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    trainer.data_identity = dataset_identity(dataset)  # written into its checkpoints (checkpoint.py)
+    trainer.data_identity = dataset_identity(
+        dataset
+    )  # written into its checkpoints (checkpoint.py)
     test_data = condition_test_splits(model, test_data)
     return dataset, (train_data, valid_data, test_data), model, trainer
 
@@ -57,8 +60,10 @@ def condition_test_splits(model, test_data):
     if not names:
         return test_data
     if isinstance(test_data, dict):
-        raise ValueError(f"{type(model).__name__}: test conditions {names} need a protocol with one test "
-                         f"split, this one has {list(test_data)}")
+        raise ValueError(
+            f"{type(model).__name__}: test conditions {names} need a protocol with one test "
+            f"split, this one has {list(test_data)}"
+        )
     return {name: test_data for name in names}
 
 
@@ -71,29 +76,54 @@ def evaluate_test(trainer, test_data, load_best_model, show_progress=False):
         for i, (name, loader) in enumerate(test_data.items()):
             with condition(name) if condition else nullcontext():
                 results[name] = trainer.evaluate(
-                    loader, load_best_model=load_best_model and i == 0, show_progress=show_progress)
+                    loader, load_best_model=load_best_model and i == 0, show_progress=show_progress
+                )
         return results
     return trainer.evaluate(test_data, load_best_model=load_best_model, show_progress=show_progress)
 
 
-def run_recbole_hybrid(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True,
-                       nproc=1, world_size=-1, ip="localhost", port=5678, group_offset=0):
+def run_recbole_hybrid(
+    model=None,
+    dataset=None,
+    config_file_list=None,
+    config_dict=None,
+    saved=True,
+    nproc=1,
+    world_size=-1,
+    ip="localhost",
+    port=5678,
+    group_offset=0,
+):
     """Train ``model`` on ``dataset`` with RecBole's Trainer and evaluate on the test split;
     with ``nproc`` > 1 or ``world_size`` > 0, in ``nproc`` processes of a distributed run
     (the result is local rank 0's)."""
-    kwargs = dict(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
-                  saved=saved)
+    kwargs = dict(
+        model=model,
+        dataset=dataset,
+        config_file_list=config_file_list,
+        config_dict=config_dict,
+        saved=saved,
+    )
     if nproc == 1 and world_size <= 0:
         return run_single(**kwargs)
-    ranks = dict(world_size=nproc if world_size <= 0 else world_size, ip=ip, port=port, nproc=nproc,
-                 offset=group_offset)
-    return distributed.launch(run_single, nproc, dict(kwargs, config_dict=dict(config_dict or {}, **ranks)))
+    ranks = dict(
+        world_size=nproc if world_size <= 0 else world_size,
+        ip=ip,
+        port=port,
+        nproc=nproc,
+        offset=group_offset,
+    )
+    return distributed.launch(
+        run_single, nproc, dict(kwargs, config_dict=dict(config_dict or {}, **ranks))
+    )
 
 
 def run_single(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
     """One process of ``run_recbole_hybrid``: the whole run, or one rank of it (``local_rank``
     in ``config_dict``, or started by torchrun)."""
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    config = Config(
+        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
+    )
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -107,7 +137,9 @@ def run_single(model=None, dataset=None, config_file_list=None, config_dict=None
     )
     spread = None if config["single_spec"] else replica_spread(config, trainer.model)
     test_result = evaluate_test(trainer, test_data, saved, config["show_progress"])
-    logger.info("The running environment of this training is as follows:\n" + get_environment(config).draw())
+    logger.info(
+        "The running environment of this training is as follows:\n" + get_environment(config).draw()
+    )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = {
@@ -128,7 +160,9 @@ def replica_spread(config, model):
     loads rank 0's best checkpoint on every rank; 0: the ranks trained one model), logged
     at warning level if not 0."""
     spread = distributed.Ranks(config["device"]).spread(model)
-    (getLogger().warning if spread else getLogger().info)(f"replica spread across ranks: {spread:g}")
+    (getLogger().warning if spread else getLogger().info)(
+        f"replica spread across ranks: {spread:g}"
+    )
     return spread
 
 
@@ -142,7 +176,9 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     init_logger(config)
     logging.basicConfig(level=logging.ERROR)
     _, (train_data, valid_data, test_data), _, trainer = prepare(config)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, verbose=False, saved=saved
+    )
     test_result = evaluate_test(trainer, test_data, saved)
     return {
         "model": config["model"],

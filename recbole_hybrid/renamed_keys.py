@@ -2,6 +2,7 @@
 model (CVAE's ``vae_*`` and MD-CVAE's ``t_*`` keys became ``content_*``). The old names and
 values are still read, with a warning, until release ``REMOVED_IN``; checkpoints and benchmark
 records saved with them are read with today's names."""
+
 import warnings
 
 REMOVED_IN = "0.3.0"
@@ -34,11 +35,17 @@ def upgrade(settings, source=None):
             continue
         other = settings.get(new_key, new_value) if new_key != key else new_value
         if today_value(new_key, other) != new_value:
-            raise ValueError(f"{source or 'settings'} give both [{key}] = {value!r} and [{new_key}] = {other!r}: "
-                             f"{key} is the old name of {new_key}; keep {new_key} only")
+            raise ValueError(
+                f"{source or 'settings'} give both [{key}] = {value!r} and [{new_key}] = {other!r}: "
+                f"{key} is the old name of {new_key}; keep {new_key} only"
+            )
         if source is not None:
             old = key if new_key != key else f"{key}: {value}"
-            warnings.warn(f"[{old}] in {source} is deprecated: use [{new_key}: {new_value}] "
-                          f"(the old name is read until release {REMOVED_IN})", FutureWarning, stacklevel=2)
+            warnings.warn(
+                f"[{old}] in {source} is deprecated: use [{new_key}: {new_value}] "
+                f"(the old name is read until release {REMOVED_IN})",
+                FutureWarning,
+                stacklevel=2,
+            )
         upgraded[new_key] = new_value
     return upgraded

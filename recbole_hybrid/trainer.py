@@ -13,6 +13,7 @@ the stages stay replicas of one computation:
     ``after_pretraining``, CVAE's ALS sweep) run on rank 0 and are broadcast
     (``Ranks.on_rank_zero``): see each trainer for why.
 One process: the same code, with no communication and the same random draws as before."""
+
 import os
 import time
 
@@ -21,11 +22,24 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
 from recbole_hybrid.distributed import Ranks, module_tensors
-from recbole_hybrid.model.pretrain import cached_pretraining, content_checksum, pretrain_dae_stack, pretrain_layerwise
+from recbole_hybrid.model.pretrain import (
+    cached_pretraining,
+    content_checksum,
+    pretrain_dae_stack,
+    pretrain_layerwise,
+)
 from recbole_hybrid.progress import ProgressLog
 
-PRETRAIN_SETTINGS = ("pretrain_layer_epochs", "pretrain_latent_epochs", "pretrain_noise", "pretrain_epochs",
-                     "pretrain_learning_rate", "pretrain_batch_size", "pretrain_kl_anneal_epochs", "seed")
+PRETRAIN_SETTINGS = (
+    "pretrain_layer_epochs",
+    "pretrain_latent_epochs",
+    "pretrain_noise",
+    "pretrain_epochs",
+    "pretrain_learning_rate",
+    "pretrain_batch_size",
+    "pretrain_kl_anneal_epochs",
+    "seed",
+)
 
 
 def optimizer_params(optimizer):
@@ -66,17 +80,28 @@ class PretrainingTrainer(Trainer):
         """``run()`` trains ``module`` in place; with ``pretrain_cache`` its weights are kept
         in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed).
         Distributed: rank 0 does it, every rank gets its weights."""
-        self.ranks.on_rank_zero(lambda: self._cached(module, key, run, what), module_tensors(module))
+        self.ranks.on_rank_zero(
+            lambda: self._cached(module, key, run, what), module_tensors(module)
+        )
 
     def _cached(self, module, key, run, what):
         if not self.config["pretrain_cache"]:
             return run()
-        key = dict(key, **{k: self.config[k] for k in PRETRAIN_SETTINGS},
-                   model=type(self.model).__name__, dataset=self.config["dataset"])
-        path, hit = cached_pretraining(module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run)
-        self.logger.info(f"{what} pretraining reused from the cache {path} (same content, architecture and settings)"
-                         if hit else f"{what} pretraining saved in {path}: the next run with the same content, "
-                         "architecture and settings reuses it")
+        key = dict(
+            key,
+            **{k: self.config[k] for k in PRETRAIN_SETTINGS},
+            model=type(self.model).__name__,
+            dataset=self.config["dataset"],
+        )
+        path, hit = cached_pretraining(
+            module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run
+        )
+        self.logger.info(
+            f"{what} pretraining reused from the cache {path} (same content, architecture and settings)"
+            if hit
+            else f"{what} pretraining saved in {path}: the next run with the same content, "
+            "architecture and settings reuses it"
+        )
 
     def shard_step(self, optimizer, rows, loss_fn):
         """One step of ``optimizer`` on a batch of which this rank holds ``rows`` (its shard,
@@ -92,11 +117,25 @@ class PretrainingTrainer(Trainer):
         optimizer.step()
         return 0.0 if loss is None else loss.item() * (len(rows) / total)
 
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+    def fit(
+        self,
+        train_data,
+        valid_data=None,
+        verbose=True,
+        saved=True,
+        show_progress=False,
+        callback_fn=None,
+    ):
         if not self.pretrained:
             self.pretrain(train_data)
-        return super().fit(train_data, valid_data, verbose=verbose, saved=saved,
-                           show_progress=show_progress, callback_fn=callback_fn)
+        return super().fit(
+            train_data,
+            valid_data,
+            verbose=verbose,
+            saved=saved,
+            show_progress=show_progress,
+            callback_fn=callback_fn,
+        )
 
 
 class ContentVAETrainer(PretrainingTrainer):
@@ -125,8 +164,10 @@ class ContentVAETrainer(PretrainingTrainer):
         items = model.content_items()
         order = items[self.ranks.permutation(len(items))]
         loss_fn = lambda rows: model.content_loss(rows, coupled=coupled, kl_weight=kl_weight)
-        total = sum(self.shard_step(optimizer, self.ranks.shard(order[start:start + batch_size]), loss_fn)
-                    for start in range(0, len(order), batch_size))
+        total = sum(
+            self.shard_step(optimizer, self.ranks.shard(order[start : start + batch_size]), loss_fn)
+            for start in range(0, len(order), batch_size)
+        )
         return self.ranks.sum(total)
 
     def _pretrain_content_vae(self):
@@ -134,9 +175,18 @@ class ContentVAETrainer(PretrainingTrainer):
         lr, batch_size = config["pretrain_learning_rate"], config["pretrain_batch_size"]
         if config["pretrain_layer_epochs"] > 0:
             items = model.content_items()
-            pretrain_layerwise(model.content_vae, lambda idx: model.content_rows(items[idx]), len(items),
-                               config["pretrain_layer_epochs"], config["pretrain_latent_epochs"], lr,
-                               batch_size, config["pretrain_noise"], config["seed"], self.progress)
+            pretrain_layerwise(
+                model.content_vae,
+                lambda idx: model.content_rows(items[idx]),
+                len(items),
+                config["pretrain_layer_epochs"],
+                config["pretrain_latent_epochs"],
+                lr,
+                batch_size,
+                config["pretrain_noise"],
+                config["seed"],
+                self.progress,
+            )
         optimizer = self._build_optimizer(params=model.content_vae.parameters(), learning_rate=lr)
         anneal, epochs = config["pretrain_kl_anneal_epochs"] or 0, config["pretrain_epochs"]
         self.progress("content VAE pretraining", 0, epochs)
@@ -147,7 +197,10 @@ class ContentVAETrainer(PretrainingTrainer):
 
     def _pretrain(self, train_data=None):
         model = self.model
-        key = dict(model.pretrain_key(), content=content_checksum(model.content_matrix[model.content_items()]))
+        key = dict(
+            model.pretrain_key(),
+            content=content_checksum(model.content_matrix[model.content_items()]),
+        )
         self.cached(model.content_vae, key, self._pretrain_content_vae, "content VAE")
 
 
@@ -169,22 +222,29 @@ class MDCVAETrainer(ContentVAETrainer):
         super().__init__(config, model)
         self.optimizer = self._build_optimizer(params=model.user_vae_parameters())
         self.t_optimizer = self._build_optimizer(
-            params=model.content_vae.parameters(), learning_rate=config["content_learning_rate"])
+            params=model.content_vae.parameters(), learning_rate=config["content_learning_rate"]
+        )
 
     def b_step(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """User VAE with the content fixed (eq. 10): RecBole's epoch loop, user-VAE optimizer."""
         self.model.refresh_content_targets()
-        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        return super()._train_epoch(
+            train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress
+        )
 
     def t_step(self, epoch_idx=0):
         """Content VAE with V fixed (eq. 11)."""
-        return sum(self.content_epoch(self.t_optimizer, self.config["content_batch_size"], coupled=True)
-                   for _ in range(self.config["content_epochs"]))
+        return sum(
+            self.content_epoch(self.t_optimizer, self.config["content_batch_size"], coupled=True)
+            for _ in range(self.config["content_epochs"])
+        )
 
     def _set_lr(self, epoch_idx):
         factor = self.config["lr_decay"] if epoch_idx >= self.config["lr_decay_epoch"] else 1.0
-        for opt, lr in ((self.optimizer, self.learning_rate),
-                        (self.t_optimizer, self.config["content_learning_rate"])):
+        for opt, lr in (
+            (self.optimizer, self.learning_rate),
+            (self.t_optimizer, self.config["content_learning_rate"]),
+        ):
             for group in opt.param_groups:
                 group["lr"] = lr * factor
 
@@ -274,9 +334,11 @@ class DualNetTrainer(PretrainingTrainer):
     def _build_dual_optimizers(self):
         model = self.model
         self.optimizer = self._build_optimizer(params=model.parameters())
-        self.side_optimizers = {"both": self.optimizer,
-                                "user": self._build_optimizer(params=model.user_net.parameters()),
-                                "item": self._build_optimizer(params=model.item_net.parameters())}
+        self.side_optimizers = {
+            "both": self.optimizer,
+            "user": self._build_optimizer(params=model.user_net.parameters()),
+            "item": self._build_optimizer(params=model.item_net.parameters()),
+        }
 
     def dual_step(self, block, side="both", depth=None):
         """One optimizer step on a (users, items) block: ``side`` 'user' / 'item' / 'both'.
@@ -294,7 +356,7 @@ class DualNetTrainer(PretrainingTrainer):
         items = model.trained_items()
         items = items[ranks.permutation(len(items))]
         size = config["item_batch_size"]
-        item_batches = [items[i:i + size] for i in range(0, len(items), size)]
+        item_batches = [items[i : i + size] for i in range(0, len(items), size)]
         blocks = [(u, i) for u in user_batches for i in item_batches]
         sides = ("item", "user") if config["dual_update"] == "alternate" else ("both",)
         total = 0.0
@@ -309,17 +371,32 @@ class DualNetTrainer(PretrainingTrainer):
         if config["pretrain_layer_epochs"] > 0:
             items = model.content_items()
             run = lambda: pretrain_dae_stack(
-                model.item_net.linears, lambda idx: model.content_rows(items[idx]), len(items), model.item_net.act,
-                config["pretrain_layer_epochs"], config["pretrain_learning_rate"], config["pretrain_batch_size"],
-                config["pretrain_noise"], config["seed"], recon=("bce", "mse"), report=self.progress)
-            key = {"architecture": repr(model.item_net.linears), "content_norm": model.content_norm,
-                   "content": content_checksum(model.content_matrix[items])}
+                model.item_net.linears,
+                lambda idx: model.content_rows(items[idx]),
+                len(items),
+                model.item_net.act,
+                config["pretrain_layer_epochs"],
+                config["pretrain_learning_rate"],
+                config["pretrain_batch_size"],
+                config["pretrain_noise"],
+                config["seed"],
+                recon=("bce", "mse"),
+                report=self.progress,
+            )
+            key = {
+                "architecture": repr(model.item_net.linears),
+                "content_norm": model.content_norm,
+                "content": content_checksum(model.content_matrix[items]),
+            }
             self.cached(model.item_net.linears, key, run, "item network")
         for depth in range(1, model.item_net.depth):
             self._build_dual_optimizers()
             for epoch in range(config["pretrain_refine_epochs"] if train_data is not None else 0):
                 loss = self.dual_epoch(train_data, depth, epoch)
-                self.logger.info(set_color("layer-wise refinement", "green") + f" level {depth} epoch {epoch}: {loss:.2f}")
+                self.logger.info(
+                    set_color("layer-wise refinement", "green")
+                    + f" level {depth} epoch {epoch}: {loss:.2f}"
+                )
         self._build_dual_optimizers()
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
@@ -340,11 +417,15 @@ class LRMMTrainer(Trainer):
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self.model.reset_loss_stats()
-        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        loss = super()._train_epoch(
+            train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress
+        )
         stats = self.model.loss_stats
         n = max(stats["batches"], 1)
         alpha, beta = self.model.loss_weights().tolist()
-        self.logger.info(set_color("LRMM", "green") + f" epoch {epoch_idx}: train mse {stats['mse'] / n:.4f}, "
-                         f"reconstruction {stats['recon'] / n:.4f}, alpha {alpha:.3f}, beta {beta:.3f}, "
-                         f"m-drop dropped {stats['dropped'] / n:.3f} of the available modalities")
+        self.logger.info(
+            set_color("LRMM", "green") + f" epoch {epoch_idx}: train mse {stats['mse'] / n:.4f}, "
+            f"reconstruction {stats['recon'] / n:.4f}, alpha {alpha:.3f}, beta {beta:.3f}, "
+            f"m-drop dropped {stats['dropped'] / n:.3f} of the available modalities"
+        )
         return loss

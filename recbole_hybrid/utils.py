@@ -1,4 +1,5 @@
 """Model and trainer lookup: this package first, RecBole's as fallback (as RecBole-GNN)."""
+
 import difflib
 import importlib
 import pkgutil
@@ -9,19 +10,27 @@ from recbole.utils import get_trainer as recbole_get_trainer
 
 MODEL_SUBMODULES = ["general_recommender", "context_recommender"]
 # RecBole's model packages whose classes import without optional libraries (exlib needs lightgbm)
-RECBOLE_MODEL_PACKAGES = ["general_recommender", "context_aware_recommender", "sequential_recommender",
-                          "knowledge_aware_recommender"]
+RECBOLE_MODEL_PACKAGES = [
+    "general_recommender",
+    "context_aware_recommender",
+    "sequential_recommender",
+    "knowledge_aware_recommender",
+]
 
 
 def model_names():
     """Names of every model of this package and of RecBole's (as spelled for ``--model``)."""
     names = set()
     for sub in MODEL_SUBMODULES:
-        for info in pkgutil.iter_modules(importlib.import_module(f"recbole_hybrid.model.{sub}").__path__):
+        for info in pkgutil.iter_modules(
+            importlib.import_module(f"recbole_hybrid.model.{sub}").__path__
+        ):
             module = importlib.import_module(f"recbole_hybrid.model.{sub}.{info.name}")
             names |= {n for n in dir(module) if n.lower() == info.name}  # one file per model
     for package in RECBOLE_MODEL_PACKAGES:
-        names |= {n for n in dir(importlib.import_module(f"recbole.model.{package}")) if n[:1].isupper()}
+        names |= {
+            n for n in dir(importlib.import_module(f"recbole.model.{package}")) if n[:1].isupper()
+        }
     return sorted(names)
 
 
@@ -30,11 +39,17 @@ def get_model(model_name):
     module_name = model_name.lower()
     for submodule in MODEL_SUBMODULES:
         path = f"recbole_hybrid.model.{submodule}.{module_name}"
-        if importlib.util.find_spec(path) is not None and hasattr(importlib.import_module(path), model_name):
+        if importlib.util.find_spec(path) is not None and hasattr(
+            importlib.import_module(path), model_name
+        ):
             return getattr(importlib.import_module(path), model_name)
     try:
         return recbole_get_model(model_name)
-    except (ValueError, ImportError, AttributeError):  # ImportError: exlib needs lightgbm; AttributeError: case
+    except (
+        ValueError,
+        ImportError,
+        AttributeError,
+    ):  # ImportError: exlib needs lightgbm; AttributeError: case
         raise ValueError(unknown_model_message(model_name)) from None
 
 
@@ -67,5 +82,8 @@ def with_checks(trainer_class):
 
     if not issubclass(trainer_class, Trainer) or issubclass(trainer_class, TieCheck):
         return trainer_class
-    return type(trainer_class.__name__, (TieCheck, CheckpointIdentity, EpochClock, trainer_class),
-                {"__doc__": trainer_class.__doc__})
+    return type(
+        trainer_class.__name__,
+        (TieCheck, CheckpointIdentity, EpochClock, trainer_class),
+        {"__doc__": trainer_class.__doc__},
+    )

@@ -1,4 +1,5 @@
 """Assertions shared by the model tests."""
+
 from recbole_hybrid.quick_start import run_recbole_hybrid
 
 

@@ -1,4 +1,5 @@
 """The benchmark harness stores each finished process's result and, with --resume, reuses it."""
+
 import json
 import sys
 import types
@@ -15,9 +16,20 @@ import run_one  # noqa: E402
 def fake_runner(calls, recall):
     def fake_run(cmd, stdout, stderr, text):
         calls.append(json.loads(cmd[-1]))
-        result = {"tests": {"test": {"recall@20": recall}}, "epoch_seconds": 1.0, "eval_seconds": 1.0,
-                  "peak_mem_mb": 10, "epochs": 3, "best_epoch": 2, "seed": 2020, "valid_metrics": {}}
-        return types.SimpleNamespace(returncode=0, stdout="RESULT_JSON " + json.dumps(result) + "\n")
+        result = {
+            "tests": {"test": {"recall@20": recall}},
+            "epoch_seconds": 1.0,
+            "eval_seconds": 1.0,
+            "peak_mem_mb": 10,
+            "epochs": 3,
+            "best_epoch": 2,
+            "seed": 2020,
+            "valid_metrics": {},
+        }
+        return types.SimpleNamespace(
+            returncode=0, stdout="RESULT_JSON " + json.dumps(result) + "\n"
+        )
+
     return fake_run
 
 
@@ -35,8 +47,16 @@ def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monk
     assert len(calls) == 1
     # another spec, or no --resume: the process runs again
     other = dict(config, epochs=5)
-    assert run.run_process("MultiVAE", "citeulike-t", other, tmp_path, resume=True)["tests"]["test"]["recall@20"] == 0.9
-    assert run.run_process("MultiVAE", "citeulike-t", config, tmp_path)["tests"]["test"]["recall@20"] == 0.9
+    assert (
+        run.run_process("MultiVAE", "citeulike-t", other, tmp_path, resume=True)["tests"]["test"][
+            "recall@20"
+        ]
+        == 0.9
+    )
+    assert (
+        run.run_process("MultiVAE", "citeulike-t", config, tmp_path)["tests"]["test"]["recall@20"]
+        == 0.9
+    )
     assert len(calls) == 3
 
 
@@ -48,25 +68,52 @@ def test_log_names_carry_the_seed_and_the_settings():
 
 
 def test_records_average_test_and_validation_over_seeds_and_name_every_commit():
-    runs = [{"tests": {"test": {"rmse": r}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1, "epochs": 1,
-             "best_epoch": 1, "seed": s, "valid_metrics": {"rmse": v}, "commit": c}
-            for r, v, s, c in [(0.8, 0.7, 0, "aaa"), (0.9, 0.8, 1, "bbb"), (1.0, 0.9, 2, "aaa")]]
+    runs = [
+        {
+            "tests": {"test": {"rmse": r}},
+            "epoch_seconds": 1,
+            "eval_seconds": 1,
+            "peak_mem_mb": 1,
+            "epochs": 1,
+            "best_epoch": 1,
+            "seed": s,
+            "valid_metrics": {"rmse": v},
+            "commit": c,
+        }
+        for r, v, s, c in [(0.8, 0.7, 0, "aaa"), (0.9, 0.8, 1, "bbb"), (1.0, 0.9, 2, "aaa")]
+    ]
     [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
     assert record["metrics"] == {"rmse": 0.9} and record["valid_metrics"] == {"rmse": 0.8}
-    assert [v["rmse"] for v in record["per_seed_valid"]] == [0.7, 0.8, 0.9] and record["seeds"] == [0, 1, 2]
+    assert [v["rmse"] for v in record["per_seed_valid"]] == [0.7, 0.8, 0.9] and record["seeds"] == [
+        0,
+        1,
+        2,
+    ]
     assert record["commit"] == "aaa, bbb"
 
 
 def test_records_claim_no_validation_mean_when_a_seed_has_none():
-    runs = [{"tests": {"test": {"rmse": 0.8}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1, "epochs": 1,
-             "best_epoch": 1, "seed": s, "valid_metrics": v, "commit": "aaa"}
-            for s, v in [(0, {"rmse": 0.7}), (1, {})]]
+    runs = [
+        {
+            "tests": {"test": {"rmse": 0.8}},
+            "epoch_seconds": 1,
+            "eval_seconds": 1,
+            "peak_mem_mb": 1,
+            "epochs": 1,
+            "best_epoch": 1,
+            "seed": s,
+            "valid_metrics": v,
+            "commit": "aaa",
+        }
+        for s, v in [(0, {"rmse": 0.7}), (1, {})]
+    ]
     [record] = run.records_for("LRMM", "amazon-mi", "rating", None, runs, "cmd")
     assert record["valid_metrics"] == {} and "per_seed_valid" not in record
 
 
 def test_best_epoch_is_the_checkpoint_recbole_keeps_on_a_tie():
     from recbole.utils import early_stopping
+
     scores = [0.30, 0.35, 0.33, 0.35, 0.34]
     best, step, saved = -1.0, 0, None
     for epoch, score in enumerate(scores, 1):
@@ -74,12 +121,21 @@ def test_best_epoch_is_the_checkpoint_recbole_keeps_on_a_tie():
         saved = epoch if update else saved
     outputs = [(score, {}) for score in scores]
     assert run_one.best_epoch(outputs, {"valid_metric_bigger": True, "eval_step": 1}) == saved == 4
-    assert run_one.best_epoch([(0.9, {}), (0.8, {}), (0.8, {})], {"valid_metric_bigger": False, "eval_step": 2}) == 6
+    assert (
+        run_one.best_epoch(
+            [(0.9, {}), (0.8, {}), (0.8, {})], {"valid_metric_bigger": False, "eval_step": 2}
+        )
+        == 6
+    )
 
 
 def test_split_seeds_draw_the_split_and_the_model_seed():
-    specs = run.run_specs("EASE", "citeulike-a", "strong", None, {"reg_weight": 500}, split_seeds=[0, 3])
-    assert specs == [{"reg_weight": 500, "protocol": "strong", "split_seed": d, "seed": d} for d in (0, 3)]
+    specs = run.run_specs(
+        "EASE", "citeulike-a", "strong", None, {"reg_weight": 500}, split_seeds=[0, 3]
+    )
+    assert specs == [
+        {"reg_weight": 500, "protocol": "strong", "split_seed": d, "seed": d} for d in (0, 3)
+    ]
     fixed = run.run_specs("CVAE", "citeulike-a", "fixed", "P=1-random", {}, split_seeds=[1, 2])
     assert [s["fixed_seed"] for s in fixed] == [1, 2] and "split_seed" not in fixed[0]
     with pytest.raises(ValueError, match="one file, not a random draw"):
@@ -87,13 +143,26 @@ def test_split_seeds_draw_the_split_and_the_model_seed():
 
 
 def test_split_draw_records_hold_mean_std_se_and_each_draw():
-    runs = [{"tests": {"test": {"recall@20": r}}, "epoch_seconds": 1, "eval_seconds": 1, "peak_mem_mb": 1,
-             "epochs": 1, "best_epoch": 1, "seed": s, "valid_metrics": {"recall@20": r / 2}, "commit": "aaa"}
-            for s, r in [(0, 0.2), (1, 0.3), (2, 0.4)]]
-    [record] = run.records_for("EASE", "citeulike-a", "strong", None, runs, "cmd", split_seeds=[0, 1, 2])
+    runs = [
+        {
+            "tests": {"test": {"recall@20": r}},
+            "epoch_seconds": 1,
+            "eval_seconds": 1,
+            "peak_mem_mb": 1,
+            "epochs": 1,
+            "best_epoch": 1,
+            "seed": s,
+            "valid_metrics": {"recall@20": r / 2},
+            "commit": "aaa",
+        }
+        for s, r in [(0, 0.2), (1, 0.3), (2, 0.4)]
+    ]
+    [record] = run.records_for(
+        "EASE", "citeulike-a", "strong", None, runs, "cmd", split_seeds=[0, 1, 2]
+    )
     assert record["split_seeds"] == [0, 1, 2] and "seeds" not in record
     assert record["metrics"] == {"recall@20": 0.3} and record["std"] == {"recall@20": 0.1}
-    assert record["se"] == {"recall@20": round(0.1 / 3 ** 0.5, 4)}
+    assert record["se"] == {"recall@20": round(0.1 / 3**0.5, 4)}
     assert [v["recall@20"] for v in record["per_seed"]] == [0.2, 0.3, 0.4]
     assert [v["recall@20"] for v in record["per_seed_valid"]] == [0.1, 0.15, 0.2]
 
@@ -109,11 +178,22 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
         spec = json.loads(cmd[-1])
         calls.append(spec)
         reg = spec["config"].get("reg_weight", 0)
-        result = {"tests": {} if spec.get("test") is False else {"test": {"recall@20": 0.3}},
-                  "valid_metrics": {"ndcg@100": 1 - abs(reg - 100) / 1000}, "valid_score": 1 - abs(reg - 100) / 1000,
-                  "valid_metric": "ndcg@100", "valid_metric_bigger": True, "epoch_seconds": 1.0, "eval_seconds": 1.0,
-                  "peak_mem_mb": 10, "epochs": 1, "best_epoch": 1, "seed": spec["config"].get("seed")}
-        return types.SimpleNamespace(returncode=0, stdout="RESULT_JSON " + json.dumps(result) + "\n")
+        result = {
+            "tests": {} if spec.get("test") is False else {"test": {"recall@20": 0.3}},
+            "valid_metrics": {"ndcg@100": 1 - abs(reg - 100) / 1000},
+            "valid_score": 1 - abs(reg - 100) / 1000,
+            "valid_metric": "ndcg@100",
+            "valid_metric_bigger": True,
+            "epoch_seconds": 1.0,
+            "eval_seconds": 1.0,
+            "peak_mem_mb": 10,
+            "epochs": 1,
+            "best_epoch": 1,
+            "seed": spec["config"].get("seed"),
+        }
+        return types.SimpleNamespace(
+            returncode=0, stdout="RESULT_JSON " + json.dumps(result) + "\n"
+        )
 
     monkeypatch.setattr(run.subprocess, "run", fake_run)
     monkeypatch.setattr(run, "code_version", lambda: "abc1234")
@@ -122,17 +202,58 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
     space = tmp_path / "EASE.hyper"
     space.write_text("reg_weight choice [10.0, 100.0, 1000.0]\n")
     tuning, results = tmp_path / "tuning.json", tmp_path / "results.json"
-    monkeypatch.setattr("sys.argv", ["tune.py", "--model", "EASE", "--dataset", "toy", "--protocol", "strong",
-                                     "--params-file", str(space), "--out", str(tuning)])
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "tune.py",
+            "--model",
+            "EASE",
+            "--dataset",
+            "toy",
+            "--protocol",
+            "strong",
+            "--params-file",
+            str(space),
+            "--out",
+            str(tuning),
+        ],
+    )
     tune.main()
-    assert all(c["test"] is False and c["config"]["split_seed"] == 0 for c in calls) and len(calls) == 3
+    assert (
+        all(c["test"] is False and c["config"]["split_seed"] == 0 for c in calls)
+        and len(calls) == 3
+    )
     [record] = json.loads(tuning.read_text())
-    assert record["chosen"] == {"reg_weight": 100.0} and record["trials"] == 3 and record["valid_metric"] == "ndcg@100"
+    assert (
+        record["chosen"] == {"reg_weight": 100.0}
+        and record["trials"] == 3
+        and record["valid_metric"] == "ndcg@100"
+    )
     calls.clear()
-    monkeypatch.setattr("sys.argv", ["run.py", "--models", "EASE", "--datasets", "toy", "--protocols", "strong",
-                                     "--split-seeds", "0", "1", "--tuned", str(tuning), "--out", str(results)])
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "run.py",
+            "--models",
+            "EASE",
+            "--datasets",
+            "toy",
+            "--protocols",
+            "strong",
+            "--split-seeds",
+            "0",
+            "1",
+            "--tuned",
+            str(tuning),
+            "--out",
+            str(results),
+        ],
+    )
     run.main()
-    assert [(c["config"]["reg_weight"], c["config"]["split_seed"]) for c in calls] == [(100.0, 0), (100.0, 1)]
+    assert [(c["config"]["reg_weight"], c["config"]["split_seed"]) for c in calls] == [
+        (100.0, 0),
+        (100.0, 1),
+    ]
     [stored] = json.loads(results.read_text())
     assert stored["tuning"]["chosen"] == {"reg_weight": 100.0} and stored["tuning"]["trials"] == 3
     with pytest.raises(SystemExit, match="tuned .* and also given with --set"):
@@ -148,12 +269,26 @@ def test_headline_suite_tunes_each_model_then_runs_every_draw():
     runs = [c for c in commands if c[0] == "benchmarks/run.py"]
     tunes = [c for c in commands if c[0] == "benchmarks/tune.py"]
     assert all("--resume" in c for c in commands)
-    assert all(c[c.index("--split-seeds") + 1:c.index("--out")] == ["0", "1", "2", "3", "4"] for c in runs)
-    assert {c[c.index("--model") + 1] for c in tunes} == {c[c.index("--models") + 1] for c in runs} - {"MostPop"}
+    assert all(
+        c[c.index("--split-seeds") + 1 : c.index("--out")] == ["0", "1", "2", "3", "4"]
+        for c in runs
+    )
+    assert {c[c.index("--model") + 1] for c in tunes} == {
+        c[c.index("--models") + 1] for c in runs
+    } - {"MostPop"}
     for tune_step in tunes:  # each tuning runs before the draws of its model, dataset and protocol
-        model, dataset = tune_step[tune_step.index("--model") + 1], tune_step[tune_step.index("--dataset") + 1]
-        step = next(i for i, c in enumerate(commands) if c[0] == "benchmarks/run.py" and c[2] == model
-                    and c[4] == dataset and c[6] == tune_step[tune_step.index("--protocol") + 1])
+        model, dataset = (
+            tune_step[tune_step.index("--model") + 1],
+            tune_step[tune_step.index("--dataset") + 1],
+        )
+        step = next(
+            i
+            for i, c in enumerate(commands)
+            if c[0] == "benchmarks/run.py"
+            and c[2] == model
+            and c[4] == dataset
+            and c[6] == tune_step[tune_step.index("--protocol") + 1]
+        )
         assert commands.index(tune_step) == step - 1
     ease = next(c for c in tunes if c[c.index("--model") + 1] == "EASE")
     mdcvae = next(c for c in tunes if c[c.index("--model") + 1] == "MDCVAE")

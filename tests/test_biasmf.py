@@ -1,4 +1,5 @@
 """BiasMF (rating regression) and the loo-rating protocol on ml-100k (RecBole wheel)."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +15,14 @@ from recbole_hybrid.quick_start import prepare, run_recbole_hybrid
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # ratings on their 1..5 scale (RecBole's ml-100k.yaml min-max normalises float fields)
-QUICK = {"epochs": 2, "show_progress": False, "state": "ERROR", "train_batch_size": 1024,
-         "learning_rate": 0.01, "normalize_all": False}
+QUICK = {
+    "epochs": 2,
+    "show_progress": False,
+    "state": "ERROR",
+    "train_batch_size": 1024,
+    "learning_rate": 0.01,
+    "normalize_all": False,
+}
 MEAN = {"embedding_size": 0, "biases": False}
 BIAS = {"embedding_size": 0}
 
@@ -34,7 +41,9 @@ def test_mu_is_the_training_mean():
     _, dataset, _, model, _ = build(**BIAS)
     split = dataset.protocol_split
     everything, valid, test = ratings(dataset), ratings(split.valid), ratings(split.tests["test"])
-    train_mean = (everything.sum() - valid.sum() - test.sum()) / (len(everything) - len(valid) - len(test))
+    train_mean = (everything.sum() - valid.sum() - test.sum()) / (
+        len(everything) - len(valid) - len(test)
+    )
     assert model.mu.item() == pytest.approx(train_mean, abs=1e-5)
     assert model.mu.item() == pytest.approx(ratings(split.train).mean(), abs=1e-5)
     assert 1 <= everything.min() and everything.max() == 5  # the rating scale, not [0, 1]
@@ -62,8 +71,12 @@ def test_predict_by_hand(clip):
     batch = next(iter(test))[0]
     users, items = batch["user_id"], batch["item_id"]
     with torch.no_grad():
-        expected = (model.mu + model.user_bias.weight[users, 0] + model.item_bias.weight[items, 0]
-                    + (model.user_factors.weight[users] * model.item_factors.weight[items]).sum(1))
+        expected = (
+            model.mu
+            + model.user_bias.weight[users, 0]
+            + model.item_bias.weight[items, 0]
+            + (model.user_factors.weight[users] * model.item_factors.weight[items]).sum(1)
+        )
         if clip:
             expected = expected.clamp(1.0, 5.0)
         got = model.predict(batch)
@@ -98,11 +111,20 @@ def test_rmse_is_against_the_true_rating():
 
 def test_dataset_without_ratings_is_a_clear_error():
     no_rating = {"load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "protocol": "recbole"}
-    with pytest.raises(ValueError, match=r"BiasMF needs ratings: dataset \[ml-100k\] has no loaded rating field \[rating\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"BiasMF needs ratings: dataset \[ml-100k\] has no loaded rating field \[rating\]",
+    ):
         run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, **no_rating), saved=False)
-    with pytest.raises(ValueError, match=r"BiasMF needs ratings: dataset \[ml-100k\].*RATING_FIELD is None"):
-        run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, RATING_FIELD=None, protocol="recbole"),
-                           saved=False)
+    with pytest.raises(
+        ValueError, match=r"BiasMF needs ratings: dataset \[ml-100k\].*RATING_FIELD is None"
+    ):
+        run_recbole_hybrid(
+            "BiasMF",
+            "ml-100k",
+            config_dict=dict(QUICK, RATING_FIELD=None, protocol="recbole"),
+            saved=False,
+        )
 
 
 def test_labeled_evaluation_needs_the_rating_as_label():
@@ -112,34 +134,48 @@ def test_labeled_evaluation_needs_the_rating_as_label():
 
 @pytest.mark.slow
 def test_checkpoint_round_trip():
-    result = run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, embedding_size=8, protocol="loo-rating"))
+    result = run_recbole_hybrid(
+        "BiasMF", "ml-100k", config_dict=dict(QUICK, embedding_size=8, protocol="loo-rating")
+    )
     checkpoint = torch.load(result["saved_model_file"], weights_only=False)
-    config = Config("BiasMF", "ml-100k", config_dict=dict(QUICK, embedding_size=8, protocol="loo-rating"))
+    config = Config(
+        "BiasMF", "ml-100k", config_dict=dict(QUICK, embedding_size=8, protocol="loo-rating")
+    )
     _, (_, _, test), fresh, trainer = prepare(config)  # same seed: same split
     with torch.no_grad():
         for tensor in list(fresh.parameters()) + [fresh.mu]:
             tensor.normal_()
     assert trainer.evaluate(test, load_best_model=False) != result["test_result"]
     fresh.load_state_dict(checkpoint["state_dict"])
-    assert fresh.mu.item() == pytest.approx(checkpoint["state_dict"]["mu"].item()) and fresh.mu.item() > 3
+    assert (
+        fresh.mu.item() == pytest.approx(checkpoint["state_dict"]["mu"].item())
+        and fresh.mu.item() > 3
+    )
     assert trainer.evaluate(test, load_best_model=False) == result["test_result"]
 
 
 @pytest.mark.slow
 def test_same_seed_same_metrics():
-    assert_same_seed_same_metrics("BiasMF", "ml-100k", dict(QUICK, embedding_size=8, protocol="loo-rating"))
+    assert_same_seed_same_metrics(
+        "BiasMF", "ml-100k", dict(QUICK, embedding_size=8, protocol="loo-rating")
+    )
 
 
 @pytest.mark.slow
 def test_ranks_under_a_ranking_protocol():
-    result = run_recbole_hybrid("BiasMF", "ml-100k", config_dict=dict(QUICK, epochs=1, protocol="recbole"), saved=False)
+    result = run_recbole_hybrid(
+        "BiasMF", "ml-100k", config_dict=dict(QUICK, epochs=1, protocol="recbole"), saved=False
+    )
     assert "recall@10" in result["test_result"] and result["test_result"]["recall@10"] >= 0
 
 
 def test_loo_rating_holds_out_one_valid_and_one_test_rating_per_user():
     config = Config("BiasMF", "ml-100k", config_dict=dict(QUICK, protocol="loo-rating"))
     assert config["eval_args"]["mode"] == {"valid": "labeled", "test": "labeled"}
-    assert config["train_neg_sample_args"]["distribution"] == "none" and config["LABEL_FIELD"] == "rating"
+    assert (
+        config["train_neg_sample_args"]["distribution"] == "none"
+        and config["LABEL_FIELD"] == "rating"
+    )
     dataset = create_dataset(config)
     data_preparation(config, dataset)
     split = dataset.protocol_split
@@ -153,8 +189,10 @@ def test_loo_rating_holds_out_one_valid_and_one_test_rating_per_user():
     assert eligible.sum() == dataset.user_num - 1  # every ml-100k user has >= 20 ratings
     assert (valid[eligible] == 1).all() and (test[eligible] == 1).all()
     assert (train + valid + test == total).all()
-    pairs = [set(zip(p.inter_feat["user_id"].tolist(), p.inter_feat["item_id"].tolist()))
-             for p in (split.train, split.valid, split.tests["test"])]
+    pairs = [
+        set(zip(p.inter_feat["user_id"].tolist(), p.inter_feat["item_id"].tolist()))
+        for p in (split.train, split.valid, split.tests["test"])
+    ]
     assert not pairs[0] & pairs[1] and not pairs[0] & pairs[2] and not pairs[1] & pairs[2]
 
 
@@ -162,4 +200,9 @@ def test_defaults_protocol_rating_without_negatives():
     config = Config("BiasMF", "ml-100k", config_dict={"state": "ERROR"})
     assert config["protocol"] == "rating" and config["metrics"] == ["RMSE", "MAE"]
     assert config["train_neg_sample_args"]["distribution"] == "none"
-    assert Config("BiasMF", "ml-100k", config_dict={"state": "ERROR", "protocol": "loo-rating"})["protocol"] == "loo-rating"
+    assert (
+        Config("BiasMF", "ml-100k", config_dict={"state": "ERROR", "protocol": "loo-rating"})[
+            "protocol"
+        ]
+        == "loo-rating"
+    )

@@ -1,6 +1,7 @@
 """Checkpoints bound to their data (recbole_hybrid/checkpoint.py): recommend refuses a
 checkpoint whose dataset changed (reordered rows, a rebuilt file) or whose bytes were damaged,
 and names what changed; a missing or truncated file is one clear line."""
+
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,14 @@ from recbole_hybrid.quick_start import prepare
 from recbole_hybrid.recommend import Recommender, main
 
 ML100K = Path(recbole.__file__).parent / "dataset_example" / "ml-100k"
-QUICK = {"show_progress": False, "state": "ERROR", "epochs": 1, "metrics": ["Recall"], "topk": [10],
-         "valid_metric": "recall@10"}
+QUICK = {
+    "show_progress": False,
+    "state": "ERROR",
+    "epochs": 1,
+    "metrics": ["Recall"],
+    "topk": [10],
+    "valid_metric": "recall@10",
+}
 
 
 @pytest.fixture
@@ -23,8 +30,11 @@ def trained(tmp_path, in_tmp):
     data = tmp_path / "data" / "mlcopy"
     data.mkdir(parents=True)
     shutil.copy(ML100K / "ml-100k.inter", data / "mlcopy.inter")
-    config = Config("MultiVAE", "mlcopy", config_dict=dict(QUICK, data_path=str(data.parent),
-                                                           checkpoint_dir=str(tmp_path / "saved")))
+    config = Config(
+        "MultiVAE",
+        "mlcopy",
+        config_dict=dict(QUICK, data_path=str(data.parent), checkpoint_dir=str(tmp_path / "saved")),
+    )
     _, (train, _, _), _, trainer = prepare(config)
     trainer.fit(train, None, saved=True)
     return data, Path(trainer.saved_model_file)
@@ -64,10 +74,14 @@ def test_flipped_bytes_missing_and_truncated_checkpoints(trained, tmp_path, caps
     _, checkpoint = trained
     raw = checkpoint.read_bytes()
     cases = []
-    for share in (0.05, 0.5, 0.95):  # a few hundred bytes flipped: in the weights, the optimizer state...
+    for share in (
+        0.05,
+        0.5,
+        0.95,
+    ):  # a few hundred bytes flipped: in the weights, the optimizer state...
         flipped = bytearray(raw)
         start = int(len(raw) * share)
-        flipped[start:start + 300] = bytes(b ^ 0xFF for b in flipped[start:start + 300])
+        flipped[start : start + 300] = bytes(b ^ 0xFF for b in flipped[start : start + 300])
         cases.append((tmp_path / f"damaged-{share}.pth", bytes(flipped), r"damaged|cannot be read"))
     cases.append((tmp_path / "truncated.pth", raw[: len(raw) // 3], r"cannot be read: truncated"))
     for path, data, _ in cases:

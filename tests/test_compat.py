@@ -1,4 +1,5 @@
 """Each compat patch is needed (the library really lacks it) and works."""
+
 import sys
 
 import numpy as np

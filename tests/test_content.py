@@ -1,4 +1,5 @@
 """Item content as atomic features: loading, alignment and every malformed-input case."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,13 @@ GOOD_ITEMS = {
     "i2": {"vec": "1 0 0", "bow_ids": "pear", "bow_counts": "3", "tags": "y"},
     "i3": {"vec": "0 1 0", "bow_ids": "plum apple", "bow_counts": "1 1", "tags": "z"},
 }
-ITEM_HEADER = ["item_id:token", "vec:float_seq", "bow_ids:token_seq", "bow_counts:float_seq", "tags:token_seq"]
+ITEM_HEADER = [
+    "item_id:token",
+    "vec:float_seq",
+    "bow_ids:token_seq",
+    "bow_counts:float_seq",
+    "tags:token_seq",
+]
 
 
 def write_dataset(root, items=GOOD_ITEMS, inter=INTER, header=ITEM_HEADER, name="tiny"):
@@ -26,7 +33,7 @@ def write_dataset(root, items=GOOD_ITEMS, inter=INTER, header=ITEM_HEADER, name=
     if items is not None:
         fields = [h.split(":")[0] for h in header]
         rows = ["\t".join(header)]
-        for item, values in (items.items() if isinstance(items, dict) else items):
+        for item, values in items.items() if isinstance(items, dict) else items:
             rows.append("\t".join([item] + [values.get(f, "") for f in fields[1:]]))
         (folder / f"{name}.item").write_text("\n".join(rows) + "\n")
     return root
@@ -34,7 +41,9 @@ def write_dataset(root, items=GOOD_ITEMS, inter=INTER, header=ITEM_HEADER, name=
 
 def load(root, name="tiny", model="ContentKNN", **overrides):
     config_dict = {
-        "data_path": str(root), "content_fields": ["vec", "bow", "tags"], "state": "ERROR",
+        "data_path": str(root),
+        "content_fields": ["vec", "bow", "tags"],
+        "state": "ERROR",
         "show_progress": False,
     }
     config_dict.update(overrides)
@@ -61,7 +70,15 @@ def test_content_aligned_with_internal_ids(tmp_path):
 
 
 def test_content_survives_split_copies(tmp_path):
-    dataset = load(write_dataset(tmp_path), eval_args={"split": {"RS": [0.5, 0.25, 0.25]}, "order": "RO", "group_by": "user", "mode": "full"})
+    dataset = load(
+        write_dataset(tmp_path),
+        eval_args={
+            "split": {"RS": [0.5, 0.25, 0.25]},
+            "order": "RO",
+            "group_by": "user",
+            "mode": "full",
+        },
+    )
     train, _, _ = dataset.build()
     assert torch.equal(train.item_content("vec").matrix, dataset.item_content("vec").matrix)
 
@@ -90,7 +107,13 @@ def test_missing_field_is_named(tmp_path):
 
 
 def test_wrong_field_type(tmp_path):
-    header = ["item_id:token", "vec:float", "bow_ids:token_seq", "bow_counts:float_seq", "tags:token_seq"]
+    header = [
+        "item_id:token",
+        "vec:float",
+        "bow_ids:token_seq",
+        "bow_counts:float_seq",
+        "tags:token_seq",
+    ]
     items = {k: dict(v, vec="0.5") for k, v in GOOD_ITEMS.items()}
     with pytest.raises(ContentError, match=r"\[vec\] is float"):
         load(write_dataset(tmp_path, items, header=header))
@@ -109,15 +132,21 @@ def test_no_item_file(tmp_path):
 
 def test_interaction_items_without_rows_error_by_default(tmp_path):
     items = {k: v for k, v in GOOD_ITEMS.items() if k != "i3"}
-    with pytest.raises(ContentError, match=r"1 of the 3 items of the interactions \(33.3%\) have no row.*i3"):
+    with pytest.raises(
+        ContentError, match=r"1 of the 3 items of the interactions \(33.3%\) have no row.*i3"
+    ):
         load(write_dataset(tmp_path, items))
 
 
 def test_zero_fallback_keeps_interactions_and_masks(tmp_path):
     items = {k: v for k, v in GOOD_ITEMS.items() if k != "i3"}
-    with pytest.raises(ContentError, match="content_missing_max_share = 0.1"):  # 1 of 3 items: too many
+    with pytest.raises(
+        ContentError, match="content_missing_max_share = 0.1"
+    ):  # 1 of 3 items: too many
         load(write_dataset(tmp_path, items), content_missing="zero")
-    dataset = load(write_dataset(tmp_path, items), content_missing="zero", content_missing_max_share=0.5)
+    dataset = load(
+        write_dataset(tmp_path, items), content_missing="zero", content_missing_max_share=0.5
+    )
     assert dataset.inter_num == len(INTER)  # RecBole would have dropped i3's interactions
     i3 = internal(dataset, "i3")
     for name in ("vec", "bow", "tags"):
@@ -152,49 +181,98 @@ def test_unconfigured_content_name(tmp_path):
 def test_content_fields_are_not_joined_into_batches_unless_load_col_names_them(tmp_path):
     root = write_dataset(tmp_path)
     dataset = load(root).build()[0]  # load_col names no .item field: for item_content only
-    batch = Interaction({"item_id": torch.tensor([internal(dataset, "i1"), internal(dataset, "i3")])})
+    batch = Interaction(
+        {"item_id": torch.tensor([internal(dataset, "i1"), internal(dataset, "i3")])}
+    )
     assert set(dataset.join(batch).columns) == {"item_id"}
     assert dataset.item_content("vec").dim == 3
-    named = load(root, load_col={"inter": ["user_id", "item_id"], "item": ["item_id", "vec"]}).build()[0]
+    named = load(
+        root, load_col={"inter": ["user_id", "item_id"], "item": ["item_id", "vec"]}
+    ).build()[0]
     batch = Interaction({"item_id": torch.tensor([internal(named, "i1"), internal(named, "i3")])})
     assert set(named.join(batch).columns) == {"item_id", "vec"}  # joined as RecBole does
     assert torch.allclose(batch["vec"][0], torch.tensor([0.1, 0.2, 0.3]))
     assert named.item_content("bow").is_sparse  # still loaded for item_content
-    labeled = {"split": {"RS": [0.5, 0.25, 0.25]}, "order": "RO", "group_by": None, "mode": "labeled"}
-    context = load(root, model="FM", metrics=["AUC"], valid_metric="AUC", eval_args=labeled).build()[0]
+    labeled = {
+        "split": {"RS": [0.5, 0.25, 0.25]},
+        "order": "RO",
+        "group_by": None,
+        "mode": "labeled",
+    }
+    context = load(
+        root, model="FM", metrics=["AUC"], valid_metric="AUC", eval_args=labeled
+    ).build()[0]
     batch = Interaction({"item_id": torch.tensor([internal(context, "i1")])})
     assert {"vec", "bow_ids", "tags"} <= set(context.join(batch).columns)  # FM embeds every field
 
 
-GOOD_ITEM_LINES = ["\t".join(ITEM_HEADER)] + ["\t".join([k, v["vec"], v["bow_ids"], v["bow_counts"], v["tags"]])
-                                               for k, v in GOOD_ITEMS.items()]
+GOOD_ITEM_LINES = ["\t".join(ITEM_HEADER)] + [
+    "\t".join([k, v["vec"], v["bow_ids"], v["bow_counts"], v["tags"]])
+    for k, v in GOOD_ITEMS.items()
+]
 
 
 def write_raw(root, name, inter_lines=None, item_lines=None):
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     default_inter = ["user_id:token\titem_id:token"] + [f"{u}\t{i}" for u, i in INTER]
-    for suffix, lines in (("inter", inter_lines or default_inter), ("item", item_lines or GOOD_ITEM_LINES)):
+    for suffix, lines in (
+        ("inter", inter_lines or default_inter),
+        ("item", item_lines or GOOD_ITEM_LINES),
+    ):
         data = lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
         (folder / f"{name}.{suffix}").write_bytes(data)
     return root
 
 
-@pytest.mark.parametrize("case, inter, items, message", [
-    ("tab in a field", None, GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\ty\textra"] + GOOD_ITEM_LINES[3:],
-     r"tiny.item:3: 6 fields, the header has 5"),
-    ("text in a vector", None, GOOD_ITEM_LINES[:2] + ["i2\t1 zero 0\tpear\t3\ty"] + GOOD_ITEM_LINES[3:],
-     r"tiny.item:3: field \[vec\] \(float_seq\) holds \[zero\], not a number"),
-    ("leading quote", None, GOOD_ITEM_LINES[:2] + ['i2\t1 0 0\tpear\t3\t"y'] + GOOD_ITEM_LINES[3:],
-     r"tiny.item:3: field \[tags\] starts with a double quote"),
-    ("huge field", None, GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\t" + "y " * 70000] + GOOD_ITEM_LINES[3:],
-     r"tiny.item:3: field \[tags\] is 140000 characters long"),
-    ("header-only .item", None, GOOD_ITEM_LINES[:1], r"tiny.item: a header and no rows"),
-    ("empty .inter", ["user_id:token\titem_id:token"], None, r"tiny.inter: a header and no rows"),
-    ("untyped header", ["user_id\titem_id:token", "u1\ti1"], None, r"tiny.inter:1: header field \[user_id\]"),
-    ("float item ids", ["user_id:token\titem_id:float"] + [f"{u}\t{i[1:]}" for u, i in INTER], None,
-     r"tiny.inter \(header\): id field \[item_id\] is typed float"),
-])
+@pytest.mark.parametrize(
+    "case, inter, items, message",
+    [
+        (
+            "tab in a field",
+            None,
+            GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\ty\textra"] + GOOD_ITEM_LINES[3:],
+            r"tiny.item:3: 6 fields, the header has 5",
+        ),
+        (
+            "text in a vector",
+            None,
+            GOOD_ITEM_LINES[:2] + ["i2\t1 zero 0\tpear\t3\ty"] + GOOD_ITEM_LINES[3:],
+            r"tiny.item:3: field \[vec\] \(float_seq\) holds \[zero\], not a number",
+        ),
+        (
+            "leading quote",
+            None,
+            GOOD_ITEM_LINES[:2] + ['i2\t1 0 0\tpear\t3\t"y'] + GOOD_ITEM_LINES[3:],
+            r"tiny.item:3: field \[tags\] starts with a double quote",
+        ),
+        (
+            "huge field",
+            None,
+            GOOD_ITEM_LINES[:2] + ["i2\t1 0 0\tpear\t3\t" + "y " * 70000] + GOOD_ITEM_LINES[3:],
+            r"tiny.item:3: field \[tags\] is 140000 characters long",
+        ),
+        ("header-only .item", None, GOOD_ITEM_LINES[:1], r"tiny.item: a header and no rows"),
+        (
+            "empty .inter",
+            ["user_id:token\titem_id:token"],
+            None,
+            r"tiny.inter: a header and no rows",
+        ),
+        (
+            "untyped header",
+            ["user_id\titem_id:token", "u1\ti1"],
+            None,
+            r"tiny.inter:1: header field \[user_id\]",
+        ),
+        (
+            "float item ids",
+            ["user_id:token\titem_id:float"] + [f"{u}\t{i[1:]}" for u, i in INTER],
+            None,
+            r"tiny.inter \(header\): id field \[item_id\] is typed float",
+        ),
+    ],
+)
 def test_malformed_atomic_files_name_file_line_and_field(tmp_path, case, inter, items, message):
     with pytest.raises(ValueError, match=message):
         load(write_raw(tmp_path, "tiny", inter, items))

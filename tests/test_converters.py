@@ -4,6 +4,7 @@ ensure_atomic's stamp/rebuild/error behaviour on a tiny fake raw dir; the amazon
 and lfm2k converters on the real raw files (built once per module) and on tiny fake
 raw dirs with malformed rows.
 """
+
 import html
 import multiprocessing
 import os
@@ -27,8 +28,12 @@ from dataset_atomic.text import clean_title, fix_mojibake, unquote_csv
 DATASETS = ("citeulike-a", "citeulike-t")
 # figures of ../shared/data/README.md
 EXPECTED = {
-    "citeulike-a": dict(n_users=5551, n_items=16980, n_inters=204986, no_user_items=0, empty_docs=26, vocab=8000),
-    "citeulike-t": dict(n_users=7947, n_items=25975, n_inters=134860, no_user_items=391, empty_docs=31, vocab=20000),
+    "citeulike-a": dict(
+        n_users=5551, n_items=16980, n_inters=204986, no_user_items=0, empty_docs=26, vocab=8000
+    ),
+    "citeulike-t": dict(
+        n_users=7947, n_items=25975, n_inters=134860, no_user_items=391, empty_docs=31, vocab=20000
+    ),
 }
 VECTOR_FIELDS = ("text_vec", "d2v_vec")
 
@@ -72,7 +77,10 @@ def built(raw_data_root, tmp_path_factory) -> dict:
         for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             patch.setenv(variable, "1")  # two processes on two cores: no oversubscription
         with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-            jobs = {name: pool.submit(ensure_atomic, name, data_path, raw_data_root) for name in DATASETS}
+            jobs = {
+                name: pool.submit(ensure_atomic, name, data_path, raw_data_root)
+                for name in DATASETS
+            }
             return {name: Path(job.result()) for name, job in jobs.items()}
 
 
@@ -142,7 +150,9 @@ def test_fixed_split_train_is_authors_train(built, raw_data_root, name, p):
 def test_splits_are_disjoint_and_complete(built, name):
     everything = read_pairs(built[name] / f"{name}.inter")
     for stem in split_stems(name):
-        parts = [read_pairs(built[name] / f"{stem}-{part}.inter") for part in ("train", "valid", "test")]
+        parts = [
+            read_pairs(built[name] / f"{stem}-{part}.inter") for part in ("train", "valid", "test")
+        ]
         joined = np.sort(np.concatenate(parts))
         assert np.array_equal(joined, everything), stem  # equal multisets: disjoint and complete
 
@@ -163,7 +173,9 @@ def test_random_splits_deterministic_and_differ_by_seed(built, users_dat, name):
     for seed in (0, 1):
         train, _ = random_train_test(users, 10, seed)  # recomputed in this process
         codes = np.sort(np.concatenate([u * 2**32 + items for u, items in enumerate(train)]))
-        assert np.array_equal(read_pairs(built[name] / f"{name}.P10-random-s{seed}-train.inter"), codes)
+        assert np.array_equal(
+            read_pairs(built[name] / f"{name}.P10-random-s{seed}-train.inter"), codes
+        )
         trains[seed] = codes
     assert not np.array_equal(trains[0], trains[1])
 
@@ -188,7 +200,7 @@ def test_titles_cleaned(raw_data_root, built):
     assert titles[24] == 'Spectra of "real-world" graphs: beyond the semicircle law.'
     assert "cell–cell" in titles[31]
     items = read_atomic(built["citeulike-a"] / "citeulike-a.item")
-    assert not items["title"].str.contains("â|Ã|\"").any()
+    assert not items["title"].str.contains('â|Ã|"').any()
 
 
 # ---------------------------------------------------------------- text helpers
@@ -198,7 +210,9 @@ def test_fix_mojibake_examples():
     assert fix_mojibake("automating Â“word of mouthÂ”") == "automating “word of mouth”"
     assert fix_mojibake("Proteinsâ€ ") == "Proteins†"
     assert fix_mojibake("Déjà vu – naïve") == "Déjà vu – naïve"  # correct text untouched
-    assert unquote_csv('"Revisiting ""scale-free"" networks."') == 'Revisiting "scale-free" networks.'
+    assert (
+        unquote_csv('"Revisiting ""scale-free"" networks."') == 'Revisiting "scale-free" networks.'
+    )
 
 
 VECTOR_SCRIPT = """
@@ -219,14 +233,21 @@ def test_dense_vectors_identical_across_processes():
     digests = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        result = subprocess.run([sys.executable, "-c", VECTOR_SCRIPT, str(Path(dataset_atomic.__file__).parents[1])],
-                                env=env, capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", VECTOR_SCRIPT, str(Path(dataset_atomic.__file__).parents[1])],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         digests.add(result.stdout.strip())
     assert len(digests) == 1
 
 
 # ---------------------------------------------------------------- ensure_atomic on a fake raw dir
-FAKE_WORDS = "protein network gene social web learning model graph cell data mining folksonomy".split()
+FAKE_WORDS = (
+    "protein network gene social web learning model graph cell data mining folksonomy".split()
+)
 FAKE_TAGS = ["bio", "network_science", "ml", "web-2.0", "genomics", "hci"]
 
 
@@ -243,9 +264,13 @@ def write_fake_citeulike_a(raw_dir: Path, n_users: int = 5, n_items: int = 40) -
     titles[2] = '"The ""impact factor"" revisited."'
     (raw_dir / "titles.txt").write_text("\n".join(titles) + "\n", encoding="utf8")
     (raw_dir / "tags.dat").write_text("\n".join(FAKE_TAGS) + "\n")
-    item_tags = [rng.choice(len(FAKE_TAGS), rng.integers(0, 3), replace=False) for _ in range(n_items)]
+    item_tags = [
+        rng.choice(len(FAKE_TAGS), rng.integers(0, 3), replace=False) for _ in range(n_items)
+    ]
     (raw_dir / "item-tag.dat").write_text("\n".join(dat_line(tags) for tags in item_tags) + "\n")
-    users = [np.sort(rng.choice(n_items, rng.integers(12, 17), replace=False)) for _ in range(n_users)]
+    users = [
+        np.sort(rng.choice(n_items, rng.integers(12, 17), replace=False)) for _ in range(n_users)
+    ]
     (raw_dir / "users.dat").write_text("\n".join(dat_line(items) for items in users) + "\n")
     for p in (1, 10):
         orders = [rng.permutation(items) for items in users]
@@ -283,7 +308,9 @@ def test_ensure_atomic_rebuilds_when_raw_file_changes(fake_raw_root, tmp_path, c
     ensure_atomic("citeulike-a", data_path, fake_raw_root)
     assert capsys.readouterr().err == ""
 
-    titles_path.write_text(titles_path.read_text().replace("Cellâ€“cell network", "Zebrafish genome"))
+    titles_path.write_text(
+        titles_path.read_text().replace("Cellâ€“cell network", "Zebrafish genome")
+    )
     ensure_atomic("citeulike-a", data_path, fake_raw_root)
     assert "raw files changed: titles.txt" in capsys.readouterr().err
     assert read_atomic(out_dir / "citeulike-a.item")["title"][1] == "zebrafish genome"
@@ -317,8 +344,16 @@ def test_missing_raw_dir_error_names_files_sources_and_env(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         ensure_atomic("citeulike-t", tmp_path / "dataset", nowhere)
     message = str(error.value)
-    for needed in ("users.dat", "mult.dat", "tag-item.dat", "cvae-splits/cf-train-1-users.dat",
-                   "js05212/citeulike-t", "eelxpeng/CollaborativeVAE", RAW_DATA_ENV, str(nowhere / "citeulike-t")):
+    for needed in (
+        "users.dat",
+        "mult.dat",
+        "tag-item.dat",
+        "cvae-splits/cf-train-1-users.dat",
+        "js05212/citeulike-t",
+        "eelxpeng/CollaborativeVAE",
+        RAW_DATA_ENV,
+        str(nowhere / "citeulike-t"),
+    ):
         assert needed in message, needed
     assert not (tmp_path / "dataset" / "citeulike-t").exists()
 
@@ -343,9 +378,13 @@ def test_abstract_subset_raw_text_path(raw_data_root):
     assert len(rows) == 1929 and len({r["index"] for r in rows}) == 1929
     titles = (raw_data_root / "citeulike-a" / "titles.txt").read_text(encoding="utf-8").splitlines()
     same = sum(clean_title(titles[r["index"]]).lower() == r["title"].lower() for r in rows)
-    assert same >= 1800  # 1,903 exact title matches, 26 fuzzy (data README); cleaning differs a little
+    assert (
+        same >= 1800
+    )  # 1,903 exact title matches, 26 fuzzy (data README); cleaning differs a little
     indices, vocab, corpus = abstract_subset_bow(raw_data_root / "citeulike-a")
-    _, title_vocab, title_corpus = abstract_subset_bow(raw_data_root / "citeulike-a", with_abstract=False)
+    _, title_vocab, title_corpus = abstract_subset_bow(
+        raw_data_root / "citeulike-a", with_abstract=False
+    )
     words = sum(c for doc in corpus for _, c in doc)
     title_words = sum(c for doc in title_corpus for _, c in doc)
     assert len(vocab) > 2 * len(title_vocab) and words > 10 * title_words  # abstracts add real text
@@ -359,9 +398,14 @@ MM_EXPECTED = {
 }
 AMAZON_INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\treview:token"
 AMAZON_ITEM_HEADER = "item_id:token\ttitle:token_seq\tcategory:token\tprice:float\tmeta:token_seq"
-LFM2K_ITEM_HEADER = "item_id:token\ttext_vec:float_seq\taudio_vec:float_seq\tvggish_vec:float_seq\ttags:token_seq"
-LFM2K_VECTORS = {"text_vec": ("all-MiniLM-L6-v2.npy", 384), "audio_vec": ("whisper.npy", 512),
-                 "vggish_vec": ("vggish.npy", 128)}
+LFM2K_ITEM_HEADER = (
+    "item_id:token\ttext_vec:float_seq\taudio_vec:float_seq\tvggish_vec:float_seq\ttags:token_seq"
+)
+LFM2K_VECTORS = {
+    "text_vec": ("all-MiniLM-L6-v2.npy", 384),
+    "audio_vec": ("whisper.npy", 512),
+    "vggish_vec": ("vggish.npy", 128),
+}
 
 
 @pytest.fixture(scope="module")
@@ -414,14 +458,18 @@ def test_amazon_review_is_one_token_cell(built_mm, raw_data_root):
     assert all(re.fullmatch(rf"({word}( {word})*)?", review) for review in reviews)
     assert all(review == review.lower() for review in reviews)
     assert sum("'" in review for review in reviews) > 1000  # it's, don't ... kept whole
-    raw_path = raw_data_root / "amazon-musical-instruments" / "reviews_Musical_Instruments_5.json.gz"
+    raw_path = (
+        raw_data_root / "amazon-musical-instruments" / "reviews_Musical_Instruments_5.json.gz"
+    )
     with gzip.open(raw_path, "rt", encoding="utf8") as raw:
         raw_rows = [json.loads(line) for line in raw]
     assert len(raw_rows) == len(reviews)  # no duplicates: same order as the raw file
     for raw_row, review in zip(raw_rows, reviews):
         assert review == " ".join(tokenize_words(html.unescape(raw_row["reviewText"])))
         assert (review == "") == (raw_row["reviewText"].strip() == "")
-    assert reviews[0].startswith("not much to write about here but it does exactly what it's supposed to")
+    assert reviews[0].startswith(
+        "not much to write about here but it does exactly what it's supposed to"
+    )
 
 
 def test_amazon_item_file(built_mm):
@@ -442,7 +490,10 @@ def test_amazon_item_file(built_mm):
     assert (items["title"] != "").all() and (items["meta"] != "").all()
     first = items.set_index("item_id").loc["B00004Y2UT"]
     assert first["category"] == "Instrument_Cables" and first["price"] == "19.56"
-    assert first["meta"] == "monster standard instrument cable straight straight plugs instrument cables"
+    assert (
+        first["meta"]
+        == "monster standard instrument cable straight straight plugs instrument cables"
+    )
     stats = build_stats(out_dir)
     assert stats["meta_items_without_reviews"] == 0 and stats["items_without_metadata"] == 0
 
@@ -477,7 +528,9 @@ def test_lfm2k_item_vectors_and_tags(built_mm, raw_data_root):
         assert matrix.shape == (n_items, dim), field
         assert np.isfinite(matrix).all()
         assert np.allclose(matrix, np.load(raw_dir / file), rtol=1e-5, atol=1e-7), field  # %.6g
-    artists = pd.read_csv(raw_dir / "item_id_map.tsv", sep="\t", dtype=str, quoting=3)["original_artistID"]
+    artists = pd.read_csv(raw_dir / "item_id_map.tsv", sep="\t", dtype=str, quoting=3)[
+        "original_artistID"
+    ]
     texts = dict(line.split("\t", 1) for line in read_lines(raw_dir / "lfm2k_text.tsv")[1:])
     for item in (0, 2, 700, n_items - 1):
         assert items["tags"][item].split() == tokenize(texts[artists[item]]), item
@@ -485,8 +538,16 @@ def test_lfm2k_item_vectors_and_tags(built_mm, raw_data_root):
 
 
 # ---------------------------------------------------------------- amazon-mi and lfm2k: malformed raw files
-def review_row(user="U1", item="I1", rating=5.0, text="Great strings, don't break.", when=1393545600):
-    row = {"reviewerID": user, "asin": item, "reviewText": text, "overall": rating, "unixReviewTime": when}
+def review_row(
+    user="U1", item="I1", rating=5.0, text="Great strings, don't break.", when=1393545600
+):
+    row = {
+        "reviewerID": user,
+        "asin": item,
+        "reviewText": text,
+        "overall": rating,
+        "unixReviewTime": when,
+    }
     return {key: value for key, value in row.items() if value is not None}
 
 
@@ -498,20 +559,33 @@ def write_fake_amazon(raw_dir: Path, reviews: list[dict], items=("I1", "I2")) ->
     with gzip.open(raw_dir / "reviews_Musical_Instruments_5.json.gz", "wt", encoding="utf8") as out:
         out.writelines(json.dumps(row) + "\n" for row in reviews)
     meta = ["Product ID,Description,price,Category"]
-    meta += [f"{item},Guitar Strings &amp; Picks {item},{i + 1}.5,Acoustic Guitar Strings" for i, item in enumerate(items)]
+    meta += [
+        f"{item},Guitar Strings &amp; Picks {item},{i + 1}.5,Acoustic Guitar Strings"
+        for i, item in enumerate(items)
+    ]
     meta += ["I9,Unreviewed Cable,,Cables"]
     (raw_dir / "meta_Musical_Instruments_5.csv").write_text("\n".join(meta) + "\n", encoding="utf8")
 
 
-FAKE_REVIEWS = [review_row(), review_row("U2", "I2", 3.0, ""), review_row("U1", "I2", 4, "Ok &#34;cable&#34;")]
+FAKE_REVIEWS = [
+    review_row(),
+    review_row("U2", "I2", 3.0, ""),
+    review_row("U1", "I2", 4, "Ok &#34;cable&#34;"),
+]
 
 
 def test_fake_amazon_builds(tmp_path):
     raw_root = tmp_path / "raw"
-    write_fake_amazon(raw_root / "amazon-musical-instruments", FAKE_REVIEWS + [review_row(text="again")])
+    write_fake_amazon(
+        raw_root / "amazon-musical-instruments", FAKE_REVIEWS + [review_row(text="again")]
+    )
     out_dir = ensure_atomic("amazon-mi", tmp_path / "dataset", raw_root=raw_root)
     inter = read_atomic(out_dir / "amazon-mi.inter")
-    assert list(inter["review"]) == ["great strings don't break", "", "ok cable"]  # duplicate dropped
+    assert list(inter["review"]) == [
+        "great strings don't break",
+        "",
+        "ok cable",
+    ]  # duplicate dropped
     assert list(inter["rating"]) == ["5", "3", "4"]
     items = read_atomic(out_dir / "amazon-mi.item")
     assert list(items["item_id"]) == ["I1", "I2"]  # I9 has no review: dropped
@@ -522,16 +596,21 @@ def test_fake_amazon_builds(tmp_path):
     assert stats["empty_reviews"] == 1
 
 
-@pytest.mark.parametrize("bad_row, field", [
-    (review_row(item=None), "asin"),
-    (review_row(user=""), "reviewerID"),
-    (review_row(rating=7), "overall"),
-    (review_row(rating=0), "overall"),
-    (review_row(rating="five"), "overall"),
-])
+@pytest.mark.parametrize(
+    "bad_row, field",
+    [
+        (review_row(item=None), "asin"),
+        (review_row(user=""), "reviewerID"),
+        (review_row(rating=7), "overall"),
+        (review_row(rating=0), "overall"),
+        (review_row(rating="five"), "overall"),
+    ],
+)
 def test_fake_amazon_malformed_row_names_file_line_and_field(tmp_path, bad_row, field):
     raw_root = tmp_path / "raw"
-    write_fake_amazon(raw_root / "amazon-musical-instruments", FAKE_REVIEWS[:1] + [bad_row] + FAKE_REVIEWS[1:])
+    write_fake_amazon(
+        raw_root / "amazon-musical-instruments", FAKE_REVIEWS[:1] + [bad_row] + FAKE_REVIEWS[1:]
+    )
     with pytest.raises(ValueError) as error:
         ensure_atomic("amazon-mi", tmp_path / "dataset", raw_root=raw_root)
     message = str(error.value)
@@ -561,7 +640,12 @@ def test_fake_lfm2k_builds(tmp_path):
     write_fake_lfm2k(raw_root / "lastfm-2k")
     out_dir = ensure_atomic("lfm2k", tmp_path / "dataset", raw_root=raw_root)
     items = read_atomic(out_dir / "lfm2k.item")
-    assert list(items["tags"]) == ["", "post rock seen live", "post rock seen live", "post rock seen live"]
+    assert list(items["tags"]) == [
+        "",
+        "post rock seen live",
+        "post rock seen live",
+        "post rock seen live",
+    ]
     assert [len(cell.split()) for cell in items.iloc[0, 1:4]] == [6, 5, 3]
     assert build_stats(out_dir)["artists_without_tags_text"] == 1
 
@@ -584,15 +668,21 @@ def test_fake_lfm2k_wrong_row_count_names_file_and_field(tmp_path):
     with pytest.raises(ValueError) as error:
         ensure_atomic("lfm2k", tmp_path / "dataset", raw_root=tmp_path / "raw")
     message = str(error.value)
-    assert "vggish.npy" in message and "vggish_vec" in message and "item_id_map.tsv" in message, message
+    assert "vggish.npy" in message and "vggish_vec" in message and "item_id_map.tsv" in message, (
+        message
+    )
 
 
 def test_missing_raw_dir_error_for_amazon_names_its_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         ensure_atomic("amazon-mi", tmp_path / "dataset", tmp_path / "nowhere")
     message = str(error.value)
-    for needed in ("reviews_Musical_Instruments_5.json.gz", "meta_Musical_Instruments_5.csv",
-                   str(tmp_path / "nowhere" / "amazon-musical-instruments"), RAW_DATA_ENV):
+    for needed in (
+        "reviews_Musical_Instruments_5.json.gz",
+        "meta_Musical_Instruments_5.csv",
+        str(tmp_path / "nowhere" / "amazon-musical-instruments"),
+        RAW_DATA_ENV,
+    ):
         assert needed in message, needed
 
 
@@ -611,8 +701,11 @@ def test_ensure_atomic_never_overwrites_files_it_did_not_write(fake_raw_root, tm
     inter.write_text(inter.read_text() + "u_new\t1\n")
     titles = fake_raw_root / "citeulike-a" / "titles.txt"
     titles.write_text(titles.read_text().replace("Cellâ€“cell network", "Zebrafish genome"))
-    with pytest.raises(FileExistsError, match=r"raw files changed: titles.txt\) but has files edited since the "
-                                              r"converter wrote them: citeulike-a.inter: .*delete .* to rebuild"):
+    with pytest.raises(
+        FileExistsError,
+        match=r"raw files changed: titles.txt\) but has files edited since the "
+        r"converter wrote them: citeulike-a.inter: .*delete .* to rebuild",
+    ):
         ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)
     shutil.rmtree(out_dir)  # the documented way to force a rebuild
     ensure_atomic("citeulike-a", tmp_path / "dataset", fake_raw_root)

@@ -1,4 +1,5 @@
 """CVAE: vectorised ALS against the per-row formula, training, cold start, checkpoints."""
+
 import os
 
 import numpy as np
@@ -8,14 +9,27 @@ import torch
 
 from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
-from recbole_hybrid.model.general_recommender.cvae import confidence_weighted_solve, normalize_content
+from recbole_hybrid.model.general_recommender.cvae import (
+    confidence_weighted_solve,
+    normalize_content,
+)
 from recbole_hybrid.quick_start import prepare
 from recbole_hybrid.utils import get_trainer
 
 from helpers import assert_same_seed_same_metrics
 
-QUICK = {"state": "ERROR", "show_progress": False, "epochs": 2, "pretrain_epochs": 2, "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1,
-         "content_field": "class", "metrics": ["Recall", "NDCG"], "topk": [10, 20], "valid_metric": "recall@20"}
+QUICK = {
+    "state": "ERROR",
+    "show_progress": False,
+    "epochs": 2,
+    "pretrain_epochs": 2,
+    "pretrain_layer_epochs": 1,
+    "pretrain_latent_epochs": 1,
+    "content_field": "class",
+    "metrics": ["Recall", "NDCG"],
+    "topk": [10, 20],
+    "valid_metric": "recall@20",
+}
 
 
 def test_als_matches_per_row_solution():
@@ -39,11 +53,15 @@ def test_als_matches_per_row_solution():
 def test_content_normalisation():
     counts = sp.csr_matrix(np.array([[2, 0, 4], [1, 3, 0]], dtype=np.float32))
     by_word, scale = normalize_content(counts, "word_max")
-    assert np.allclose(by_word.toarray(), [[1, 0, 1], [0.5, 1, 0]]) and np.allclose(scale, [2, 3, 4])
+    assert np.allclose(by_word.toarray(), [[1, 0, 1], [0.5, 1, 0]]) and np.allclose(
+        scale, [2, 3, 4]
+    )
     by_item, _ = normalize_content(counts, "max")
     assert np.allclose(by_item.toarray(), [[0.5, 0, 1], [1 / 3, 1, 0]])
     present, _ = normalize_content(counts, "binary")
-    assert np.allclose(present.toarray(), [[1, 0, 1], [1, 1, 0]]) and np.allclose(counts.toarray()[0], [2, 0, 4])
+    assert np.allclose(present.toarray(), [[1, 0, 1], [1, 1, 0]]) and np.allclose(
+        counts.toarray()[0], [2, 0, 4]
+    )
     with pytest.raises(ValueError, match="content_norm"):
         normalize_content(counts, "tfidf")
 
@@ -67,7 +85,11 @@ def test_new_items_are_normalised_as_the_training_items(norm):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path_factory.mktemp("saved"))))
+    config = Config(
+        "CVAE",
+        "ml-100k",
+        config_dict=dict(QUICK, checkpoint_dir=str(tmp_path_factory.mktemp("saved"))),
+    )
     dataset, (train, valid, test), model, _ = prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], "CVAE")(config, model)
     best, _ = trainer.fit(train, valid, saved=True)
@@ -94,7 +116,7 @@ def test_checkpoint_round_trip(trained):
 def new_item_scores(model, users, content):
     """Scores of known ``users`` for new items of raw ``content`` (score_users' new columns)."""
     history = model.user_matrix[users.numpy()]
-    return model.score_users(history, content, users=users)[:, model.n_items:]
+    return model.score_users(history, content, users=users)[:, model.n_items :]
 
 
 def test_new_items_scored_from_content(trained):
@@ -159,10 +181,14 @@ def test_pretraining_is_cached_and_reused(tmp_path):
     cached = list((tmp_path / "pretrain").glob("pretrain-*.pth"))
     assert len(cached) == 1 and cached[0].with_suffix(".json").is_file()
     _, _, second, second_trainer = prepare(config)
-    assert not torch.equal(second.content_vae.mu.weight, first.content_vae.mu.weight)  # fresh init differs
+    assert not torch.equal(
+        second.content_vae.mu.weight, first.content_vae.mu.weight
+    )  # fresh init differs
     second_trainer.pretrain()  # loaded, not trained
     assert torch.equal(second.theta, first.theta) and torch.equal(second.V, first.V)
-    other = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5))
+    other = Config(
+        "CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), pretrain_noise=0.5)
+    )
     prepare(other)[3].pretrain()  # another setting: another cache entry
     assert len(list((tmp_path / "pretrain").glob("pretrain-*.pth"))) == 2
 
@@ -184,10 +210,22 @@ def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
         (folder / "movies.inter").write_text(header + "".join(order))
 
     def pretrained_means(root, cache, **settings):
-        config = Config("CVAE", "movies", config_dict=dict(
-            QUICK, data_path=str(tmp_path / root), checkpoint_dir=str(tmp_path / cache), pretrain_epochs=0,
-            load_col={"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id"]},
-            content_fields=["class", "movie_title"], **settings))
+        config = Config(
+            "CVAE",
+            "movies",
+            config_dict=dict(
+                QUICK,
+                data_path=str(tmp_path / root),
+                checkpoint_dir=str(tmp_path / cache),
+                pretrain_epochs=0,
+                load_col={
+                    "inter": ["user_id", "item_id", "rating", "timestamp"],
+                    "item": ["item_id"],
+                },
+                content_fields=["class", "movie_title"],
+                **settings,
+            ),
+        )
         dataset, _, model, trainer = prepare(config)
         trainer.pretrain()
         items = model.content_items()
@@ -199,7 +237,9 @@ def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
     assert not np.array_equal(first_ids, second_ids)  # another remapping
     assert len(list((tmp_path / "saved" / "pretrain").glob("pretrain-*.pth"))) == 1  # shared
     assert all(np.array_equal(first[t], second[t]) for t in first)
-    uncached, _ = pretrained_means("reversed", "none", pretrain_cache=False)  # trained anew: the same
+    uncached, _ = pretrained_means(
+        "reversed", "none", pretrain_cache=False
+    )  # trained anew: the same
     assert first.keys() == second.keys() == uncached.keys()
     assert all(np.allclose(first[t], uncached[t], atol=1e-5) for t in first)
 
@@ -207,15 +247,21 @@ def test_pretraining_does_not_depend_on_recboles_item_remapping(tmp_path):
 @pytest.mark.slow
 def test_pretraining_cache_tells_settings_apart_when_the_whole_vae_trains(tmp_path):
     def entries(**settings):
-        config = Config("CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), **settings))
+        config = Config(
+            "CVAE", "ml-100k", config_dict=dict(QUICK, checkpoint_dir=str(tmp_path), **settings)
+        )
         prepare(config)[3].pretrain()
         return len(list((tmp_path / "pretrain").glob("pretrain-*.pth")))
 
     assert entries(content_likelihood="bernoulli") == 1
     assert entries(content_likelihood="multinomial") == 2  # whole-VAE epochs use the likelihood
     assert entries(content_likelihood="bernoulli", pretrain_epochs=0) == 3
-    assert entries(content_likelihood="multinomial", pretrain_epochs=0) == 3  # layer-wise only: shared
-    assert entries(pretrain_epochs=0, lambda_r=10.0, lambda_w=0.01) == 3  # they act in whole-VAE epochs only
+    assert (
+        entries(content_likelihood="multinomial", pretrain_epochs=0) == 3
+    )  # layer-wise only: shared
+    assert (
+        entries(pretrain_epochs=0, lambda_r=10.0, lambda_w=0.01) == 3
+    )  # they act in whole-VAE epochs only
     assert entries(lambda_r=10.0) == 4
 
 
@@ -228,7 +274,9 @@ def als_objective(model):
     U, V, theta = model.U[users].double(), model.V[items].double(), model.theta[items].double()
     C = model.b + (model.a - model.b) * R
     fit = (C * (R - U @ V.T) ** 2).sum() / 2
-    return (fit + model.lambda_u / 2 * (U ** 2).sum() + model.lambda_v / 2 * ((V - theta) ** 2).sum()).item()
+    return (
+        fit + model.lambda_u / 2 * (U**2).sum() + model.lambda_v / 2 * ((V - theta) ** 2).sum()
+    ).item()
 
 
 @pytest.mark.slow

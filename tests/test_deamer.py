@@ -1,5 +1,6 @@
 """DEAMER (issue 8): trains on real amazon-mi and lfm2k slices with falling loss, serves the
 exposure for ranking and the rating for RMSE, modality switches, checkpoints, determinism."""
+
 import pytest
 import torch
 from recbole.utils import init_seed
@@ -12,9 +13,18 @@ from helpers import assert_checkpoint_round_trip, assert_same_seed_same_metrics
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "raw_data_root")
 
-SMALL = {"d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16, "embedding_size": 8,
-         "train_batch_size": 256, "epochs": 2, "show_progress": False, "state": "ERROR",
-         "max_doc_units": 8, "eval_batch_size": 4096}
+SMALL = {
+    "d2v_dim": 16,
+    "d2v_epochs": 2,
+    "hidden_size": 16,
+    "embedding_size": 8,
+    "train_batch_size": 256,
+    "epochs": 2,
+    "show_progress": False,
+    "state": "ERROR",
+    "max_doc_units": 8,
+    "eval_batch_size": 4096,
+}
 
 
 def build(dataset="amazon-mi", **overrides):
@@ -89,8 +99,9 @@ def test_rating_starts_at_the_training_mean_and_bias_reg_penalises():
         assert abs(float(model.predict(batch).mean()) - float(ratings.mean())) < 0.1
     model.train()
     with torch.no_grad():
-        b_u, b_v = model._rating_biases(model.user_embedding(batch[model.USER_ID]),
-                                        model.item_embedding(batch[model.ITEM_ID]))
+        b_u, b_v = model._rating_biases(
+            model.user_embedding(batch[model.USER_ID]), model.item_embedding(batch[model.ITEM_ID])
+        )
     expected = 0.5 * float((b_u.pow(2) + b_v.pow(2)).mean())
     init_seed(7, True)
     plain = float(model.calculate_loss(batch))

@@ -16,6 +16,7 @@ optimisation. Measured: they differ by 0.004 at most, while seeds 1-5 and 2020 o
 settings spread by 0.024 (MultiVAE) and 0.022 (MD-CVAE); 0.02 is about a seed's spread.
 Rank-weighted gradient averaging itself is exact: checked to 1e-6 against the whole batch.
 """
+
 import socket
 
 import pytest
@@ -26,13 +27,29 @@ from recbole_hybrid.quick_start import prepare, run_recbole_hybrid
 
 TOLERANCE = 0.02  # absolute, on recall@10 and ndcg@10: distributed vs one process
 EVAL_TOLERANCE = 0.001  # distributed evaluation vs one process evaluating the same checkpoint
-COMMON = {"show_progress": False, "state": "ERROR", "metrics": ["Recall", "NDCG"], "topk": [10],
-          "valid_metric": "ndcg@10", "eval_step": 2, "train_batch_size": 256}
+COMMON = {
+    "show_progress": False,
+    "state": "ERROR",
+    "metrics": ["Recall", "NDCG"],
+    "topk": [10],
+    "valid_metric": "ndcg@10",
+    "eval_step": 2,
+    "train_batch_size": 256,
+}
 SETTINGS = {
     "MultiVAE": dict(COMMON, epochs=6),
-    "MDCVAE": dict(COMMON, epochs=8, pretrain_epochs=2, pretrain_layer_epochs=1, pretrain_latent_epochs=1,
-                   pretrain_cache=False, latent_dimension=32, content_hidden_sizes=[32], content_batch_size=512,
-                   learning_rate=0.003),
+    "MDCVAE": dict(
+        COMMON,
+        epochs=8,
+        pretrain_epochs=2,
+        pretrain_layer_epochs=1,
+        pretrain_latent_epochs=1,
+        pretrain_cache=False,
+        latent_dimension=32,
+        content_hidden_sizes=[32],
+        content_batch_size=512,
+        learning_rate=0.003,
+    ),
 }
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
@@ -54,7 +71,9 @@ def one_thread_per_rank(monkeypatch):
 @pytest.mark.parametrize("model", ["MultiVAE", "MDCVAE"])
 def test_two_gloo_ranks_match_one_process(model, free_port):
     single = run_recbole_hybrid(model, "ml-100k", config_dict=SETTINGS[model])
-    ranks = run_recbole_hybrid(model, "ml-100k", config_dict=SETTINGS[model], nproc=2, port=free_port)
+    ranks = run_recbole_hybrid(
+        model, "ml-100k", config_dict=SETTINGS[model], nproc=2, port=free_port
+    )
     assert "replica_spread" not in single
     assert ranks["replica_spread"] == 0.0
     assert set(ranks["test_result"]) == set(single["test_result"]) == {"recall@10", "ndcg@10"}

@@ -1,6 +1,7 @@
 """DualNet (issue 7): the three designs train, dual mini-batch steps touch only their side,
 new items are scored from their content (not their id), unseen users from their history,
 checkpoints, determinism, bad input."""
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,10 +16,18 @@ from recbole_hybrid.quick_start import prepare
 from helpers import assert_same_seed_same_metrics
 
 SMALL = {
-    "show_progress": False, "state": "ERROR", "epochs": 2, "hidden_sizes": [32, 32, 16],
-    "train_batch_size": 128, "item_batch_size": 512, "pretrain_layer_epochs": 1,
-    "pretrain_refine_epochs": 1, "pretrain_cache": False, "metrics": ["Recall", "NDCG"],
-    "topk": [20], "valid_metric": "ndcg@20",
+    "show_progress": False,
+    "state": "ERROR",
+    "epochs": 2,
+    "hidden_sizes": [32, 32, 16],
+    "train_batch_size": 128,
+    "item_batch_size": 512,
+    "pretrain_layer_epochs": 1,
+    "pretrain_refine_epochs": 1,
+    "pretrain_cache": False,
+    "metrics": ["Recall", "NDCG"],
+    "topk": [20],
+    "valid_metric": "ndcg@20",
 }
 
 
@@ -75,7 +84,11 @@ def test_alternate_epoch_steps_each_side_once_per_block(monkeypatch):
     (train, _, _), model, trainer = build(dual_update="alternate")
     sides = []
     step = trainer.dual_step
-    monkeypatch.setattr(trainer, "dual_step", lambda block, side, depth=None: sides.append(side) or step(block, side, depth))
+    monkeypatch.setattr(
+        trainer,
+        "dual_step",
+        lambda block, side, depth=None: sides.append(side) or step(block, side, depth),
+    )
     trainer.dual_epoch(train)
     n_users = len(np.unique(train._dataset.inter_feat[model.USER_ID].numpy()))
     n_blocks = -(-n_users // 128) * -(-len(model.trained_items()) // 512)
@@ -88,7 +101,9 @@ def test_training_blocks_cover_trained_items_only():
     assert len(cold) and not set(model.trained_items()) & set(cold.tolist())
     seen = []
     step = trainer.dual_step
-    trainer.dual_step = lambda block, side, depth=None: seen.append(block[1]) or step(block, side, depth)
+    trainer.dual_step = lambda block, side, depth=None: (
+        seen.append(block[1]) or step(block, side, depth)
+    )
     trainer.dual_epoch(train)
     covered = np.sort(np.concatenate(seen))
     n_user_batches = len(seen) // -(-len(model.trained_items()) // 512)
@@ -129,7 +144,9 @@ def test_new_content_normalised_with_training_statistics(norm):
     rows = [3, 10, 42]
     new = model.normalize_content(raw[rows])
     assert np.allclose(new.toarray(), model.content_matrix[rows].toarray(), atol=1e-6)
-    assert ("content_idf" in model.state_dict()) and (model.content_idf.numel() > 0) == (norm == "tfidf")
+    assert ("content_idf" in model.state_dict()) and (model.content_idf.numel() > 0) == (
+        norm == "tfidf"
+    )
 
 
 @pytest.mark.slow
@@ -187,9 +204,19 @@ def test_cold_items_ranked_from_real_text_citeulike_a(raw_data_root, tmp_path):
     """Cold items scored by the item network on real text: shuffling their content among
     them drops cold recall to about random."""
     (train, valid, tests), model, trainer = build(
-        "citeulike-a", protocol="cold", data_path=str(tmp_path / "dataset"), content_fields=["bow"],
-        hidden_sizes=[64, 64, 32], epochs=3, pretrain_layer_epochs=0, pretrain_refine_epochs=0,
-        train_batch_size=512, item_batch_size=2048, topk=[100], valid_metric="ndcg@100")
+        "citeulike-a",
+        protocol="cold",
+        data_path=str(tmp_path / "dataset"),
+        content_fields=["bow"],
+        hidden_sizes=[64, 64, 32],
+        epochs=3,
+        pretrain_layer_epochs=0,
+        pretrain_refine_epochs=0,
+        train_batch_size=512,
+        item_batch_size=2048,
+        topk=[100],
+        valid_metric="ndcg@100",
+    )
     trainer.fit(train, valid, saved=False)
     loader = tests["cold"]
     cold = np.unique(loader._dataset.inter_feat[model.ITEM_ID].numpy())

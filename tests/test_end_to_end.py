@@ -1,5 +1,6 @@
 """Runner end to end on ml-100k (ships in the RecBole wheel): RecBole's MultiVAE and our
 ContentKNN through RecBole's Trainer and evaluator."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -47,9 +48,20 @@ def test_objective_function_for_hypertuning():
 @pytest.mark.slow
 def test_command_line_runner(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(REPO / "run_recbole_hybrid.py"), "--model=ContentKNN", "--dataset=ml-100k",
-         "--show_progress=False", "--topk=[5]", "--metrics=['Recall']", "--valid_metric=recall@5"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            str(REPO / "run_recbole_hybrid.py"),
+            "--model=ContentKNN",
+            "--dataset=ml-100k",
+            "--show_progress=False",
+            "--topk=[5]",
+            "--metrics=['Recall']",
+            "--valid_metric=recall@5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test result" in out.stdout + out.stderr and "recall@5" in out.stdout + out.stderr

@@ -1,5 +1,6 @@
 """Hyperparameter search (issue 10, part 3): search-space files, selection on validation only,
 run_hyper.py end to end (2 trials on ml-100k)."""
+
 import os
 import re
 import subprocess
@@ -22,23 +23,39 @@ def our_models():
     return sorted(p.stem for p in (properties_dir() / "model").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("model", sorted(set(our_models()) - NOTHING_TO_TUNE)
-                         + ["MultiVAE", "BPR", "EASE", "ItemKNN", "NeuMF"])
+@pytest.mark.parametrize(
+    "model",
+    sorted(set(our_models()) - NOTHING_TO_TUNE) + ["MultiVAE", "BPR", "EASE", "ItemKNN", "NeuMF"],
+)
 def test_search_space_names_parameters_of_the_model(model):
     """Every model of ours has its own file (RecBole's without one fall back to default.hyper),
     and every searched name is a key of the model's config (a typo would be searched in vain)."""
     params_file = params_file_for(model)
     assert params_file.stem == (model if model != "NeuMF" else "default")
     config = Config(model, "ml-100k", config_dict={"state": "ERROR"})
-    unknown = [name for name in searched_names(read_space(params_file)) if name not in config.final_config_dict]
+    unknown = [
+        name
+        for name in searched_names(read_space(params_file))
+        if name not in config.final_config_dict
+    ]
     assert not unknown, f"{params_file.name}: not parameters of {model}: {unknown}"
 
 
 def test_read_space_comments_and_errors(tmp_path):
     good = tmp_path / "good.hyper"
-    good.write_text("# comment\nlambda_v choice [0.1, 1e-3]  # trailing\n\nlearning_rate loguniform -9,-4\n")
-    assert read_space(good) == {"choice": {"lambda_v": [0.1, 0.001]}, "loguniform": {"learning_rate": [-9.0, -4.0]}}
-    for text in ("lambda_v choose [1]\n", "lambda_v choice\n", "a choice [1]\na choice [2]\n", "# empty\n"):
+    good.write_text(
+        "# comment\nlambda_v choice [0.1, 1e-3]  # trailing\n\nlearning_rate loguniform -9,-4\n"
+    )
+    assert read_space(good) == {
+        "choice": {"lambda_v": [0.1, 0.001]},
+        "loguniform": {"learning_rate": [-9.0, -4.0]},
+    }
+    for text in (
+        "lambda_v choose [1]\n",
+        "lambda_v choice\n",
+        "a choice [1]\na choice [2]\n",
+        "# empty\n",
+    ):
         (tmp_path / "bad.hyper").write_text(text)
         with pytest.raises(ValueError):
             read_space(tmp_path / "bad.hyper")
@@ -46,10 +63,17 @@ def test_read_space_comments_and_errors(tmp_path):
 
 def stub_objective(bigger):
     """Valid and test scores ranked in opposite orders: choosing on test would pick another trial."""
+
     def objective(config_dict, config_file_list=None):
         a = config_dict["a"]
-        return {"model": config_dict["model"], "best_valid_score": a, "valid_score_bigger": bigger,
-                "best_valid_result": {"score": a}, "test_result": {"score": -a}}
+        return {
+            "model": config_dict["model"],
+            "best_valid_score": a,
+            "valid_score_bigger": bigger,
+            "best_valid_result": {"score": a},
+            "test_result": {"score": -a},
+        }
+
     return objective
 
 
@@ -58,7 +82,9 @@ def test_best_trial_is_chosen_on_validation_only(tmp_path, bigger):
     space = tmp_path / "a.hyper"
     space.write_text("a choice [2, 3, 1]\n")
     out = tmp_path / "trials.result"
-    result = tune("MultiVAE", "ml-100k", params_file=space, output_file=out, objective=stub_objective(bigger))
+    result = tune(
+        "MultiVAE", "ml-100k", params_file=space, output_file=out, objective=stub_objective(bigger)
+    )
     assert sorted(t["params"] for t in result["trials"]) == ["a:1", "a:2", "a:3"]
     assert result["best"]["params"] == ("a:3" if bigger else "a:1")  # best valid; worst test
     text = out.read_text()
@@ -70,9 +96,23 @@ def test_searched_parameter_cannot_be_fixed_too(tmp_path):
     space = tmp_path / "a.hyper"
     space.write_text("a choice [1, 2]\nlr uniform 0.1,0.2\n")
     with pytest.raises(ValueError, match="searched and also fixed"):
-        tune("MultiVAE", "ml-100k", params_file=space, algo="random", config_dict={"a": 1}, objective=stub_objective(True))
+        tune(
+            "MultiVAE",
+            "ml-100k",
+            params_file=space,
+            algo="random",
+            config_dict={"a": 1},
+            objective=stub_objective(True),
+        )
     with pytest.raises(ValueError, match="searched and also fixed"):
-        tune("MultiVAE", "ml-100k", params_file=space, algo="random", fixed_names={"lr"}, objective=stub_objective(True))
+        tune(
+            "MultiVAE",
+            "ml-100k",
+            params_file=space,
+            algo="random",
+            fixed_names={"lr"},
+            objective=stub_objective(True),
+        )
     with pytest.raises(ValueError, match="grid over 'choice'"):
         tune("MultiVAE", "ml-100k", params_file=space, objective=stub_objective(True))
 
@@ -80,8 +120,14 @@ def test_searched_parameter_cannot_be_fixed_too(tmp_path):
 def counting_objective(calls):
     def objective(config_dict, config_file_list=None):
         calls.append(config_dict["a"])
-        return {"model": config_dict["model"], "best_valid_score": config_dict["a"], "valid_score_bigger": True,
-                "best_valid_result": {}, "test_result": {}}
+        return {
+            "model": config_dict["model"],
+            "best_valid_score": config_dict["a"],
+            "valid_score_bigger": True,
+            "best_valid_result": {},
+            "test_result": {},
+        }
+
     return objective
 
 
@@ -94,8 +140,14 @@ def test_random_search_budget_counts_distinct_settings(tmp_path, budget):
     runs = []
     for _ in range(2):
         calls = []
-        result = tune("MultiVAE", "ml-100k", params_file=space, algo="random", max_evals=budget,
-                      objective=counting_objective(calls))
+        result = tune(
+            "MultiVAE",
+            "ml-100k",
+            params_file=space,
+            algo="random",
+            max_evals=budget,
+            objective=counting_objective(calls),
+        )
         runs.append(calls)
         assert len(result["trials"]) == len(set(calls)) == min(budget, 6)
     assert runs[0] == runs[1]
@@ -117,13 +169,36 @@ def test_run_hyper_two_trials_on_ml100k(tmp_path):
     """The command line: MDCVAE (tiny), 2 trials; the output file lists both, and the chosen one
     has the higher validation ndcg@20."""
     (tmp_path / "grid.hyper").write_text("lambda_v choice [0.1, 10.0]\n")
-    tiny = ["--epochs=2", "--pretrain_epochs=1", "--pretrain_layer_epochs=0", "--pretrain_latent_epochs=0",
-            "--latent_dimension=32", "--content_hidden_sizes=[32]", "--show_progress=False", "--state=ERROR",
-            "--metrics=['Recall','NDCG']", "--topk=[20]", "--valid_metric=ndcg@20"]
+    tiny = [
+        "--epochs=2",
+        "--pretrain_epochs=1",
+        "--pretrain_layer_epochs=0",
+        "--pretrain_latent_epochs=0",
+        "--latent_dimension=32",
+        "--content_hidden_sizes=[32]",
+        "--show_progress=False",
+        "--state=ERROR",
+        "--metrics=['Recall','NDCG']",
+        "--topk=[20]",
+        "--valid_metric=ndcg@20",
+    ]
     out = subprocess.run(
-        [sys.executable, str(REPO / "run_hyper.py"), "--model=MDCVAE", "--dataset=ml-100k",
-         "--params_file=grid.hyper", "--max_evals=2", "--output_file=trials.result", *tiny],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            str(REPO / "run_hyper.py"),
+            "--model=MDCVAE",
+            "--dataset=ml-100k",
+            "--params_file=grid.hyper",
+            "--max_evals=2",
+            "--output_file=trials.result",
+            *tiny,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert out.returncode == 0, out.stderr[-2000:]
     valid, chosen = parse_export((tmp_path / "trials.result").read_text())

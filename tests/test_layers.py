@@ -1,4 +1,5 @@
 """Shared blocks: the content VAE gives the same loss and gradients on sparse and dense input."""
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -42,8 +43,18 @@ def test_stacked_dae_pretraining_learns_each_layer():
     torch.manual_seed(0)
     linears = torch.nn.ModuleList([torch.nn.Linear(120, 32), torch.nn.Linear(32, 16)])
     before = [layer.weight.detach().clone() for layer in linears]
-    dec_biases, codes = pretrain_dae_stack(linears, rows, 300, torch.nn.Tanh(), epochs=30, lr=0.01,
-                                           batch_size=64, noise=0.2, seed=0, recon=("bce", "mse"))
+    dec_biases, codes = pretrain_dae_stack(
+        linears,
+        rows,
+        300,
+        torch.nn.Tanh(),
+        epochs=30,
+        lr=0.01,
+        batch_size=64,
+        noise=0.2,
+        seed=0,
+        recon=("bce", "mse"),
+    )
     assert all(not torch.equal(b, layer.weight) for b, layer in zip(before, linears))
     assert codes.shape == (300, 16) and len(dec_biases) == 2
 
@@ -54,7 +65,11 @@ def test_stacked_dae_pretraining_learns_each_layer():
 
     x = torch.from_numpy(X.toarray())
     fresh = torch.nn.Linear(120, 32)
-    assert error(linears[0], dec_biases[0], x, "bce") < 0.8 * error(fresh, torch.zeros(120), x, "bce")
+    assert error(linears[0], dec_biases[0], x, "bce") < 0.8 * error(
+        fresh, torch.zeros(120), x, "bce"
+    )
     h = torch.tanh(linears[0](x)).detach()
     fresh = torch.nn.Linear(32, 16)
-    assert error(linears[1], dec_biases[1], h, "mse") < 0.8 * error(fresh, torch.zeros(32), h, "mse")
+    assert error(linears[1], dec_biases[1], h, "mse") < 0.8 * error(
+        fresh, torch.zeros(32), h, "mse"
+    )

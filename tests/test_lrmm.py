@@ -1,6 +1,7 @@
 """LRMM (missing modalities): m-drop's rate, m-auto's reconstruction, imputation of masked
 modalities at inference, per-condition test splits, checkpoints, determinism; amazon-mi with the
 rating protocol (and a copy of it with a synthetic dense vector for the V modality)."""
+
 import shutil
 
 import numpy as np
@@ -20,9 +21,20 @@ from helpers import assert_checkpoint_round_trip, assert_same_seed_same_metrics
 
 pytestmark = pytest.mark.usefixtures("in_tmp", "raw_data_root")
 
-SMALL = {"protocol": "rating", "d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16, "ae_hidden_size": 32,
-         "shared_size": 16, "max_doc_units": 20, "max_meta_words": 20, "train_batch_size": 256,
-         "epochs": 1, "show_progress": False, "state": "ERROR"}
+SMALL = {
+    "protocol": "rating",
+    "d2v_dim": 16,
+    "d2v_epochs": 2,
+    "hidden_size": 16,
+    "ae_hidden_size": 32,
+    "shared_size": 16,
+    "max_doc_units": 20,
+    "max_meta_words": 20,
+    "train_batch_size": 256,
+    "epochs": 1,
+    "show_progress": False,
+    "state": "ERROR",
+}
 
 
 def build(dataset="amazon-mi", **overrides):
@@ -58,7 +70,7 @@ def test_drop_probabilities_give_the_rate(p):
         if n < 2:
             assert q == 0.0
         elif p < (n - 1) / n:
-            assert abs(q - q ** n / n - p) < 1e-9
+            assert abs(q - q**n / n - p) < 1e-9
         else:
             assert q == 1.0
 
@@ -77,7 +89,7 @@ def test_mdrop_drops_whole_modalities_at_the_rate():
                 blocks = out.ae_input[:, : 3 * 16].view(-1, 3, 16)
                 # a dropped (or absent) modality is zero as a whole at m-auto's input, a kept one is not
                 assert torch.equal(blocks.abs().sum(2) > 0, out.kept)
-                assert torch.equal(out.ae_input[:, 3 * 16:], out.kept.float())
+                assert torch.equal(out.ae_input[:, 3 * 16 :], out.kept.float())
                 kept.append(out.kept)
                 available.append(out.available)
     kept, available = torch.cat(kept), torch.cat(available)
@@ -135,13 +147,27 @@ def amazon_with_vectors(raw_data_root, tmp_path):
     shutil.copy(source / "amazon-mi.inter", out / "ami-v.inter")
     item = pd.read_csv(source / "amazon-mi.item", sep="\t", dtype=str, keep_default_na=False)
     rng = np.random.default_rng(0)
-    item["img_vec:float_seq"] = [" ".join(f"{v:.4f}" for v in rng.normal(size=8)) if rng.random() > 0.1 else ""
-                                 for _ in range(len(item))]
+    item["img_vec:float_seq"] = [
+        " ".join(f"{v:.4f}" for v in rng.normal(size=8)) if rng.random() > 0.1 else ""
+        for _ in range(len(item))
+    ]
     item.to_csv(out / "ami-v.item", sep="\t", index=False)
     base = Config("LRMM", "amazon-mi", config_dict={"protocol": "rating"})
-    keys = ("USER_ID_FIELD", "ITEM_ID_FIELD", "RATING_FIELD", "TIME_FIELD", "load_col", "review_field")
-    return dict({k: base[k] for k in keys}, data_path=str(tmp_path / "data"), content_fields=["meta", "img_vec"],
-                content_missing="zero", dense_field="img_vec")
+    keys = (
+        "USER_ID_FIELD",
+        "ITEM_ID_FIELD",
+        "RATING_FIELD",
+        "TIME_FIELD",
+        "load_col",
+        "review_field",
+    )
+    return dict(
+        {k: base[k] for k in keys},
+        data_path=str(tmp_path / "data"),
+        content_fields=["meta", "img_vec"],
+        content_missing="zero",
+        dense_field="img_vec",
+    )
 
 
 def replace_input(model, g, rows):
@@ -248,7 +274,9 @@ def test_no_ratings_is_an_error():
 
 @pytest.mark.slow
 def test_missing_splits_score_one_model_under_each_condition():
-    _, (train, valid, test), model, trainer = build(missing=["U"], missing_splits=["+F", "-U", "-O", "-M"])
+    _, (train, valid, test), model, trainer = build(
+        missing=["U"], missing_splits=["+F", "-U", "-O", "-M"]
+    )
     assert list(test) == ["+F", "-U", "-O", "-M"] and len({id(t) for t in test.values()}) == 1
     _, best_valid = trainer.fit(train, valid, saved=False)
     results = evaluate_test(trainer, test, load_best_model=False)
@@ -307,7 +335,9 @@ def test_lstm_text_encoders():
     loss = model.calculate_loss(next(iter(train)))
     loss.backward()
     assert model.encoders["U"].lstm.weight_hh_l0.grad.abs().sum() > 0
-    w = model.encoders["U"].lstm.weight_hh_l0.detach()[:16]  # one gate's recurrent weights: orthogonal
+    w = model.encoders["U"].lstm.weight_hh_l0.detach()[
+        :16
+    ]  # one gate's recurrent weights: orthogonal
     assert torch.allclose(w @ w.T, torch.eye(16), atol=1e-5)
     with pytest.raises(ValueError, match="text_encoder"):
         build(text_encoder="cnn")

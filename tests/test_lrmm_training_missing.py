@@ -1,6 +1,7 @@
 """LRMM trained on incomplete data: modalities missing from the training data
 (``train_missing_prob``, the paper's Table 3) and fewer reviews / ratings per item
 (``max_item_reviews``, ``max_item_train_ratings``, Fig. 4); amazon-mi, protocol rating."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.usefixtures("in_tmp", "raw_data_root")
 
 
 def data_availability(model, users, items):
-    return torch.stack([model.encoders[g].mask(users if g == "U" else items) for g in model.modalities], 1)
+    return torch.stack(
+        [model.encoders[g].mask(users if g == "U" else items) for g in model.modalities], 1
+    )
 
 
 def review_counts(dataset, field):
@@ -87,10 +90,15 @@ def test_cap_groups_is_seeded_and_keeps_order():
 @pytest.mark.slow
 def test_max_item_reviews_caps_item_documents_only():
     _, (train, _, _), model, _ = build(max_item_reviews=1)
-    item_counts, user_counts = review_counts(train.dataset, "item_id"), review_counts(train.dataset, "user_id")
+    item_counts, user_counts = (
+        review_counts(train.dataset, "item_id"),
+        review_counts(train.dataset, "user_id"),
+    )
     assert item_counts.max() > 1
     assert np.array_equal(model.encoders["O"].lengths.numpy(), np.minimum(item_counts, 1))
-    assert np.array_equal(model.encoders["U"].lengths.numpy(), np.minimum(user_counts, 20))  # max_doc_units
+    assert np.array_equal(
+        model.encoders["U"].lengths.numpy(), np.minimum(user_counts, 20)
+    )  # max_doc_units
 
 
 def test_no_item_reviews_and_capped_ratings_still_train():

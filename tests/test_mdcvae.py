@@ -14,11 +14,20 @@ from helpers import assert_same_seed_same_metrics
 
 
 SMALL = {
-    "show_progress": False, "state": "ERROR", "epochs": 2, "pretrain_epochs": 2,
-    "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1,
-    "latent_dimension": 32, "content_hidden_sizes": [32], "train_batch_size": 256,
-    "content_batch_size": 512, "learning_rate": 0.003, "metrics": ["Recall", "NDCG"],
-    "topk": [20], "valid_metric": "ndcg@20",
+    "show_progress": False,
+    "state": "ERROR",
+    "epochs": 2,
+    "pretrain_epochs": 2,
+    "pretrain_layer_epochs": 1,
+    "pretrain_latent_epochs": 1,
+    "latent_dimension": 32,
+    "content_hidden_sizes": [32],
+    "train_batch_size": 256,
+    "content_batch_size": 512,
+    "learning_rate": 0.003,
+    "metrics": ["Recall", "NDCG"],
+    "topk": [20],
+    "valid_metric": "ndcg@20",
 }
 
 
@@ -44,7 +53,7 @@ def same(before, params):
 def test_losses_decrease_on_ml100k():
     (train, _, _), model, trainer = build()
     trainer.pretrain()
-    model.total_anneal_steps = 10 ** 9  # beta ~ 0: compare the likelihood terms alone
+    model.total_anneal_steps = 10**9  # beta ~ 0: compare the likelihood terms alone
     first = trainer._train_epoch(train, 0)
     for epoch in range(1, 6):
         last = trainer._train_epoch(train, epoch)
@@ -146,11 +155,24 @@ def test_cold_items_scored_from_content_ml100k():
 def test_cold_start_uses_content_citeulike_a(raw_data_root, tmp_path):
     """Shuffling the cold items' content among them drops cold recall to about random."""
     (train, valid, tests), model, trainer = build(
-        "MDsymCVAE", "citeulike-a", protocol="cold", epochs=4, pretrain_epochs=4, pretrain_layer_epochs=3,
+        "MDsymCVAE",
+        "citeulike-a",
+        protocol="cold",
+        epochs=4,
+        pretrain_epochs=4,
+        pretrain_layer_epochs=3,
         pretrain_latent_epochs=3,
-        data_path=str(tmp_path / "dataset"), latent_dimension=64, content_hidden_sizes=[64],
-        lambda_v=10.0, content_fields=["bow"], train_batch_size=256, content_batch_size=256,
-        content_learning_rate=0.003, pretrain_learning_rate=0.01, topk=[100], valid_metric="ndcg@100",
+        data_path=str(tmp_path / "dataset"),
+        latent_dimension=64,
+        content_hidden_sizes=[64],
+        lambda_v=10.0,
+        content_fields=["bow"],
+        train_batch_size=256,
+        content_batch_size=256,
+        content_learning_rate=0.003,
+        pretrain_learning_rate=0.01,
+        topk=[100],
+        valid_metric="ndcg@100",
     )
     trainer.fit(train, valid, saved=False)
     cold = model.content_only_items()

@@ -1,4 +1,5 @@
 """Long stages report progress: a line when a stage starts, at most one per interval, one at its end."""
+
 import pytest
 
 from recbole_hybrid.progress import ProgressLog
@@ -28,16 +29,31 @@ def test_content_pretraining_reports_each_stage(tmp_path, monkeypatch, caplog):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["pytest"])
-    config = Config("MDCVAE", "ml-100k", config_dict={
-        "state": "INFO", "show_progress": False, "progress_interval": 0, "pretrain_layer_epochs": 2,
-        "pretrain_latent_epochs": 2, "pretrain_epochs": 2, "latent_dimension": 8, "content_hidden_sizes": [8],
-        "checkpoint_dir": str(tmp_path / "saved")})
+    config = Config(
+        "MDCVAE",
+        "ml-100k",
+        config_dict={
+            "state": "INFO",
+            "show_progress": False,
+            "progress_interval": 0,
+            "pretrain_layer_epochs": 2,
+            "pretrain_latent_epochs": 2,
+            "pretrain_epochs": 2,
+            "latent_dimension": 8,
+            "content_hidden_sizes": [8],
+            "checkpoint_dir": str(tmp_path / "saved"),
+        },
+    )
     init_seed(config["seed"], True)
     _, _, _, trainer = prepare(config)
     with caplog.at_level(logging.INFO):
         trainer.pretrain()
-    for stage in ("denoising autoencoder layer 1/1: epoch 2/2", "latent layer: epoch 2/2",
-                  "content VAE pretraining: epoch 2/2", "content VAE pretraining saved in"):
+    for stage in (
+        "denoising autoencoder layer 1/1: epoch 2/2",
+        "latent layer: epoch 2/2",
+        "content VAE pretraining: epoch 2/2",
+        "content VAE pretraining saved in",
+    ):
         assert stage in caplog.text, stage
     _, _, _, again = prepare(config)
     caplog.clear()
@@ -55,10 +71,20 @@ def test_doc2vec_and_large_inverses_report_progress(monkeypatch, caplog):
     from recbole_hybrid import compat
 
     calls = []
-    train_doc2vec([["a", "b", "c"], ["b", "c", "d"]] * 5, dim=4, epochs=3, min_count=1, window=2, seed=0,
-                  report=lambda stage, done, total, loss=None: calls.append((stage, done, total)))
+    train_doc2vec(
+        [["a", "b", "c"], ["b", "c", "d"]] * 5,
+        dim=4,
+        epochs=3,
+        min_count=1,
+        window=2,
+        seed=0,
+        report=lambda stage, done, total, loss=None: calls.append((stage, done, total)),
+    )
     assert calls == [("Doc2Vec", 0, 3), ("Doc2Vec", 1, 3), ("Doc2Vec", 2, 3), ("Doc2Vec", 3, 3)]
     monkeypatch.setattr(compat, "LOGGED_INVERSE", 3)
     with caplog.at_level(logging.INFO):
         compat.spd_inverse(np.eye(3, dtype=np.float32) * 2)
-    assert "inverting the 3 x 3 Gram matrix" in caplog.text and "inverted the 3 x 3 Gram matrix in" in caplog.text
+    assert (
+        "inverting the 3 x 3 Gram matrix" in caplog.text
+        and "inverted the 3 x 3 Gram matrix in" in caplog.text
+    )

@@ -1,4 +1,5 @@
 """Protocol invariants (strong, cold, in-matrix, fixed, loo99, rating) and the extra metrics."""
+
 import numpy as np
 import pytest
 import torch
@@ -71,7 +72,9 @@ def split_of(protocol, **settings):
 def test_strong_drops_items_no_training_user_has(strong):
     _, split, _ = strong
     train_items = {i for _, i in pairs(split.train)}
-    held_out = pairs(split.history) - pairs(split.train) | pairs(split.valid) | pairs(split.tests["test"])
+    held_out = (
+        pairs(split.history) - pairs(split.train) | pairs(split.valid) | pairs(split.tests["test"])
+    )
     assert {i for _, i in held_out} <= train_items
     unfiltered = split_of("strong", strong_drop_unseen_items=False)
     assert pairs(unfiltered.train) == pairs(split.train)  # the same users train
@@ -97,7 +100,9 @@ def test_recbole_split_follows_seed_without_split_seed():
 
 
 def test_strong_rejects_models_without_fold_in():
-    with pytest.raises(ValueError, match="BPR cannot serve protocol 'strong'.*folds_in_users = False"):
+    with pytest.raises(
+        ValueError, match="BPR cannot serve protocol 'strong'.*folds_in_users = False"
+    ):
         run_recbole_hybrid("BPR", "ml-100k", config_dict=dict(QUIET, protocol="strong"))
 
 
@@ -124,7 +129,7 @@ def test_no_pair_in_two_parts(cold, strong, in_matrix):
     for split in (cold[2], strong[1], in_matrix[1]):
         parts = [pairs(split.train), pairs(split.valid)] + [pairs(t) for t in split.tests.values()]
         for i, a in enumerate(parts):
-            for b in parts[i + 1:]:
+            for b in parts[i + 1 :]:
                 assert not a & b
 
 
@@ -139,14 +144,19 @@ def in_matrix():
 def test_in_matrix_known_users_and_seen_items(in_matrix):
     dataset, split = in_matrix
     train, valid, test = split.train, split.valid, split.tests["test"]
-    assert not pairs(train) & pairs(valid) and not pairs(train) & pairs(test) and not pairs(valid) & pairs(test)
+    assert (
+        not pairs(train) & pairs(valid)
+        and not pairs(train) & pairs(test)
+        and not pairs(valid) & pairs(test)
+    )
     all_users = users(dataset)
     known = users(train)
     assert users(valid) <= known and users(test) <= known
     assert abs(len(known) - 0.9 * len(all_users)) <= 1  # ml-100k: every user has >= 20 items
     unknown = all_users - known
     assert len(pairs(train)) + len(pairs(valid)) + len(pairs(test)) == sum(
-        1 for u, _ in pairs(dataset) if u not in unknown)
+        1 for u, _ in pairs(dataset) if u not in unknown
+    )
     train_items = {i for _, i in pairs(train)}
     assert {i for _, i in pairs(valid) | pairs(test)} <= train_items  # every evaluated item seen
     n = len(pairs(train)) + len(pairs(valid)) + len(pairs(test))
@@ -155,7 +165,9 @@ def test_in_matrix_known_users_and_seen_items(in_matrix):
 
 def test_in_matrix_moves_unseen_items_to_training():
     """An item of a single interaction is never evaluated: its pair moves to training."""
-    config = Config("ContentKNN", "ml-100k", config_dict=dict(QUIET, protocol="in-matrix", known_user_ratio=1.0))
+    config = Config(
+        "ContentKNN", "ml-100k", config_dict=dict(QUIET, protocol="in-matrix", known_user_ratio=1.0)
+    )
     dataset = create_dataset(config)
     split = dataset.build_protocol()
     train_items = {i for _, i in pairs(split.train)}
@@ -167,7 +179,9 @@ def test_in_matrix_moves_unseen_items_to_training():
 
 
 def test_cold_rejects_models_without_cold_start():
-    with pytest.raises(ValueError, match="MultiVAE cannot serve protocol 'cold'.*scores_new_items = False"):
+    with pytest.raises(
+        ValueError, match="MultiVAE cannot serve protocol 'cold'.*scores_new_items = False"
+    ):
         run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=dict(QUIET, protocol="cold"))
 
 
@@ -199,7 +213,9 @@ def test_split_aware_recall_by_hand(cold, split_name):
     for uid in users(split.tests[split_name]):
         positives = {i for u, i in pairs(split.tests[split_name]) if u == uid}
         seen = {i for u, i in known if u == uid}
-        candidates = [i for i in range(dataset.item_num - 1, 0, -1) if i not in excluded and i not in seen]
+        candidates = [
+            i for i in range(dataset.item_num - 1, 0, -1) if i not in excluded and i not in seen
+        ]
         hits = len(set(candidates[:20]) & positives)
         recall.append(hits / len(positives))
         trecall.append(hits / min(20, len(positives)))
@@ -217,14 +233,18 @@ def test_trecall_by_hand():
 
 @pytest.mark.slow
 def test_loo99_end_to_end():
-    result = run_recbole_hybrid("MultiVAE", "ml-100k", config_dict=dict(QUIET, protocol="loo99", epochs=1), saved=False)
+    result = run_recbole_hybrid(
+        "MultiVAE", "ml-100k", config_dict=dict(QUIET, protocol="loo99", epochs=1), saved=False
+    )
     assert set(result["test_result"]) == {"hit@10", "ndcg@10", "mrr@10"}
     assert result["test_result"]["hit@10"] > 0.1  # 1 positive among 100 candidates: random is 0.1
 
 
 @pytest.mark.slow
 def test_rating_end_to_end():
-    result = run_recbole_hybrid("NeuMF", "ml-100k", config_dict=dict(QUIET, protocol="rating", epochs=1), saved=False)
+    result = run_recbole_hybrid(
+        "NeuMF", "ml-100k", config_dict=dict(QUIET, protocol="rating", epochs=1), saved=False
+    )
     assert set(result["test_result"]) == {"rmse", "mae"}
 
 
@@ -241,7 +261,9 @@ def file_counts(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, p", [("citeulike-t", 1), ("citeulike-a", 10)])
 def test_fixed_split_files_read_exactly(raw_data_root, tmp_path_factory, name, p):
-    config = Config("ContentKNN", name, config_dict=dict(QUIET, protocol="fixed", fixed_split=f"P={p}"))
+    config = Config(
+        "ContentKNN", name, config_dict=dict(QUIET, protocol="fixed", fixed_split=f"P={p}")
+    )
     assert config["benchmark_filename"] == [f"P{p}-train", f"P{p}-valid", f"P{p}-test"]
     dataset = create_dataset(config)
     split = dataset.build_protocol()
@@ -249,8 +271,13 @@ def test_fixed_split_files_read_exactly(raw_data_root, tmp_path_factory, name, p
     expected_train = file_counts(splits / f"cf-train-{p}-users.dat")
     expected_test = file_counts(splits / f"cf-test-{p}-users.dat")
     got_train = per_user_counts(dataset, split.train)
-    assert {u: c for u, c in got_train.items() if c} == {u: c for u, c in expected_train.items() if c}
-    valid, test = per_user_counts(dataset, split.valid), per_user_counts(dataset, split.tests["test"])
+    assert {u: c for u, c in got_train.items() if c} == {
+        u: c for u, c in expected_train.items() if c
+    }
+    valid, test = (
+        per_user_counts(dataset, split.valid),
+        per_user_counts(dataset, split.tests["test"]),
+    )
     held = {u: valid.get(u, 0) + test.get(u, 0) for u in expected_test}
     assert {u: c for u, c in held.items() if c} == {u: c for u, c in expected_test.items() if c}
     assert not pairs(split.train) & (pairs(split.valid) | pairs(split.tests["test"]))
@@ -259,7 +286,9 @@ def test_fixed_split_files_read_exactly(raw_data_root, tmp_path_factory, name, p
 @pytest.mark.parametrize("model", ["MostPop", "ContentKNN", "MultiVAE", "BPR", "EASE"])
 @pytest.mark.parametrize("protocol", ["rating", "loo-rating"])
 def test_rating_protocols_refuse_ranking_only_models(model, protocol):
-    with pytest.raises(ValueError, match=f"{model} cannot serve protocol '{protocol}'.*rates = False"):
+    with pytest.raises(
+        ValueError, match=f"{model} cannot serve protocol '{protocol}'.*rates = False"
+    ):
         run_recbole_hybrid(model, "ml-100k", config_dict=dict(QUIET, protocol=protocol))
 
 
@@ -267,8 +296,16 @@ def test_capabilities_declared_on_our_classes_and_read_for_recboles():
     from recbole_hybrid.model.capabilities import capabilities_of
     from recbole_hybrid.utils import get_model
 
-    rates = {name for name in ("DEAMER", "LRMM", "BiasMF", "NeuMF", "DeepFM", "MDCVAE", "MultiVAE", "Pop")
-             if capabilities_of(get_model(name)).rates}
+    rates = {
+        name
+        for name in ("DEAMER", "LRMM", "BiasMF", "NeuMF", "DeepFM", "MDCVAE", "MultiVAE", "Pop")
+        if capabilities_of(get_model(name)).rates
+    }
     assert rates == {"DEAMER", "LRMM", "BiasMF", "NeuMF", "DeepFM"}
-    assert capabilities_of(get_model("EASE")).folds_in_users and not capabilities_of(get_model("BPR")).folds_in_users
-    assert get_model("MDsymCVAE").cold_start and not get_model("MostPop").capabilities.scores_new_items
+    assert (
+        capabilities_of(get_model("EASE")).folds_in_users
+        and not capabilities_of(get_model("BPR")).folds_in_users
+    )
+    assert (
+        get_model("MDsymCVAE").cold_start and not get_model("MostPop").capabilities.scores_new_items
+    )

@@ -1,6 +1,7 @@
 """recommend (issue 10): a checkpoint saved by the runner -> top-k external item ids for the
 model's users, new users (fold-in) and new items (from their content); API and command line;
 clear errors for unknown ids, missing capabilities and mismatching content."""
+
 import copy
 import functools
 import json
@@ -19,26 +20,62 @@ from recbole_hybrid.config import Config
 from recbole_hybrid.data.content import ContentError
 from recbole_hybrid.quick_start import prepare
 from recbole_hybrid.recommend import (
-    COLD_START, FOLD_IN, CapabilityError, Recommender, UnknownIdError, capabilities, implements_score_users,
-    main, model_classes, require, scoring_history,
+    COLD_START,
+    FOLD_IN,
+    CapabilityError,
+    Recommender,
+    UnknownIdError,
+    capabilities,
+    implements_score_users,
+    main,
+    model_classes,
+    require,
+    scoring_history,
 )
 from recbole_hybrid.utils import get_model
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = {"show_progress": False, "state": "ERROR", "epochs": 1, "metrics": ["Recall"], "topk": [10],
-         "valid_metric": "recall@10"}
-PRETRAIN = {"pretrain_epochs": 1, "pretrain_layer_epochs": 1, "pretrain_latent_epochs": 1, "pretrain_cache": False}
+QUICK = {
+    "show_progress": False,
+    "state": "ERROR",
+    "epochs": 1,
+    "metrics": ["Recall"],
+    "topk": [10],
+    "valid_metric": "recall@10",
+}
+PRETRAIN = {
+    "pretrain_epochs": 1,
+    "pretrain_layer_epochs": 1,
+    "pretrain_latent_epochs": 1,
+    "pretrain_cache": False,
+}
 SMALL = {  # tiny versions of the models that can fold in users (ml-100k, content: genres)
-    "MDCVAE": dict(PRETRAIN, latent_dimension=16, content_hidden_sizes=[16], train_batch_size=256, content_batch_size=512),
+    "MDCVAE": dict(
+        PRETRAIN,
+        latent_dimension=16,
+        content_hidden_sizes=[16],
+        train_batch_size=256,
+        content_batch_size=512,
+    ),
     "CVAE": dict(PRETRAIN, embedding_size=16, content_hidden_sizes=[32], content_field="class"),
-    "DualNet": {"hidden_sizes": [16, 16, 8], "pretrain_layer_epochs": 0, "pretrain_refine_epochs": 0,
-                "train_batch_size": 256},
+    "DualNet": {
+        "hidden_sizes": [16, 16, 8],
+        "pretrain_layer_epochs": 0,
+        "pretrain_refine_epochs": 0,
+        "train_batch_size": 256,
+    },
     "ContentKNN": {},
     "MultiVAE": {},
     "EASE": {},
 }
 COLD_START_MODELS = ["MDCVAE", "CVAE", "DualNet", "ContentKNN"]
-HISTORY_ONLY = ["MDCVAE", "DualNet", "ContentKNN", "MultiVAE", "EASE"]  # a user is a function of her history
+HISTORY_ONLY = [
+    "MDCVAE",
+    "DualNet",
+    "ContentKNN",
+    "MultiVAE",
+    "EASE",
+]  # a user is a function of her history
 
 
 # ---- fixtures: one trained model (checkpoint) and its loaded Recommender per model ----
@@ -54,13 +91,24 @@ def workdir(tmp_path_factory):
 
 
 def train_and_load(name, dataset, workdir, overrides):
-    settings = dict(QUICK, **SMALL.get(name, {}), checkpoint_dir=str(workdir / f"saved-{name}-{dataset}-{len(overrides)}"))
+    settings = dict(
+        QUICK,
+        **SMALL.get(name, {}),
+        checkpoint_dir=str(workdir / f"saved-{name}-{dataset}-{len(overrides)}"),
+    )
     config = Config(name, dataset, config_dict=dict(settings, **overrides))
     data, (train, _, _), model, trainer = prepare(config)
-    trainer.fit(train, None, saved=True)  # no validation: the checkpoint is the last epoch, the model in hand
+    trainer.fit(
+        train, None, saved=True
+    )  # no validation: the checkpoint is the last epoch, the model in hand
     model.eval()
-    return SimpleNamespace(model=model, dataset=data, history=scoring_history(data, train),
-                           checkpoint=trainer.saved_model_file, rec=Recommender.from_checkpoint(trainer.saved_model_file))
+    return SimpleNamespace(
+        model=model,
+        dataset=data,
+        history=scoring_history(data, train),
+        checkpoint=trainer.saved_model_file,
+        rec=Recommender.from_checkpoint(trainer.saved_model_file),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +120,21 @@ def trained(workdir):
         if key not in cache:
             cache[key] = train_and_load(name, dataset, workdir, overrides)
         return cache[key]
+
     return get
 
 
 # ---- helpers ----
 def user_tokens(t, n, start=1):
-    return list(t.dataset.field2id_token[t.dataset.uid_field][start:start + n])
+    return list(t.dataset.field2id_token[t.dataset.uid_field][start : start + n])
 
 
 def training_items(t, user):
     """External ids of the items the model scores ``user`` from (her training history)."""
     uid = t.dataset.token2id(t.dataset.uid_field, user)
-    return list(t.dataset.id2token(t.dataset.iid_field, t.history.inter_matrix(form="csr")[uid].indices))
+    return list(
+        t.dataset.id2token(t.dataset.iid_field, t.history.inter_matrix(form="csr")[uid].indices)
+    )
 
 
 def in_process_top_k(t, users, k=10):
@@ -92,7 +143,9 @@ def in_process_top_k(t, users, k=10):
     ds, model = t.dataset, t.model
     ids = torch.from_numpy(ds.token2id(ds.uid_field, users))
     with torch.no_grad():
-        scores = model.full_sort_predict(Interaction({model.USER_ID: ids})).view(len(ids), -1).clone()
+        scores = (
+            model.full_sort_predict(Interaction({model.USER_ID: ids})).view(len(ids), -1).clone()
+        )
     scores[:, 0] = -np.inf
     rows, cols = t.history.inter_matrix(form="csr")[ids.numpy()].nonzero()
     scores[rows, cols] = -np.inf
@@ -128,7 +181,7 @@ def twin_item_file(dataset, items, path):
     col = header.index(f"{dataset.iid_field}:token")
     rows = [line.split("\t") for line in lines[1:]]
     wanted = set(items)
-    twins = [r[:col] + [f"new-{r[col]}"] + r[col + 1:] for r in rows if r[col] in wanted]
+    twins = [r[:col] + [f"new-{r[col]}"] + r[col + 1 :] for r in rows if r[col] in wanted]
     assert len(twins) == len(wanted)
     return write_item_file(path, header, twins)
 
@@ -136,7 +189,9 @@ def twin_item_file(dataset, items, path):
 def content_only_items(t, n):
     """Known items with content but no training interaction: every cold-start model scores
     them from their content alone, exactly as it scores new items."""
-    counts = np.bincount(t.history.inter_feat[t.dataset.iid_field].numpy(), minlength=t.dataset.item_num)
+    counts = np.bincount(
+        t.history.inter_feat[t.dataset.iid_field].numpy(), minlength=t.dataset.item_num
+    )
     has_content = t.dataset.item_content(t.model.content_name).mask.numpy()
     items = np.flatnonzero((counts == 0) & has_content)[:n]
     assert len(items) == n
@@ -229,7 +284,9 @@ def test_new_items_rank_as_items_of_the_same_content(trained, name, tmp_path):
         np.testing.assert_allclose(twins, [score[u, j] for j in originals], rtol=1e-4, atol=1e-5)
         assert np.std(twins) > 0  # content decides: items of other content score differently
     plain = scores_of(t.rec.recommend(users=users, candidates=originals, k=8))
-    np.testing.assert_allclose([score[key] for key in plain], list(plain.values()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        [score[key] for key in plain], list(plain.values()), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_new_items_for_a_new_user(trained, tmp_path):
@@ -237,9 +294,15 @@ def test_new_items_for_a_new_user(trained, tmp_path):
     originals = content_only_items(t, 4)
     history = training_items(t, user_tokens(t, 1)[0])
     path = twin_item_file(t.dataset, originals, tmp_path / "twins.item")
-    score = scores_of(t.rec.recommend(history={"me": history}, new_items=path, candidates=originals, k=8))
-    np.testing.assert_allclose([score["me", f"new-{j}"] for j in originals], [score["me", j] for j in originals],
-                               rtol=1e-4, atol=1e-5)
+    score = scores_of(
+        t.rec.recommend(history={"me": history}, new_items=path, candidates=originals, k=8)
+    )
+    np.testing.assert_allclose(
+        [score["me", f"new-{j}"] for j in originals],
+        [score["me", j] for j in originals],
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -248,20 +311,36 @@ def toy(trained, workdir):
     rng = np.random.default_rng(0)
     root = workdir / "toy-data"
     (root / "toy").mkdir(parents=True)
-    pairs = sorted({(u, i) for u in range(1, 41) for i in rng.choice(np.arange(1, 61), 8, replace=False)})
-    write_item_file(root / "toy" / "toy.inter", ["user_id:token", "item_id:token"], [(f"u{u}", f"i{i}") for u, i in pairs])
+    pairs = sorted(
+        {(u, i) for u in range(1, 41) for i in rng.choice(np.arange(1, 61), 8, replace=False)}
+    )
+    write_item_file(
+        root / "toy" / "toy.inter",
+        ["user_id:token", "item_id:token"],
+        [(f"u{u}", f"i{i}") for u, i in pairs],
+    )
     vectors = rng.random((61, 4)).round(4)
-    write_item_file(root / "toy" / "toy.item", ["item_id:token", "vec:float_seq"],
-                    [(f"i{i}", " ".join(map(str, vectors[i]))) for i in range(1, 61)])
+    write_item_file(
+        root / "toy" / "toy.item",
+        ["item_id:token", "vec:float_seq"],
+        [(f"i{i}", " ".join(map(str, vectors[i]))) for i in range(1, 61)],
+    )
     load_col = {"inter": ["user_id", "item_id"], "item": ["item_id", "vec"]}
-    return trained("ContentKNN", "toy", data_path=str(root), content_fields=["vec"], load_col=load_col), vectors
+    return trained(
+        "ContentKNN", "toy", data_path=str(root), content_fields=["vec"], load_col=load_col
+    ), vectors
 
 
 def test_new_items_from_a_dataframe_of_vectors(toy):
     t, vectors = toy
-    frame = pd.DataFrame({"item_id": ["n3", "n7"], "vec": [list(vectors[3]), " ".join(map(str, vectors[7]))]})
-    score = scores_of(t.rec.recommend(users=["u1", "u2"], new_items=frame, candidates=["i3", "i7"], k=4,
-                                      exclude_seen=False))
+    frame = pd.DataFrame(
+        {"item_id": ["n3", "n7"], "vec": [list(vectors[3]), " ".join(map(str, vectors[7]))]}
+    )
+    score = scores_of(
+        t.rec.recommend(
+            users=["u1", "u2"], new_items=frame, candidates=["i3", "i7"], k=4, exclude_seen=False
+        )
+    )
     for u in ("u1", "u2"):
         assert score[u, "n3"] == pytest.approx(score[u, "i3"], abs=1e-5)
         assert score[u, "n7"] == pytest.approx(score[u, "i7"], abs=1e-5)
@@ -272,22 +351,41 @@ def test_bad_vectors_are_errors_naming_file_and_field(toy, tmp_path):
     nan = pd.DataFrame({"item_id": ["n1"], "vec": [[0.1, np.nan, 0.3, 0.4]]})
     with pytest.raises(ContentError, match=r"DataFrame.*vec.*NaN"):
         t.rec.recommend(users=["u1"], new_items=nan)
-    short = write_item_file(tmp_path / "short.item", ["item_id:token", "vec:float_seq"], [("n1", "0.1 0.2 0.3")])
+    short = write_item_file(
+        tmp_path / "short.item", ["item_id:token", "vec:float_seq"], [("n1", "0.1 0.2 0.3")]
+    )
     with pytest.raises(ContentError, match=r"short\.item.*vec.*length 4"):
         t.rec.recommend(users=["u1"], new_items=short)
-    text = write_item_file(tmp_path / "text.item", ["item_id:token", "vec:float_seq"], [("n1", "0.1 x 0.3 0.4")])
+    text = write_item_file(
+        tmp_path / "text.item", ["item_id:token", "vec:float_seq"], [("n1", "0.1 x 0.3 0.4")]
+    )
     with pytest.raises(ContentError, match=r"text\.item.*vec"):
         t.rec.recommend(users=["u1"], new_items=text)
 
 
-@pytest.mark.parametrize("header, row, message", [
-    (["item_id:token", "movie_title:token_seq"], ["n1", "Toy"], r"bad\.item.*\[class\].*class:token_seq"),
-    (["item_id:token", "class:float_seq"], ["n1", "1 0"], r"bad\.item.*trained on class:token_seq"),
-    (["item_id:token", "class:token_seq"], ["n1", "Comedy Telenovela"], r"bad\.item.*class.*Telenovela"),
-    (["item_id:token", "class:token_seq"], ["1", "Comedy"], r"bad\.item.*\['1'\] are not new"),
-    (["item_id:token", "class:token_seq"], ["n1", ""], r"bad\.item.*no class"),
-    (["class:token_seq"], ["Comedy"], r"bad\.item.*no item id column"),
-])
+@pytest.mark.parametrize(
+    "header, row, message",
+    [
+        (
+            ["item_id:token", "movie_title:token_seq"],
+            ["n1", "Toy"],
+            r"bad\.item.*\[class\].*class:token_seq",
+        ),
+        (
+            ["item_id:token", "class:float_seq"],
+            ["n1", "1 0"],
+            r"bad\.item.*trained on class:token_seq",
+        ),
+        (
+            ["item_id:token", "class:token_seq"],
+            ["n1", "Comedy Telenovela"],
+            r"bad\.item.*class.*Telenovela",
+        ),
+        (["item_id:token", "class:token_seq"], ["1", "Comedy"], r"bad\.item.*\['1'\] are not new"),
+        (["item_id:token", "class:token_seq"], ["n1", ""], r"bad\.item.*no class"),
+        (["class:token_seq"], ["Comedy"], r"bad\.item.*no item id column"),
+    ],
+)
 def test_content_that_does_not_match_the_model_is_an_error(trained, tmp_path, header, row, message):
     t = trained("ContentKNN")
     path = write_item_file(tmp_path / "bad.item", header, [row])
@@ -297,7 +395,9 @@ def test_content_that_does_not_match_the_model_is_an_error(trained, tmp_path, he
 
 def test_duplicate_new_items_are_an_error(trained, tmp_path):
     t = trained("ContentKNN")
-    path = write_item_file(tmp_path / "dup.item", ["item_id:token", "class:token_seq"], [["n1", "Drama"]] * 2)
+    path = write_item_file(
+        tmp_path / "dup.item", ["item_id:token", "class:token_seq"], [["n1", "Drama"]] * 2
+    )
     with pytest.raises(ContentError, match=r"dup\.item.*duplicate"):
         t.rec.recommend(users=["1"], new_items=path)
 
@@ -316,10 +416,14 @@ def test_unknown_ids_are_named(trained):
 def test_models_without_a_path_raise_clear_errors(trained, tmp_path):
     t = trained("MultiVAE")
     path = twin_item_file(t.dataset, ["1"], tmp_path / "one.item")
-    with pytest.raises(CapabilityError, match=r"MultiVAE has no path for scoring new items.*MDCVAE"):
+    with pytest.raises(
+        CapabilityError, match=r"MultiVAE has no path for scoring new items.*MDCVAE"
+    ):
         t.rec.recommend(users=["1"], new_items=path)
     for name in ("BPR", "BiasMF", "CDAE"):
-        with pytest.raises(CapabilityError, match=rf"{name} has no path for scoring a user.*fold-in.*MultiVAE"):
+        with pytest.raises(
+            CapabilityError, match=rf"{name} has no path for scoring a user.*fold-in.*MultiVAE"
+        ):
             require(get_model(name), FOLD_IN)
     for name in ("MostPop", "BiasMF", "EASE"):
         with pytest.raises(CapabilityError, match=rf"{name} has no path .*cold start.*DualNet"):
@@ -329,28 +433,59 @@ def test_models_without_a_path_raise_clear_errors(trained, tmp_path):
 def test_every_model_declares_what_recommend_can_do():
     classes = model_classes()
     expected = {
-        "MDCVAE": {FOLD_IN, COLD_START}, "MDsymCVAE": {FOLD_IN, COLD_START}, "CVAE": {FOLD_IN, COLD_START},
-        "DualNet": {FOLD_IN, COLD_START}, "ContentKNN": {FOLD_IN, COLD_START}, "MostPop": {FOLD_IN},
-        "DEAMER": {FOLD_IN, COLD_START}, "LRMM": {FOLD_IN, COLD_START}, "BiasMF": set(),
-        "MultiVAE": {FOLD_IN}, "MultiDAE": {FOLD_IN}, "RecVAE": {FOLD_IN}, "EASE": {FOLD_IN}, "ItemKNN": {FOLD_IN},
-        "BPR": set(), "LightGCN": set(), "CDAE": set(),
+        "MDCVAE": {FOLD_IN, COLD_START},
+        "MDsymCVAE": {FOLD_IN, COLD_START},
+        "CVAE": {FOLD_IN, COLD_START},
+        "DualNet": {FOLD_IN, COLD_START},
+        "ContentKNN": {FOLD_IN, COLD_START},
+        "MostPop": {FOLD_IN},
+        "DEAMER": {FOLD_IN, COLD_START},
+        "LRMM": {FOLD_IN, COLD_START},
+        "BiasMF": set(),
+        "MultiVAE": {FOLD_IN},
+        "MultiDAE": {FOLD_IN},
+        "RecVAE": {FOLD_IN},
+        "EASE": {FOLD_IN},
+        "ItemKNN": {FOLD_IN},
+        "BPR": set(),
+        "LightGCN": set(),
+        "CDAE": set(),
     }
     assert {name: capabilities(classes[name]) for name in expected} == expected
     ours = [c for c in classes.values() if c.__module__.startswith("recbole_hybrid.")]
     assert len(ours) >= 9
     for cls in ours:  # the plug-in contract: fold_in / cold_start come with score_users
-        if hasattr(cls, "fold_in") or getattr(cls, "cold_start", False) or getattr(cls, "new_users", False):
+        if (
+            hasattr(cls, "fold_in")
+            or getattr(cls, "cold_start", False)
+            or getattr(cls, "new_users", False)
+        ):
             assert implements_score_users(cls), cls.__name__
 
 
 # ---- DEAMER, LRMM: several content fields (real data: amazon-mi reviews + meta words, lfm2k vectors) ----
 MULTIMODAL = {
-    ("DEAMER", "amazon-mi"): {"protocol": "loo99", "d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16,
-                              "embedding_size": 8, "max_doc_units": 8},
+    ("DEAMER", "amazon-mi"): {
+        "protocol": "loo99",
+        "d2v_dim": 16,
+        "d2v_epochs": 2,
+        "hidden_size": 16,
+        "embedding_size": 8,
+        "max_doc_units": 8,
+    },
     ("DEAMER", "lfm2k"): {"protocol": "recbole", "hidden_size": 16, "max_doc_units": 8},
-    ("LRMM", "amazon-mi"): {"protocol": "rating", "d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16,
-                            "ae_hidden_size": 32, "shared_size": 16, "max_doc_units": 8, "max_meta_words": 20,
-                            "metrics": ["RMSE"], "valid_metric": "rmse"},
+    ("LRMM", "amazon-mi"): {
+        "protocol": "rating",
+        "d2v_dim": 16,
+        "d2v_epochs": 2,
+        "hidden_size": 16,
+        "ae_hidden_size": 32,
+        "shared_size": 16,
+        "max_doc_units": 8,
+        "max_meta_words": 20,
+        "metrics": ["RMSE"],
+        "valid_metric": "rmse",
+    },
 }
 
 
@@ -361,16 +496,20 @@ def multimodal(trained, raw_data_root):
 
 def full_sort(model, users):
     with torch.no_grad():
-        return model.full_sort_predict(Interaction({model.USER_ID: torch.as_tensor(users)})).view(len(users), -1)
+        return model.full_sort_predict(Interaction({model.USER_ID: torch.as_tensor(users)})).view(
+            len(users), -1
+        )
 
 
 def item_tokens(t, n, start=1):
-    return list(t.dataset.field2id_token[t.dataset.iid_field][start:start + n])
+    return list(t.dataset.field2id_token[t.dataset.iid_field][start : start + n])
 
 
 def table_scores(t, users, items, **kwargs):
     """{(user, item): score} of ``items`` (and any new items), seen items included."""
-    return scores_of(t.rec.recommend(users=users, candidates=items, k=10 ** 6, exclude_seen=False, **kwargs))
+    return scores_of(
+        t.rec.recommend(users=users, candidates=items, k=10**6, exclude_seen=False, **kwargs)
+    )
 
 
 @pytest.mark.slow
@@ -382,7 +521,9 @@ def test_multimodal_known_users_are_scored_as_by_the_model(multimodal, name, dat
     model, ids = t.rec.model, np.arange(1, 41)
     history = t.history.inter_matrix(form="csr")[ids]
     with torch.no_grad():
-        torch.testing.assert_close(model.score_users(history, users=ids), full_sort(model, ids), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            model.score_users(history, users=ids), full_sort(model, ids), rtol=1e-5, atol=1e-6
+        )
     if hasattr(model, "predict_rating") and hasattr(model, "rating_out"):  # DEAMER with R
         model.predict_rating = True  # eq. 10 over every pair
         try:
@@ -394,9 +535,13 @@ def test_multimodal_known_users_are_scored_as_by_the_model(multimodal, name, dat
             model.predict_rating = False
     users, items = user_tokens(t, 5), item_tokens(t, 6)
     plain = table_scores(t, users, items)
-    with_new = table_scores(t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item"))
+    with_new = table_scores(
+        t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item")
+    )
     assert len(with_new) == 2 * len(plain)
-    np.testing.assert_allclose([with_new[key] for key in plain], list(plain.values()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        [with_new[key] for key in plain], list(plain.values()), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dataset", ["lfm2k", "amazon-mi"])
@@ -405,18 +550,24 @@ def test_deamer_new_items_score_as_items_of_the_same_content(multimodal, dataset
     training reviews: lfm2k has none (the same score), amazon-mi's are hidden in a copy."""
     t = multimodal("DEAMER", dataset)
     users, items = user_tokens(t, 8), item_tokens(t, 8, start=3)
-    score = table_scores(t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item"))
+    score = table_scores(
+        t, users, items, new_items=twin_item_file(t.dataset, items, tmp_path / "twins.item")
+    )
     ids = t.dataset.token2id(t.dataset.iid_field, items)
     reference = copy.deepcopy(t.rec.model)
     if "reviews" in reference.item_parts:
-        reference.item_parts["reviews"].lengths[torch.from_numpy(ids)] = 0  # no training review: missing
+        reference.item_parts["reviews"].lengths[torch.from_numpy(ids)] = (
+            0  # no training review: missing
+        )
         reference.invalidate_cache()
     expected = full_sort(reference, t.dataset.token2id(t.dataset.uid_field, users))[:, ids].numpy()
     got = np.array([[score[u, f"new-{i}"] for i in items] for u in users])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got.std(1).min() > 0  # content decides
     if dataset == "lfm2k":
-        np.testing.assert_allclose(got, [[score[u, i] for i in items] for u in users], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            got, [[score[u, i] for i in items] for u in users], rtol=1e-5, atol=1e-6
+        )
 
 
 def test_deamer_new_user(multimodal):
@@ -425,14 +576,16 @@ def test_deamer_new_user(multimodal):
     t = multimodal("DEAMER", "lfm2k")
     reference = copy.deepcopy(t.rec.model)
     user, doc = 7, reference.user_text
-    items = doc.ids[user, :doc.lengths[user]].sort().values
-    doc.ids[user, :len(items)] = items
+    items = doc.ids[user, : doc.lengths[user]].sort().values
+    doc.ids[user, : len(items)] = items
     history = list(t.dataset.id2token(t.dataset.iid_field, items.numpy()))
     reference.invalidate_cache()
-    table = t.rec.recommend(history={"me": history}, k=10 ** 6, exclude_seen=False)
+    table = t.rec.recommend(history={"me": history}, k=10**6, exclude_seen=False)
     known = list(t.dataset.field2id_token[t.dataset.iid_field])
     got = table.set_index("item").score.reindex(known[1:]).to_numpy()
-    np.testing.assert_allclose(got, full_sort(reference, [user])[0, 1:].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got, full_sort(reference, [user])[0, 1:].numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_deamer_with_review_documents_refuses_new_users(multimodal):
@@ -450,11 +603,18 @@ def test_lrmm_new_items_are_scored_as_without_their_reviews(multimodal):
     t = multimodal("LRMM", "amazon-mi")
     users, items = user_tokens(t, 8), item_tokens(t, 8, start=3)
     ids = t.dataset.token2id(t.dataset.iid_field, items)
-    words = [t.dataset.id2token("meta", row[row > 0]).tolist() for row in t.dataset.item_feat["meta"][ids].numpy()]
-    frame = pd.DataFrame({"item_id": [f"new-{i}" for i in items], "meta": [w + ["zzz-never-seen"] for w in words]})
+    words = [
+        t.dataset.id2token("meta", row[row > 0]).tolist()
+        for row in t.dataset.item_feat["meta"][ids].numpy()
+    ]
+    frame = pd.DataFrame(
+        {"item_id": [f"new-{i}" for i in items], "meta": [w + ["zzz-never-seen"] for w in words]}
+    )
     score = table_scores(t, users, items, new_items=frame)
     with t.rec.model.missing_modalities("-O"):
-        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, users))[:, ids].numpy()
+        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, users))[
+            :, ids
+        ].numpy()
     got = np.array([[score[u, f"new-{i}"] for i in items] for u in users])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got.std(1).min() > 0
@@ -465,28 +625,46 @@ def test_lrmm_new_user_is_scored_as_minus_u(multimodal):
     history is not an LRMM input with review documents."""
     t = multimodal("LRMM", "amazon-mi")
     a, b = user_tokens(t, 2)
-    table = t.rec.recommend(history={"A": training_items(t, a), "B": training_items(t, b)}, k=10 ** 6,
-                            exclude_seen=False)
+    table = t.rec.recommend(
+        history={"A": training_items(t, a), "B": training_items(t, b)}, k=10**6, exclude_seen=False
+    )
     known = list(t.dataset.field2id_token[t.dataset.iid_field])[1:]
-    got = np.stack([table[table.user == n].set_index("item").score.reindex(known).to_numpy() for n in "AB"])
+    got = np.stack(
+        [table[table.user == n].set_index("item").score.reindex(known).to_numpy() for n in "AB"]
+    )
     with t.rec.model.missing_modalities("-U"):
-        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, [a, b]))[:, 1:].numpy()
+        expected = full_sort(t.rec.model, t.dataset.token2id(t.dataset.uid_field, [a, b]))[
+            :, 1:
+        ].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[0], got[1])
 
 
-@pytest.mark.parametrize("dataset, column, values, message", [
-    ("lfm2k", "audio_vec", None, r"DataFrame.*\[audio_vec\].*\['audio_vec'\] missing"),
-    ("lfm2k", "audio_vec", [0.1] * 100, r"DataFrame.*audio_vec.*length 512"),
-    ("lfm2k", "text_vec", [np.nan] * 384, r"DataFrame.*text_vec.*NaN"),
-    ("amazon-mi", "meta", "zzz-unknown qqq-unknown", r"DataFrame.*\['n1'\] have no meta the model can read"),
-    ("amazon-mi", "meta:float_seq", "1 2", r"DataFrame.*trained on meta:token_seq"),
-])
-def test_multimodal_content_that_does_not_fit_is_an_error(multimodal, dataset, column, values, message):
+@pytest.mark.parametrize(
+    "dataset, column, values, message",
+    [
+        ("lfm2k", "audio_vec", None, r"DataFrame.*\[audio_vec\].*\['audio_vec'\] missing"),
+        ("lfm2k", "audio_vec", [0.1] * 100, r"DataFrame.*audio_vec.*length 512"),
+        ("lfm2k", "text_vec", [np.nan] * 384, r"DataFrame.*text_vec.*NaN"),
+        (
+            "amazon-mi",
+            "meta",
+            "zzz-unknown qqq-unknown",
+            r"DataFrame.*\['n1'\] have no meta the model can read",
+        ),
+        ("amazon-mi", "meta:float_seq", "1 2", r"DataFrame.*trained on meta:token_seq"),
+    ],
+)
+def test_multimodal_content_that_does_not_fit_is_an_error(
+    multimodal, dataset, column, values, message
+):
     name = "DEAMER" if dataset == "lfm2k" else "LRMM"
     t = multimodal(name, dataset)
-    columns = {"item_id": ["n1"], "text_vec": [[0.1] * 384], "audio_vec": [[0.1] * 512]} if dataset == "lfm2k" \
+    columns = (
+        {"item_id": ["n1"], "text_vec": [[0.1] * 384], "audio_vec": [[0.1] * 512]}
+        if dataset == "lfm2k"
         else {"item_id": ["n1"]}
+    )
     if values is None:
         del columns[column]
     else:
@@ -503,24 +681,61 @@ def test_command_line_writes_what_the_api_returns(trained, workdir, tmp_path):
     items = twin_item_file(t.dataset, originals, tmp_path / "twins.item")
     out = tmp_path / "top.json"
     run = subprocess.run(
-        [sys.executable, "-m", "recbole_hybrid.recommend", "--checkpoint", t.checkpoint, "--user", "1", "2",
-         "--history", "50", "172", "--new-items", str(items), "--k", "7", "--output", str(out)],
-        capture_output=True, text=True, cwd=workdir, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "recbole_hybrid.recommend",
+            "--checkpoint",
+            t.checkpoint,
+            "--user",
+            "1",
+            "2",
+            "--history",
+            "50",
+            "172",
+            "--new-items",
+            str(items),
+            "--k",
+            "7",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     expected = t.rec.recommend(users=["1", "2"], history=["50", "172"], new_items=items, k=7)
     got = pd.DataFrame(json.loads(out.read_text()))
     assert list(got.columns) == list(expected.columns) and len(got) == 21
-    assert (got.user.astype(str) + got.item.astype(str)).tolist() == (expected.user + expected.item).tolist()
+    assert (got.user.astype(str) + got.item.astype(str)).tolist() == (
+        expected.user + expected.item
+    ).tolist()
     np.testing.assert_allclose(got.score, expected.score, rtol=1e-5)
 
 
 def test_command_line_table_csv_and_errors(trained, monkeypatch, capsys, tmp_path):
     t = trained("ContentKNN")
-    monkeypatch.setattr(Recommender, "from_checkpoint", classmethod(lambda cls, path, data_path=None: t.rec))
+    monkeypatch.setattr(
+        Recommender, "from_checkpoint", classmethod(lambda cls, path, data_path=None: t.rec)
+    )
     main(["--checkpoint", "x.pth", "--user", "1", "--k", "3"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["user", "rank", "item", "score", "new_item"] and len(lines) == 4
-    main(["--checkpoint", "x.pth", "--history", "50", "--k", "3", "--include-seen", "--output", str(tmp_path / "t.csv")])
+    main(
+        [
+            "--checkpoint",
+            "x.pth",
+            "--history",
+            "50",
+            "--k",
+            "3",
+            "--include-seen",
+            "--output",
+            str(tmp_path / "t.csv"),
+        ]
+    )
     assert len(pd.read_csv(tmp_path / "t.csv")) == 3
     with pytest.raises(SystemExit, match="unknown user ids.*nobody"):
         main(["--checkpoint", "x.pth", "--user", "nobody"])
@@ -532,7 +747,9 @@ def test_citeulike_checkpoint_and_new_papers_matching_the_history(trained, raw_d
     """CiteULike-a (bag-of-words): the API reproduces the model's top-k, and new papers with the
     text of a user's held-out papers outrank new papers of random text for a new user with
     her training history (AUC well above chance)."""
-    t = trained("ContentKNN", "citeulike-a", data_path=str(REPO / "dataset"), content_fields=["bow"])
+    t = trained(
+        "ContentKNN", "citeulike-a", data_path=str(REPO / "dataset"), content_fields=["bow"]
+    )
     users = user_tokens(t, 20)
     expected_items, expected_scores = in_process_top_k(t, users)
     items, scores = ranked(t.rec.recommend(users=users, k=10), users)
@@ -543,17 +760,23 @@ def test_citeulike_checkpoint_and_new_papers_matching_the_history(trained, raw_d
     all_items = ds.inter_feat[ds.iid_field].numpy()
     all_users = ds.inter_feat[ds.uid_field].numpy()
     rng = np.random.default_rng(0)
-    random_items = list(ds.id2token(ds.iid_field, rng.choice(np.arange(1, ds.item_num), 200, replace=False)))
+    random_items = list(
+        ds.id2token(ds.iid_field, rng.choice(np.arange(1, ds.item_num), 200, replace=False))
+    )
     aucs = []
     for user in users[:10]:
         history = training_items(t, user)
         uid = ds.token2id(ds.uid_field, user)
-        held_out = sorted(set(ds.id2token(ds.iid_field, all_items[all_users == uid])) - set(history))
+        held_out = sorted(
+            set(ds.id2token(ds.iid_field, all_items[all_users == uid])) - set(history)
+        )
         negatives = [i for i in random_items if i not in set(history) | set(held_out)][:50]
         if not held_out:
             continue
         path = twin_item_file(ds, held_out + negatives, tmp_path / f"new-{user}.item")
-        table = t.rec.recommend(history={user: history}, new_items=path, candidates=[], k=len(held_out) + 50)
+        table = t.rec.recommend(
+            history={user: history}, new_items=path, candidates=[], k=len(held_out) + 50
+        )
         score = scores_of(table)
         pos = np.array([score[user, f"new-{i}"] for i in held_out])
         neg = np.array([score[user, f"new-{i}"] for i in negatives])

@@ -1,5 +1,6 @@
 """Results page (issue 10, part 4): benchmarks/report.py on a small results dir and on the
 committed results (tables with every model and the papers' figures; plots with matplotlib)."""
+
 import json
 import sys
 from pathlib import Path
@@ -13,18 +14,36 @@ import compare  # noqa: E402
 import stale  # noqa: E402
 import report  # noqa: E402
 
-RESULTS, PAPERS, PAGE_DIR = REPO / "benchmarks" / "results", REPO / "benchmarks" / "paper_figures.yaml", REPO / "results"
+RESULTS, PAPERS, PAGE_DIR = (
+    REPO / "benchmarks" / "results",
+    REPO / "benchmarks" / "paper_figures.yaml",
+    REPO / "results",
+)
 
 
 def record(model, protocol, split, metrics, variant=None, **extra):
-    return dict({"model": model, "dataset": "toy", "protocol": protocol, "split": split, "metrics": metrics,
-                 "epoch_seconds": 1.5, "peak_mem_mb": 900.4, "date": "2026-01-01", "command": "python run.py"},
-                **({"variant": variant} if variant else {}), **extra)
+    return dict(
+        {
+            "model": model,
+            "dataset": "toy",
+            "protocol": protocol,
+            "split": split,
+            "metrics": metrics,
+            "epoch_seconds": 1.5,
+            "peak_mem_mb": 900.4,
+            "date": "2026-01-01",
+            "command": "python run.py",
+        },
+        **({"variant": variant} if variant else {}),
+        **extra,
+    )
 
 
 def cold(model, normal, cold_value, variant=None):
-    return [record(model, "cold", "normal", {"trecall@20": normal, "ndcg@100": normal}, variant),
-            record(model, "cold", "cold", {"trecall@20": cold_value, "ndcg@100": cold_value}, variant)]
+    return [
+        record(model, "cold", "normal", {"trecall@20": normal, "ndcg@100": normal}, variant),
+        record(model, "cold", "cold", {"trecall@20": cold_value, "ndcg@100": cold_value}, variant),
+    ]
 
 
 @pytest.fixture
@@ -33,24 +52,64 @@ def small(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     curve = {"recall@20": 0.1, "recall@50": 0.2, "recall@100": 0.3}
-    first = [record("MDCVAE", "strong", "test", {"trecall@20": 0.3123, "trecall@40": 0.4, "ndcg@100": 0.3}),
-             record("MultiVAE", "strong", "test", {"trecall@20": 0.1111, "ndcg@100": 0.1}),
-             record("DualNet", "fixed", "P=10", curve), record("BPR", "fixed", "P=10", curve),
-             *cold("MDsymCVAE", 0.25, 0.2), *cold("CVAE", 0.23, 0.22),
-             *cold("MDsymCVAE", 0.2, 0.1, "lambda_v=1"), *cold("MDsymCVAE", 0.15, 0.3, "lambda_v=10"),
-             *[record("LRMM", "rating", s, {"rmse": v, "mae": v - 0.2}) for s, v in (("+F", 0.9), ("-U", 0.95), ("-O", 0.97))]]
-    second = [record("MultiVAE", "strong", "test", {"trecall@20": 0.2222, "ndcg@100": 0.2}, date="2026-02-01",
-                     std={"trecall@20": 0.01, "ndcg@100": 0.02}, note="three seeds")]
+    first = [
+        record(
+            "MDCVAE", "strong", "test", {"trecall@20": 0.3123, "trecall@40": 0.4, "ndcg@100": 0.3}
+        ),
+        record("MultiVAE", "strong", "test", {"trecall@20": 0.1111, "ndcg@100": 0.1}),
+        record("DualNet", "fixed", "P=10", curve),
+        record("BPR", "fixed", "P=10", curve),
+        *cold("MDsymCVAE", 0.25, 0.2),
+        *cold("CVAE", 0.23, 0.22),
+        *cold("MDsymCVAE", 0.2, 0.1, "lambda_v=1"),
+        *cold("MDsymCVAE", 0.15, 0.3, "lambda_v=10"),
+        *[
+            record("LRMM", "rating", s, {"rmse": v, "mae": v - 0.2})
+            for s, v in (("+F", 0.9), ("-U", 0.95), ("-O", 0.97))
+        ],
+    ]
+    second = [
+        record(
+            "MultiVAE",
+            "strong",
+            "test",
+            {"trecall@20": 0.2222, "ndcg@100": 0.2},
+            date="2026-02-01",
+            std={"trecall@20": 0.01, "ndcg@100": 0.02},
+            note="three seeds",
+        )
+    ]
     (results / "first.json").write_text(json.dumps(first))
     (results / "second.json").write_text(json.dumps(second))
     papers = tmp_path / "papers.yaml"
-    papers.write_text(yaml.safe_dump({
-        "columns": {"strong": ["trecall@20", "ndcg@100"]},
-        "figures": [
-            {"paper": "P", "file": "P.md", "table": "Table 2", "dataset": "toy", "protocol": "strong", "split": "test",
-             "models": {"MDCVAE": {"trecall@20": 0.303}, "CVAE": {"trecall@20": 0.236}}},
-            {"paper": "P", "file": "P.md", "table": "Table 3", "dataset": "toy", "protocol": "cold", "split": "normal",
-             "note": "lambda_v = 50", "models": {"MDsymCVAE": {"trecall@20": 0.29}}}]}))
+    papers.write_text(
+        yaml.safe_dump(
+            {
+                "columns": {"strong": ["trecall@20", "ndcg@100"]},
+                "figures": [
+                    {
+                        "paper": "P",
+                        "file": "P.md",
+                        "table": "Table 2",
+                        "dataset": "toy",
+                        "protocol": "strong",
+                        "split": "test",
+                        "models": {"MDCVAE": {"trecall@20": 0.303}, "CVAE": {"trecall@20": 0.236}},
+                    },
+                    {
+                        "paper": "P",
+                        "file": "P.md",
+                        "table": "Table 3",
+                        "dataset": "toy",
+                        "protocol": "cold",
+                        "split": "normal",
+                        "note": "lambda_v = 50",
+                        "models": {"MDsymCVAE": {"trecall@20": 0.29}},
+                    },
+                ],
+            }
+        )
+    )
     return results, papers
 
 
@@ -62,12 +121,27 @@ def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeyp
     results, papers = small
     monkeypatch.setattr(report, "matplotlib_available", lambda: False)
     page = report.write_report(results, tmp_path / "out", papers).read_text()
-    assert report.NO_PLOTS in page and "![" not in page and not list((tmp_path / "out").glob("*.png"))
-    for name in ("MDCVAE", "MultiVAE", "DualNet", "BPR", "CVAE", "MDsymCVAE", "MDsymCVAE (lambda_v=1)", "LRMM"):
+    assert (
+        report.NO_PLOTS in page and "![" not in page and not list((tmp_path / "out").glob("*.png"))
+    )
+    for name in (
+        "MDCVAE",
+        "MultiVAE",
+        "DualNet",
+        "BPR",
+        "CVAE",
+        "MDsymCVAE",
+        "MDsymCVAE (lambda_v=1)",
+        "LRMM",
+    ):
         assert row(page, name)
-    assert row(page, "MDCVAE") == ("| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | unverified | "
-                                   "[first](../results/first.md) |")  # strong: the yaml's columns only
-    assert "0.2222 ± 0.0100" in row(page, "MultiVAE") and "0.1111" not in page  # the newest record of a key
+    assert row(page, "MDCVAE") == (
+        "| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | unverified | "
+        "[first](../results/first.md) |"
+    )  # strong: the yaml's columns only
+    assert (
+        "0.2222 ± 0.0100" in row(page, "MultiVAE") and "0.1111" not in page
+    )  # the newest record of a key
     assert "| RecBole |" in row(page, "MultiVAE") and "- MultiVAE: three seeds" in page
     assert "(paper 0.236)" in row(page, "CVAE *(not run)*")
     assert "0.2500 (paper 0.290)" in row(page, "MDsymCVAE")
@@ -77,17 +151,31 @@ def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeyp
 def test_plot_specs(small):
     _, papers = report.load_papers(small[1])
     sections = report.sections(report.load_records(small[0]))
-    specs = {s["file"]: s for (d, p), splits in sections.items() for s in report.section_plots(d, p, splits, papers)}
-    assert sorted(specs) == ["toy_cold_lambda_v.png", "toy_cold_normal-cold.png", "toy_fixed_P_10_recall.png",
-                             "toy_rating_missing.png"]
+    specs = {
+        s["file"]: s
+        for (d, p), splits in sections.items()
+        for s in report.section_plots(d, p, splits, papers)
+    }
+    assert sorted(specs) == [
+        "toy_cold_lambda_v.png",
+        "toy_cold_normal-cold.png",
+        "toy_fixed_P_10_recall.png",
+        "toy_rating_missing.png",
+    ]
     assert specs["toy_fixed_P_10_recall.png"]["series"]["BPR"] == [(20, 0.1), (50, 0.2), (100, 0.3)]
-    assert specs["toy_cold_lambda_v.png"]["series"] == {"MDsymCVAE · normal": [(1.0, 0.2), (10.0, 0.15)],
-                                                        "MDsymCVAE · cold": [(1.0, 0.1), (10.0, 0.3)]}
+    assert specs["toy_cold_lambda_v.png"]["series"] == {
+        "MDsymCVAE · normal": [(1.0, 0.2), (10.0, 0.15)],
+        "MDsymCVAE · cold": [(1.0, 0.1), (10.0, 0.3)],
+    }
     bars = specs["toy_cold_normal-cold.png"]
     assert bars["categories"] == ["CVAE", "MDsymCVAE"] and bars["series"]["cold"] == [0.22, 0.2]
     assert bars["paper"]["normal"] == [None, 0.29]
     missing = specs["toy_rating_missing.png"]
-    assert missing["categories"] == ["+F", "-O", "-U"] and missing["series"]["LRMM"] == [0.9, 0.97, 0.95]
+    assert missing["categories"] == ["+F", "-O", "-U"] and missing["series"]["LRMM"] == [
+        0.9,
+        0.97,
+        0.95,
+    ]
 
 
 def test_plots_with_matplotlib(small, tmp_path):
@@ -111,12 +199,26 @@ def test_committed_results_every_model_and_paper_figure():
         assert row(split, report.display_name(r)), r
     shown = 0
     for (dataset, protocol, split), group in papers.items():
-        names = {report.display_name(r) for r in records if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split)}
-        metrics = {m for r in records if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split) for m in r["metrics"]}
+        names = {
+            report.display_name(r)
+            for r in records
+            if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split)
+        }
+        metrics = {
+            m
+            for r in records
+            if (r["dataset"], r["protocol"], r["split"]) == (dataset, protocol, split)
+            for m in r["metrics"]
+        }
         for model, figures in group["models"].items():
-            assert set(figures) <= metrics, f"paper_figures.yaml: {dataset}/{protocol}/{split} {model}: no such metric here"
+            assert set(figures) <= metrics, (
+                f"paper_figures.yaml: {dataset}/{protocol}/{split} {model}: no such metric here"
+            )
             section = next(s for s in sections if s.startswith(f"{dataset} · {protocol}\n"))
-            text = row(section.split(f"**{split}**\n")[1], model if model in names else f"{model} *(not run)*")
+            text = row(
+                section.split(f"**{split}**\n")[1],
+                model if model in names else f"{model} *(not run)*",
+            )
             for metric, value in figures.items():
                 assert f"(paper {report.paper_value(value)})" in text, (model, metric)
                 shown += 1
@@ -125,8 +227,12 @@ def test_committed_results_every_model_and_paper_figure():
 
 def test_committed_page_is_current():
     records = report.load_records(RESULTS)
-    page, specs = report.build_page(records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True)
-    assert (PAGE_DIR / "README.md").read_text() == page, "results/README.md is stale: python benchmarks/report.py"
+    page, specs = report.build_page(
+        records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True
+    )
+    assert (PAGE_DIR / "README.md").read_text() == page, (
+        "results/README.md is stale: python benchmarks/report.py"
+    )
     assert all((PAGE_DIR / s["file"]).is_file() for s in specs)
 
 
@@ -144,22 +250,47 @@ def test_paired_interval_by_hand():
 
 def test_comparisons_on_common_split_draws_only():
     def ranked(model, values, **draws):
-        return record(model, "strong", "test", {"trecall@20": 0}, per_seed=[{"trecall@20": v} for v in values], **draws)
+        return record(
+            model,
+            "strong",
+            "test",
+            {"trecall@20": 0},
+            per_seed=[{"trecall@20": v} for v in values],
+            **draws,
+        )
 
     knn = ranked("ContentKNN", (0.20, 0.21, 0.22, 0.50), split_seeds=[0, 1, 2, 3])
     ease = ranked("EASE", (0.30, 0.31, 0.32), split_seeds=[0, 1, 2], tuning={"trials": 8})
     mdcvae = ranked("MDCVAE", (0.31, 0.32, 0.35), split_seeds=[2, 1, 0])
-    model_seeds = ranked("MDsymCVAE", (0.9, 0.9, 0.9), seeds=[0, 1, 2])  # strong's split fixed: not draws
-    found = {c["baseline"]["model"]: c for c in compare.comparisons("strong", [knn, ease, mdcvae, model_seeds])}
+    model_seeds = ranked(
+        "MDsymCVAE", (0.9, 0.9, 0.9), seeds=[0, 1, 2]
+    )  # strong's split fixed: not draws
+    found = {
+        c["baseline"]["model"]: c
+        for c in compare.comparisons("strong", [knn, ease, mdcvae, model_seeds])
+    }
     assert set(found) == {"ContentKNN", "EASE"}
     assert found["ContentKNN"]["draws"] == [2, 1, 0]  # draw 3 only the baseline ran
     assert found["ContentKNN"]["better_on"] == 3 and found["ContentKNN"]["verdict"] == "beats"
     assert found["EASE"]["mean"] == pytest.approx((-0.01 + 0.01 + 0.05) / 3)  # draws 2, 1, 0
     lines = compare.comparison_lines("strong", [knn, ease, mdcvae, model_seeds])
     assert "| MDCVAE | EASE | yes | 3 | +0.0167 |" in "\n".join(lines)
-    bias = record("BiasMF", "rating", "test", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)],
-                  seeds=[0, 1, 2])  # rating's split follows the seed: draws
-    lrmm = record("LRMM", "rating", "-U", {"rmse": 0.85}, per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)], seeds=[0, 1, 2])
+    bias = record(
+        "BiasMF",
+        "rating",
+        "test",
+        {"rmse": 0.85},
+        per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)],
+        seeds=[0, 1, 2],
+    )  # rating's split follows the seed: draws
+    lrmm = record(
+        "LRMM",
+        "rating",
+        "-U",
+        {"rmse": 0.85},
+        per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)],
+        seeds=[0, 1, 2],
+    )
     (c,) = compare.comparisons("rating", [lrmm], [bias])  # baseline from split test
     assert c["better_on"] == 1 and c["verdict"] == "ties"
 
@@ -169,52 +300,79 @@ def test_stale_record_detected_and_given_no_verdict(monkeypatch):
     base = record("EASE", "strong", "test", {"trecall@20": 0.3}, command=command, dataset="ml-100k")
     spec = stale.first_spec(base)
     assert spec == {"reg_weight": 300, "protocol": "strong"}
-    config = stale.resolved_config(stale.config_for({"model": "EASE", "dataset": "ml-100k", "config": spec}))
+    config = stale.resolved_config(
+        stale.config_for({"model": "EASE", "dataset": "ml-100k", "config": spec})
+    )
     assert stale.check(dict(base, config=config)) == (stale.CURRENT, None)
     assert stale.check(base)[0] == stale.UNVERIFIED  # no stored config
     # a default changed since the record was made: its command now runs another setting
     state, reason = stale.check(dict(base, config=dict(config, fold_in_ratio=0.5)))
     assert state == stale.STALE and "fold_in_ratio to 0.8 (recorded 0.5)" in reason
-    assert stale.check(dict(base, config=dict(config, pretrain_lr=0.1)))[0] == stale.STALE  # a key since removed
+    assert (
+        stale.check(dict(base, config=dict(config, pretrain_lr=0.1)))[0] == stale.STALE
+    )  # a key since removed
     older = {k: v for k, v in config.items() if k != "content_missing_max_share"}
-    assert stale.check(dict(base, config=older))[0] == stale.CURRENT  # a key added since: its default
+    assert (
+        stale.check(dict(base, config=older))[0] == stale.CURRENT
+    )  # a key added since: its default
     renamed = dict(base, command=command.replace("reg_weight", "reg_wieght"), config=config)
-    assert stale.check(renamed) == (stale.STALE, "unknown configuration key [reg_wieght] in its command: "
-                                                 "did you mean [reg_weight]?")
+    assert stale.check(renamed) == (
+        stale.STALE,
+        "unknown configuration key [reg_wieght] in its command: did you mean [reg_weight]?",
+    )
     draws = [{"trecall@20": v} for v in (0.3, 0.31, 0.32)]
-    rows = [dict(base, model="MDCVAE", per_seed=draws, split_seeds=[0, 1, 2], state=(stale.STALE, "x")),
-            dict(base, per_seed=draws, split_seeds=[0, 1, 2], state=(stale.CURRENT, None))]
-    assert compare.comparisons("strong", rows) and not compare.comparisons("strong", report.current(rows))
+    rows = [
+        dict(base, model="MDCVAE", per_seed=draws, split_seeds=[0, 1, 2], state=(stale.STALE, "x")),
+        dict(base, per_seed=draws, split_seeds=[0, 1, 2], state=(stale.CURRENT, None)),
+    ]
+    assert compare.comparisons("strong", rows) and not compare.comparisons(
+        "strong", report.current(rows)
+    )
 
 
 def test_committed_readme_headline_is_current():
     records = report.load_records(RESULTS)
     _, papers = report.load_papers(PAPERS)
     readme = (REPO / "README.md").read_text()
-    assert report.readme_with_headline(readme, report.headline(records, papers)) == readme, \
+    assert report.readme_with_headline(readme, report.headline(records, papers)) == readme, (
         "README.md's headline table is stale: python benchmarks/report.py"
+    )
 
 
 def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
     def ranked(model, values, **extra):
-        return record(model, "strong", "test", {"trecall@20": 0}, per_seed=[{"trecall@20": v} for v in values],
-                      split_seeds=[0, 1, 2], state=(stale.CURRENT, None), **extra)
+        return record(
+            model,
+            "strong",
+            "test",
+            {"trecall@20": 0},
+            per_seed=[{"trecall@20": v} for v in values],
+            split_seeds=[0, 1, 2],
+            state=(stale.CURRENT, None),
+            **extra,
+        )
 
-    rows = [ranked("MDCVAE", (0.30, 0.32, 0.31), tuning={"trials": 5}),
-            ranked("EASE", (0.33, 0.35, 0.34), tuning={"trials": 8}),
-            ranked("ContentKNN", (0.20, 0.21, 0.22), tuning={"trials": 8}),
-            ranked("MultiVAE", (0.40, 0.41, 0.42))]  # untuned: never the bar
+    rows = [
+        ranked("MDCVAE", (0.30, 0.32, 0.31), tuning={"trials": 5}),
+        ranked("EASE", (0.33, 0.35, 0.34), tuning={"trials": 8}),
+        ranked("ContentKNN", (0.20, 0.21, 0.22), tuning={"trials": 8}),
+        ranked("MultiVAE", (0.40, 0.41, 0.42)),
+    ]  # untuned: never the bar
     papers = {("toy", "strong", "test"): {"models": {"MDCVAE": {"trecall@20": 0.303}}}}
     lines = compare.headline_lines({("toy", "strong"): {"test": rows}}, papers)
-    assert lines[2:] == ["| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0248 (3) | "
-                         "EASE 0.3400 ± 0.0248 (3) | loses to |"]
+    assert lines[2:] == [
+        "| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0248 (3) | "
+        "EASE 0.3400 ± 0.0248 (3) | loses to |"
+    ]
 
 
 def test_rows_with_tied_users_are_flagged(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    rows = [record("EASE", "fixed", "P=1", {"recall@50": 0.1, "tied_users": 0.97}),
-            record("CVAE", "fixed", "P=1", {"recall@50": 0.2, "tied_users": 0.0})]
+    rows = [
+        record("EASE", "fixed", "P=1", {"recall@50": 0.1, "tied_users": 0.97}),
+        record("CVAE", "fixed", "P=1", {"recall@50": 0.2, "tied_users": 0.0}),
+    ]
     (results / "x.json").write_text(json.dumps(rows))
     page = report.write_report(results, tmp_path / "out", tmp_path / "none.yaml").read_text()
     assert "**tied 97%**" in row(page, "EASE") and "tied" not in row(page, "CVAE")

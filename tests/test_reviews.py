@@ -1,5 +1,6 @@
 """Review documents without leakage (issue 8 part 1): documents and Doc2Vec vectors come from
 the training split only, missing documents are masked, negatives are never positives."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,14 +19,27 @@ from recbole_hybrid.data.reviews import (
     review_documents,
     train_doc2vec,
 )
-from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, pair_keys, sample_negatives
+from recbole_hybrid.model.layers import (
+    MeanPoolEncoder,
+    SequenceEncoder,
+    pair_keys,
+    sample_negatives,
+)
 from recbole_hybrid.quick_start import prepare
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
-TINY_TEXT = {"d2v_dim": 16, "d2v_epochs": 2, "hidden_size": 16, "embedding_size": 8,
-             "train_batch_size": 512, "epochs": 1, "show_progress": False, "state": "ERROR",
-             "max_doc_units": 10}
+TINY_TEXT = {
+    "d2v_dim": 16,
+    "d2v_epochs": 2,
+    "hidden_size": 16,
+    "embedding_size": 8,
+    "train_batch_size": 512,
+    "epochs": 1,
+    "show_progress": False,
+    "state": "ERROR",
+    "max_doc_units": 10,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +55,32 @@ def copy_dataset(source_dir, data_path, name, edit=None, edit_items=None):
     out = data_path / name
     out.mkdir(parents=True)
     for suffix, change in (("inter", edit), ("item", edit_items)):
-        frame = pd.read_csv(source_dir / f"amazon-mi.{suffix}", sep="\t", dtype=str, keep_default_na=False)
+        frame = pd.read_csv(
+            source_dir / f"amazon-mi.{suffix}", sep="\t", dtype=str, keep_default_na=False
+        )
         if change is not None:
             change(frame)
         frame.to_csv(out / f"{name}.{suffix}", sep="\t", index=False)
     yaml_config = Config("DEAMER", "amazon-mi", config_dict={"protocol": "loo99"})
-    keys = ("USER_ID_FIELD", "ITEM_ID_FIELD", "RATING_FIELD", "TIME_FIELD", "load_col",
-            "content_fields", "review_field", "metrics", "topk", "valid_metric")
+    keys = (
+        "USER_ID_FIELD",
+        "ITEM_ID_FIELD",
+        "RATING_FIELD",
+        "TIME_FIELD",
+        "load_col",
+        "content_fields",
+        "review_field",
+        "metrics",
+        "topk",
+        "valid_metric",
+    )
     return dict({k: yaml_config[k] for k in keys}, data_path=str(data_path))
 
 
 def prepared(name, dataset_config, **overrides):
-    config = Config("DEAMER", name, config_dict=dict(dataset_config, protocol="loo99", **TINY_TEXT, **overrides))
+    config = Config(
+        "DEAMER", name, config_dict=dict(dataset_config, protocol="loo99", **TINY_TEXT, **overrides)
+    )
     init_seed(config["seed"], config["reproducibility"])
     return (config, *prepare(config))
 
@@ -72,6 +100,7 @@ def rewrite_reviews(pairs, text):
     def edit(frame):
         hit = [(u, i) in pairs for u, i in zip(frame["user_id:token"], frame["item_id:token"])]
         frame.loc[hit, "review:token"] = text
+
     return edit
 
 
@@ -89,14 +118,22 @@ def test_held_out_review_text_changes_nothing(amazon_dir, tmp_path):
     trainer.fit(loaders[0], loaders[1], saved=False)
     before = documents_of(model), trainer.evaluate(loaders[2], load_best_model=False)
 
-    edited = copy_dataset(amazon_dir, tmp_path / "b", "ami-edited",
-                          rewrite_reviews(held_out, "terrible broken refund leaked words"))
+    edited = copy_dataset(
+        amazon_dir,
+        tmp_path / "b",
+        "ami-edited",
+        rewrite_reviews(held_out, "terrible broken refund leaked words"),
+    )
     _, _, loaders, model, trainer = prepared("ami-edited", edited)
     assert held_out_pairs(loaders) == held_out
     trainer.fit(loaders[0], loaders[1], saved=False)
     after = documents_of(model), trainer.evaluate(loaders[2], load_best_model=False)
     for (a_ids, a_len, a_units), (b_ids, b_len, b_units) in zip(before[0], after[0]):
-        assert torch.equal(a_ids, b_ids) and torch.equal(a_len, b_len) and torch.equal(a_units, b_units)
+        assert (
+            torch.equal(a_ids, b_ids)
+            and torch.equal(a_len, b_len)
+            and torch.equal(a_units, b_units)
+        )
     assert before[1] == after[1]
 
 
@@ -108,9 +145,13 @@ def test_training_review_text_changes_the_features(amazon_dir, tmp_path):
     held_out = held_out_pairs(loaders)
     before = documents_of(model)
     inter = pd.read_csv(amazon_dir / "amazon-mi.inter", sep="\t", dtype=str, keep_default_na=False)
-    train_pairs = {p for p in zip(inter["user_id:token"], inter["item_id:token"]) if p not in held_out}
+    train_pairs = {
+        p for p in zip(inter["user_id:token"], inter["item_id:token"]) if p not in held_out
+    }
     some = set(sorted(train_pairs)[:200])
-    edited = copy_dataset(amazon_dir, tmp_path / "b", "ami-edited", rewrite_reviews(some, "totally different words"))
+    edited = copy_dataset(
+        amazon_dir, tmp_path / "b", "ami-edited", rewrite_reviews(some, "totally different words")
+    )
     _, _, _, model, _ = prepared("ami-edited", edited)
     assert not torch.equal(before[0][2], documents_of(model)[0][2])
 
@@ -131,11 +172,13 @@ def test_user_without_review_text_is_masked(amazon_dir, tmp_path):
     def empty_first_user(frame):
         first = frame["user_id:token"].iloc[0]
         frame.loc[frame["user_id:token"] == first, "review:token"] = ""
+
     base = copy_dataset(amazon_dir, tmp_path / "a", "ami-empty", empty_first_user)
     _, _, loaders, model, _ = prepared("ami-empty", base)
     train = loaders[0]._dataset
-    first = pd.read_csv(tmp_path / "a" / "ami-empty" / "ami-empty.inter", sep="\t", dtype=str,
-                        keep_default_na=False)["user_id:token"].iloc[0]
+    first = pd.read_csv(
+        tmp_path / "a" / "ami-empty" / "ami-empty.inter", sep="\t", dtype=str, keep_default_na=False
+    )["user_id:token"].iloc[0]
     uid = train.token2id(train.uid_field, first)
     assert not model.user_text.mask(torch.tensor([uid])).item()
     assert model.user_text.mask(torch.arange(1, train.user_num)).sum() == train.user_num - 2
@@ -150,10 +193,13 @@ def test_user_without_review_text_is_masked(amazon_dir, tmp_path):
 def test_item_without_metadata_is_masked(amazon_dir, tmp_path):
     def drop_meta(frame):
         frame.loc[:2, "meta:token_seq"] = ""
+
     base = copy_dataset(amazon_dir, tmp_path / "a", "ami-nometa", edit_items=drop_meta)
     _, _, loaders, model, _ = prepared("ami-nometa", base)
     train = loaders[0]._dataset
-    items = pd.read_csv(tmp_path / "a" / "ami-nometa" / "ami-nometa.item", sep="\t", dtype=str)["item_id:token"]
+    items = pd.read_csv(tmp_path / "a" / "ami-nometa" / "ami-nometa.item", sep="\t", dtype=str)[
+        "item_id:token"
+    ]
     ids = torch.tensor([train.token2id(train.iid_field, t) for t in items])
     meta = model.item_parts["meta"]
     assert meta.mask(ids[:3]).tolist() == [False] * 3 and meta.mask(ids[3:]).all()
@@ -165,7 +211,9 @@ def test_group_in_time_order_and_truncation():
     keep = np.array([True, True, True, False, True])
     groups = group_in_time_order(rows, times, 3, keep)
     assert groups == [[], [4, 1], [2, 0]]
-    docs = make_documents([[i + 1 for i in g] for g in groups], np.ones((5, 3), np.float32), max_len=1)
+    docs = make_documents(
+        [[i + 1 for i in g] for g in groups], np.ones((5, 3), np.float32), max_len=1
+    )
     assert docs.lengths.tolist() == [0, 1, 1]
     assert docs.ids[:, 0].tolist() == [0, 2, 1]  # the most recent unit kept
     assert docs.mask.tolist() == [False, True, True]
@@ -208,7 +256,9 @@ def test_negatives_are_never_positives():
     assert not dense[owners, negatives].any()
     assert (negatives[0::3] == 11).all()
     assert negatives.min() >= 1 and negatives.max() < n_items
-    full = torch.sort(pair_keys(torch.ones(11, dtype=torch.long), torch.arange(1, 12), n_items)).values
+    full = torch.sort(
+        pair_keys(torch.ones(11, dtype=torch.long), torch.arange(1, 12), n_items)
+    ).values
     with pytest.raises(ValueError, match="every item"):
         sample_negatives(torch.tensor([1]), 1, full, n_items, max_rounds=5)
 
@@ -223,16 +273,30 @@ def test_contentknn_item_reviews_are_training_reviews_only(amazon_dir, tmp_path)
     first_test = sorted(held_out)[0]
     train = loaders[0]._dataset
     counts = item_word_counts(train, "review", item_token_words(train, "meta"))
-    edited = copy_dataset(amazon_dir, tmp_path / "b", "ami-edited",
-                          rewrite_reviews({first_test}, "zzqheldoutword"))
+    edited = copy_dataset(
+        amazon_dir, tmp_path / "b", "ami-edited", rewrite_reviews({first_test}, "zzqheldoutword")
+    )
     _, _, loaders_b, _, _ = prepared("ami-edited", edited)
     train_b = loaders_b[0]._dataset
     counts_b = item_word_counts(train_b, "review", item_token_words(train_b, "meta"))
     assert (counts != counts_b).nnz == 0
-    some_train = next(p for p in sorted(set(zip(*[pd.read_csv(amazon_dir / "amazon-mi.inter", sep="\t",
-                      dtype=str)[c] for c in ("user_id:token", "item_id:token")]))) if p not in held_out)
-    edited = copy_dataset(amazon_dir, tmp_path / "c", "ami-edited2",
-                          rewrite_reviews({some_train}, "zzqtrainword"))
+    some_train = next(
+        p
+        for p in sorted(
+            set(
+                zip(
+                    *[
+                        pd.read_csv(amazon_dir / "amazon-mi.inter", sep="\t", dtype=str)[c]
+                        for c in ("user_id:token", "item_id:token")
+                    ]
+                )
+            )
+        )
+        if p not in held_out
+    )
+    edited = copy_dataset(
+        amazon_dir, tmp_path / "c", "ami-edited2", rewrite_reviews({some_train}, "zzqtrainword")
+    )
     _, _, loaders_c, _, _ = prepared("ami-edited2", edited)
     train_c = loaders_c[0]._dataset
     counts_c = item_word_counts(train_c, "review", item_token_words(train_c, "meta"))
@@ -247,8 +311,9 @@ def test_contentknn_scores_dense_vectors(raw_data_root):
     vector would zero every weight)."""
     from recbole_hybrid.quick_start import run_recbole_hybrid
 
-    result = run_recbole_hybrid("ContentKNN", "lfm2k", config_dict={"state": "ERROR", "show_progress": False},
-                                saved=False)
+    result = run_recbole_hybrid(
+        "ContentKNN", "lfm2k", config_dict={"state": "ERROR", "show_progress": False}, saved=False
+    )
     assert result["test_result"]["recall@20"] > 0.05
 
 

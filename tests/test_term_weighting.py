@@ -1,4 +1,5 @@
 """Term weighting of ContentKNN (model/term_weighting.py) against the formulas by hand."""
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -6,7 +7,9 @@ import scipy.sparse as sp
 from recbole_hybrid.model.layers import tfidf_rows
 from recbole_hybrid.model.term_weighting import TermWeighting
 
-ROWS = sp.csr_matrix(np.array([[2, 1, 0, 0], [0, 1, 3, 0], [1, 1, 0, 4]], dtype=np.float32))  # df: 2, 3, 1, 1
+ROWS = sp.csr_matrix(
+    np.array([[2, 1, 0, 0], [0, 1, 3, 0], [1, 1, 0, 4]], dtype=np.float32)
+)  # df: 2, 3, 1, 1
 
 
 def unit(row):
@@ -15,16 +18,22 @@ def unit(row):
 
 
 def test_defaults_are_plain_tfidf():
-    assert np.allclose(TermWeighting().fit(ROWS).transform(ROWS).toarray(), tfidf_rows(ROWS).toarray())
+    assert np.allclose(
+        TermWeighting().fit(ROWS).transform(ROWS).toarray(), tfidf_rows(ROWS).toarray()
+    )
 
 
 def test_sublinear_smooth_and_document_frequency_bounds():
-    weighting = TermWeighting(tf="sublinear", idf="smooth", max_df=0.9).fit(ROWS)  # word 1 in 3 of 3 items: cut
+    weighting = TermWeighting(tf="sublinear", idf="smooth", max_df=0.9).fit(
+        ROWS
+    )  # word 1 in 3 of 3 items: cut
     idf = np.log(4 / np.array([3, 4, 2, 2])) + 1
     expected = unit(np.array([1 + np.log(2), 1, 0, 0]) * idf * [1, 0, 1, 1])
     assert np.allclose(weighting.transform(ROWS).toarray()[0], expected, atol=1e-6)
     rare = TermWeighting(min_df=2).fit(ROWS)  # words 2 and 3 in one item each: cut
-    assert np.allclose(rare.transform(ROWS).toarray()[2], unit([1 * np.log(3 / 2), 0, 0, 0]), atol=1e-6)
+    assert np.allclose(
+        rare.transform(ROWS).toarray()[2], unit([1 * np.log(3 / 2), 0, 0, 0]), atol=1e-6
+    )
 
 
 def test_bm25_by_hand():

@@ -1,4 +1,5 @@
 """Users whose candidates all score the same are counted, warned about and recorded."""
+
 import logging
 
 import torch
@@ -25,7 +26,11 @@ class Scores(GeneralRecommender):
 
     def full_sort_predict(self, interaction):
         n = len(interaction[self.USER_ID])
-        scores = torch.ones(self.n_items) if self.constant else torch.arange(self.n_items, dtype=torch.float)
+        scores = (
+            torch.ones(self.n_items)
+            if self.constant
+            else torch.arange(self.n_items, dtype=torch.float)
+        )
         return scores.repeat(n)
 
     def predict(self, interaction):

@@ -1,6 +1,7 @@
 """Training-split options (recbole_hybrid/data/training_split.py): ``rating_rescale`` (BCE models
 on ratings, RMSE / MAE on the rating scale) and ``max_item_train_ratings`` (Fig. 4 of LRMM),
 on RecBole's ml-100k with the rating protocol."""
+
 import numpy as np
 import pytest
 import torch
@@ -67,7 +68,9 @@ def test_max_item_train_ratings_caps_training_only():
     before, after = np.bincount(items, minlength=2000), np.bincount(items3, minlength=2000)
     assert after.max() == 3 and np.array_equal(after, np.minimum(before, 3))
     assert pairs(train3.dataset) < pairs(train.dataset)
-    assert pairs(valid3.dataset) == pairs(valid.dataset) and pairs(test3.dataset) == pairs(test.dataset)
+    assert pairs(valid3.dataset) == pairs(valid.dataset) and pairs(test3.dataset) == pairs(
+        test.dataset
+    )
     _, (again, _, _), _, _ = build("BiasMF", max_item_train_ratings=3)
     assert pairs(again.dataset) == pairs(train3.dataset)  # seeded
 

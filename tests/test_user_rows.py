@@ -1,5 +1,6 @@
 """Sparse user rows (model/user_rows.py): the b-step's loss, gradients and predictions equal
 the dense path's (dropout off), for both encoder layouts (MDCVAE's own W_in, MDsymCVAE's V)."""
+
 import pytest
 import torch
 from recbole.utils import init_seed
@@ -8,8 +9,14 @@ from recbole_hybrid.config import Config
 from recbole_hybrid.model.user_rows import SparseRows
 from recbole_hybrid.quick_start import prepare
 
-SMALL = {"show_progress": False, "state": "ERROR", "epochs": 1, "latent_dimension": 16,
-         "content_hidden_sizes": [16], "dropout_prob": 0.0}
+SMALL = {
+    "show_progress": False,
+    "state": "ERROR",
+    "epochs": 1,
+    "latent_dimension": 16,
+    "content_hidden_sizes": [16],
+    "dropout_prob": 0.0,
+}
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
@@ -27,7 +34,9 @@ def loss_and_grads(model, users, sparse):
     torch.manual_seed(0)  # the same reparameterisation noise on both paths
     loss = sum(model.calculate_loss({model.USER_ID: users}))
     loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+    }
 
 
 @pytest.mark.slow
@@ -67,7 +76,9 @@ def test_rows_normalise_drop_and_score_their_non_zeros():
     dropped = rows.dropout(0.5, training=True).values
     assert set(dropped.tolist()) <= {0.0, 2.0, 4.0}  # kept values scaled by 1 / (1 - p)
     same = SparseRows.from_dense(dense)
-    assert torch.equal(same.items, rows.items) and torch.equal(same.offsets, rows.offsets)  # by item in a row
+    assert torch.equal(same.items, rows.items) and torch.equal(
+        same.offsets, rows.offsets
+    )  # by item in a row
     first = rows.first_columns(3)
     assert torch.equal(first.to_dense(4), dense * torch.tensor([1.0, 1, 1, 0]))
     assert torch.allclose(first.matmul(weight[:3]), dense[:, :3] @ weight[:3])

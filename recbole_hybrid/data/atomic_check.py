@@ -6,6 +6,7 @@ Checked: UTF-8, a header of ``name:type`` fields of RecBole's types, at least on
 fields on every row as in the header, no field over the reader's 128 KiB limit, no field
 starting with a double quote, numbers in float and float_seq fields.
 """
+
 import numpy as np
 from recbole.utils import FeatureType
 
@@ -23,7 +24,9 @@ def header_types(path, header, separator):
     for column in header.split(separator):
         name, _, kind = column.partition(":")
         if kind not in TYPES:
-            raise AtomicFileError(f"{path}:1: header field [{column}] is not name:type with a type of {sorted(TYPES)}")
+            raise AtomicFileError(
+                f"{path}:1: header field [{column}] is not name:type with a type of {sorted(TYPES)}"
+            )
         types[name] = kind
     return types
 
@@ -31,10 +34,14 @@ def header_types(path, header, separator):
 def check_value(path, number, name, kind, value, seq_separator):
     where = f"{path}:{number}: field [{name}]"
     if len(value) > FIELD_LIMIT:
-        raise AtomicFileError(f"{where} is {len(value)} characters long, over the reader's limit of {FIELD_LIMIT}")
+        raise AtomicFileError(
+            f"{where} is {len(value)} characters long, over the reader's limit of {FIELD_LIMIT}"
+        )
     if value.startswith('"'):
-        raise AtomicFileError(f"{where} starts with a double quote, which RecBole's reader takes as CSV quoting: "
-                              "remove it or write the text without leading quotes")
+        raise AtomicFileError(
+            f"{where} starts with a double quote, which RecBole's reader takes as CSV quoting: "
+            "remove it or write the text without leading quotes"
+        )
     if kind in ("float", "float_seq") and value.strip():
         parts = value.split(seq_separator) if kind == "float_seq" else [value]
         try:
@@ -64,8 +71,10 @@ def check_atomic_file(path, field_separator="\t", seq_separator=" "):
         try:
             decoded.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as err:
-            raise AtomicFileError(f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column "
-                                  f"{err.start + 1}); re-encode the file as UTF-8") from None
+            raise AtomicFileError(
+                f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                f"{err.start + 1}); re-encode the file as UTF-8"
+            ) from None
     if not decoded:
         raise AtomicFileError(f"{path}: empty file (no header)")
     types = header_types(path, decoded[0], field_separator)
@@ -75,8 +84,10 @@ def check_atomic_file(path, field_separator="\t", seq_separator=" "):
     for number, line in enumerate(decoded[1:], 2):
         values = line.split(field_separator)
         if len(values) != len(names):
-            raise AtomicFileError(f"{path}:{number}: {len(values)} fields, the header has {len(names)} ({names}); "
-                                  "a separator inside a text field splits it (clean or escape the text)")
+            raise AtomicFileError(
+                f"{path}:{number}: {len(values)} fields, the header has {len(names)} ({names}); "
+                "a separator inside a text field splits it (clean or escape the text)"
+            )
         for name, value in zip(names, values):
             check_value(path, number, name, types[name], value, seq_separator)
     return types

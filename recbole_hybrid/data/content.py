@@ -9,6 +9,7 @@ Items without a row in ``.item`` are an error unless ``content_missing: zero``; 
 row is all zeros and ``ItemContent.mask`` is False for them (row 0, RecBole's padding
 item, is always masked).
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,7 +167,9 @@ def build_item_content(dataset, name, mask):
     rows = torch.arange(dataset.item_num).unsqueeze(1).expand_as(token_ids)
     keep = (token_ids > 0) & mask.unsqueeze(1)
     matrix = torch.sparse_coo_tensor(
-        torch.stack([rows[keep], token_ids[keep] - 1]), weights[keep], (dataset.item_num, vocab),
+        torch.stack([rows[keep], token_ids[keep] - 1]),
+        weights[keep],
+        (dataset.item_num, vocab),
         check_invariants=False,
     ).coalesce()
     return ItemContent(name, matrix, mask)

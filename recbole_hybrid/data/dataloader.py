@@ -1,5 +1,6 @@
 """Dataloaders RecBole lacks: user rows of training users only, and full-ranking
 evaluation restricted to a candidate set of items."""
+
 from logging import getLogger
 
 import numpy as np

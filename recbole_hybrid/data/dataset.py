@@ -10,6 +10,7 @@ and are not joined into batches: a model that ignores them (BPR, MultiVAE) train
 batches RecBole's own Dataset would give it. Fields load_col names are joined as RecBole does,
 and so is every field for a context-aware model (FM, DeepFM: it embeds all loaded fields).
 """
+
 import os
 from logging import getLogger
 
@@ -55,7 +56,9 @@ class HybridDataset(Dataset):
         load_col, unload_col = super()._get_load_and_unload_col(source)
         source = getattr(source, "value", source)
         if source == "item" and self.content_names and load_col is not None:
-            wanted = {f"{n}{suffix}" for n in self.content_names for suffix in ("", "_ids", "_counts")}
+            wanted = {
+                f"{n}{suffix}" for n in self.content_names for suffix in ("", "_ids", "_counts")
+            }
             if not self._joins_all_fields:
                 self._content_only_fields = wanted - set(load_col)
             load_col = set(load_col) | {self.iid_field} | wanted
@@ -64,12 +67,18 @@ class HybridDataset(Dataset):
     def _load_feat(self, filepath, source):
         """Check the file line by line (data/atomic_check.py), then validate the raw ``.item``
         rows before RecBole drops duplicates, remaps or fills."""
-        if os.path.isfile(filepath) and str(self.config["encoding"] or "utf-8").lower().replace("-", "") == "utf8":
+        if (
+            os.path.isfile(filepath)
+            and str(self.config["encoding"] or "utf-8").lower().replace("-", "") == "utf8"
+        ):
             self._header_types[getattr(source, "value", source)] = check_atomic_file(
-                filepath, self.config["field_separator"], self.config["seq_separator"])
+                filepath, self.config["field_separator"], self.config["seq_separator"]
+            )
         feat = super()._load_feat(filepath, source)
         if getattr(source, "value", source) == "item" and self.content_names and feat is not None:
-            validate_raw_item_frame(feat, self.iid_field, self.content_names, self.field2type, filepath)
+            validate_raw_item_frame(
+                feat, self.iid_field, self.content_names, self.field2type, filepath
+            )
         return feat
 
     # -- loading: which items have content; items of .inter without a .item row
@@ -97,7 +106,8 @@ class HybridDataset(Dataset):
                 if types.get(field, "token") != "token":
                     raise ContentError(
                         f"{os.path.join(dataset_path, self.dataset_name)}.{source} (header): id field "
-                        f"[{field}] is typed {types[field]}, ids must be token ({field}:token)")
+                        f"[{field}] is typed {types[field]}, ids must be token ({field}:token)"
+                    )
 
     def _handle_items_without_rows(self):
         known = set(self.item_feat[self.iid_field].values)
@@ -113,8 +123,10 @@ class HybridDataset(Dataset):
                 "content_missing: zero to give them an all-zero content row with mask False (allowed for at "
                 f"most content_missing_max_share = {self.config['content_missing_max_share']} of the items)"
             )
-        getLogger().warning(f"{self.item_file_path}: {len(missing)} items ({share:.1%}) have no content row "
-                            "and get all-zero content (content_missing: zero)")
+        getLogger().warning(
+            f"{self.item_file_path}: {len(missing)} items ({share:.1%}) have no content row "
+            "and get all-zero content (content_missing: zero)"
+        )
         # RecBole would silently drop their interactions (filter_inter_by_user_or_item):
         # keep them with an empty row instead; the mask marks them as content-less.
         empty = pd.DataFrame({self.iid_field: missing})

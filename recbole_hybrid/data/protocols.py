@@ -12,6 +12,7 @@ recbole / fixed / loo99 / rating use RecBole's own build (eval_args, benchmark f
 strong and cold are built here. Every random split is drawn from ``split_seed`` (when it is
 not set, from ``seed``, as RecBole does): two draws of a protocol differ in ``split_seed`` only.
 """
+
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -49,11 +50,14 @@ def recbole_build(dataset):
 def check_time_order(dataset):
     """A split by time (eval_args order TO: loo99-time) needs the interactions' timestamps."""
     config = dataset.config
-    if config["eval_args"]["order"] == "TO" and (dataset.time_field is None or dataset.time_field not in dataset.inter_feat):
+    if config["eval_args"]["order"] == "TO" and (
+        dataset.time_field is None or dataset.time_field not in dataset.inter_feat
+    ):
         raise ValueError(
             f"protocol {config['protocol']} splits each user's interactions by time (eval_args order: TO), but "
             f"{dataset.dataset_name}.inter has no timestamp field loaded (TIME_FIELD: {config['TIME_FIELD']}, "
-            f"loaded columns: {list(dataset.inter_feat.columns)}); use a protocol with a random split (loo99)")
+            f"loaded columns: {list(dataset.inter_feat.columns)}); use a protocol with a random split (loo99)"
+        )
 
 
 def split_torch_rng(config):
@@ -118,7 +122,7 @@ def strong_split(dataset):
         )
     role = np.zeros(dataset.user_num, dtype=np.int8)  # 0 train, 1 valid, 2 test
     role[eligible[:n_valid]] = 1
-    role[eligible[n_valid:n_valid + n_test]] = 2
+    role[eligible[n_valid : n_valid + n_test]] = 2
     user_role = role[users]
     kept = np.ones(len(users), dtype=bool)
     if config["strong_drop_unseen_items"]:
@@ -152,7 +156,9 @@ def cold_split(dataset):
     normal_items = np.setdiff1d(np.arange(1, dataset.item_num), cold_items)
     dataset.cold_items = cold_items
     return ProtocolSplit(
-        train, valid, {"normal": test, "cold": cold},
+        train,
+        valid,
+        {"normal": test, "cold": cold},
         excluded={"normal": cold_items, "cold": normal_items},
     )
 
@@ -174,14 +180,19 @@ def in_matrix_split(dataset):
     counts = np.bincount(users, minlength=dataset.user_num)
     ratio = np.asarray(config["in_matrix_ratio"], dtype=float)
     bounds = np.cumsum(ratio / ratio.sum())
-    share = (rank_within_user(users, rng) + 0.5) / counts[users]  # position in (0, 1) within the user
+    share = (rank_within_user(users, rng) + 0.5) / counts[
+        users
+    ]  # position in (0, 1) within the user
     role = np.searchsorted(bounds[:2], share)  # 0 train, 1 valid, 2 test
     role[~known[users]] = -1
     seen = np.zeros(dataset.item_num, dtype=bool)
     seen[items[role == 0]] = True
     role[(role > 0) & ~seen[items]] = 0
-    return ProtocolSplit(train=subset(dataset, role == 0), valid=subset(dataset, role == 1),
-                         tests={"test": subset(dataset, role == 2)})
+    return ProtocolSplit(
+        train=subset(dataset, role == 0),
+        valid=subset(dataset, role == 1),
+        tests={"test": subset(dataset, role == 2)},
+    )
 
 
 PROTOCOL_BUILDERS = {"strong": strong_split, "cold": cold_split, "in-matrix": in_matrix_split}

@@ -15,6 +15,7 @@ item's training reviews in its document (the LRMM paper's Fig. 4); users' docume
 A user or item without training reviews (or an empty review
 text only) gets an empty document, ``Documents.mask`` False: a model sees the gap.
 """
+
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ class Documents:
     ids: torch.Tensor  # [n_rows, max_len] long, 1-based unit ids, 0 pads
     lengths: torch.Tensor  # [n_rows] long
     units: torch.Tensor  # [n_units + 1, dim] float, row 0 (padding) zero
-    sources: torch.Tensor = None  # [n_rows, max_len] long: the training review (1-based) of each unit
+    sources: torch.Tensor = (
+        None  # [n_rows, max_len] long: the training review (1-based) of each unit
+    )
     max_len: int = None  # units kept per row (the last ones; None or 0: all)
     vocab: dict = None  # word -> unit id, for documents of words (new rows: ``word_sequences``)
 
@@ -68,7 +71,8 @@ def check_training_split(dataset, what="review documents"):
         raise ContentError(
             f"{what} are built from the training split only: pass the training dataset "
             "(the one RecBole gives the model: train_data.dataset), not the full dataset "
-            "or a validation/test split")
+            "or a validation/test split"
+        )
 
 
 @dataclass
@@ -86,7 +90,8 @@ class TrainingReviews:
         if review_field not in dataset.field2type:
             raise ContentError(
                 f"{dataset.dataset_name}.inter: review field [{review_field}] was not loaded; "
-                "add it to load_col: inter (the dataset yaml's review_field)")
+                "add it to load_col: inter (the dataset yaml's review_field)"
+            )
         inter = dataset.inter_feat
         users = inter[dataset.uid_field].numpy()
         items = inter[dataset.iid_field].numpy()
@@ -103,8 +108,10 @@ class TrainingReviews:
     def digest(self, dataset):
         h = hashlib.sha1()
         for u, i, w in zip(self.users, self.items, self.words):
-            h.update(f"{dataset.field2id_token[dataset.uid_field][u]}\t"
-                     f"{dataset.field2id_token[dataset.iid_field][i]}\t{' '.join(w)}\n".encode())
+            h.update(
+                f"{dataset.field2id_token[dataset.uid_field][u]}\t"
+                f"{dataset.field2id_token[dataset.iid_field][i]}\t{' '.join(w)}\n".encode()
+            )
         return h.hexdigest()
 
 
@@ -113,9 +120,14 @@ class TextVectors:
 
     def __init__(self, reviews, meta_words, config, dataset):
         settings = {k: config[k] for k in DOC2VEC_SETTINGS}
-        key = dict(settings, dataset=config["dataset"], reviews=reviews.digest(dataset),
-                   meta=hashlib.sha1(json.dumps(meta_words).encode()).hexdigest(),
-                   gensim=gensim.__version__, version=1)
+        key = dict(
+            settings,
+            dataset=config["dataset"],
+            reviews=reviews.digest(dataset),
+            meta=hashlib.sha1(json.dumps(meta_words).encode()).hexdigest(),
+            gensim=gensim.__version__,
+            version=1,
+        )
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         path = os.path.join(config["checkpoint_dir"], "doc2vec", f"d2v-{digest}.npz")
         if os.path.isfile(path):
@@ -124,19 +136,32 @@ class TextVectors:
             self.vocab = {w: i for i, w in enumerate(cached["vocab"].tolist())}
             getLogger().info(f"Doc2Vec vectors loaded from {path}")
             return
-        model = train_doc2vec(reviews.words + meta_words, settings["d2v_dim"], settings["d2v_epochs"],
-                              settings["d2v_min_count"], settings["d2v_window"], settings["seed"],
-                              report=ProgressLog(config["progress_interval"] or 10))
+        model = train_doc2vec(
+            reviews.words + meta_words,
+            settings["d2v_dim"],
+            settings["d2v_epochs"],
+            settings["d2v_min_count"],
+            settings["d2v_window"],
+            settings["seed"],
+            report=ProgressLog(config["progress_interval"] or 10),
+        )
         n = len(reviews.words)
-        self.review_vectors = np.stack([model.dv[i] for i in range(n)]).astype(np.float32) if n else \
-            np.zeros((0, settings["d2v_dim"]), np.float32)
+        self.review_vectors = (
+            np.stack([model.dv[i] for i in range(n)]).astype(np.float32)
+            if n
+            else np.zeros((0, settings["d2v_dim"]), np.float32)
+        )
         self.review_vectors[[len(w) == 0 for w in reviews.words]] = 0.0
         vocab = list(model.wv.index_to_key)
         self.word_vectors = model.wv.vectors.astype(np.float32)
         self.vocab = {w: i for i, w in enumerate(vocab)}
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        np.savez(path + ".tmp.npz", reviews=self.review_vectors, words=self.word_vectors,
-                 vocab=np.array(vocab, dtype=str))
+        np.savez(
+            path + ".tmp.npz",
+            reviews=self.review_vectors,
+            words=self.word_vectors,
+            vocab=np.array(vocab, dtype=str),
+        )
         os.replace(path + ".tmp.npz", path)
         getLogger().info(f"Doc2Vec vectors saved in {path}")
 
@@ -151,7 +176,7 @@ def pad_sequences(sequences, max_len):
     width = max([len(s) for s in sequences] + [1])
     ids = np.zeros((len(sequences), width), dtype=np.int64)
     for r, s in enumerate(sequences):
-        ids[r, :len(s)] = s
+        ids[r, : len(s)] = s
     return torch.from_numpy(ids), torch.tensor([len(s) for s in sequences], dtype=torch.long)
 
 
@@ -175,7 +200,9 @@ class PairReviews(torch.nn.Module):
 
     def __init__(self, users, items, n_items):
         super().__init__()
-        keys = torch.as_tensor(users, dtype=torch.long) * n_items + torch.as_tensor(items, dtype=torch.long)
+        keys = torch.as_tensor(users, dtype=torch.long) * n_items + torch.as_tensor(
+            items, dtype=torch.long
+        )
         order = torch.argsort(keys)
         self.n_items = n_items
         self.register_buffer("keys", keys[order], persistent=False)
@@ -202,14 +229,18 @@ def cap_groups(groups, cap, seed):
     if check_cap("max_item_reviews", cap) is None:
         return groups
     rng = np.random.default_rng(seed)
-    return [[g[i] for i in np.sort(rng.choice(len(g), int(cap), replace=False))] if len(g) > cap else g
-            for g in groups]
+    return [
+        [g[i] for i in np.sort(rng.choice(len(g), int(cap), replace=False))] if len(g) > cap else g
+        for g in groups
+    ]
 
 
 def item_token_words(dataset, field):
     """Per internal item id, the words of the ``.item`` token_seq field ``field`` (e.g. meta)."""
     if field not in dataset.field2type:
-        raise ContentError(f"{dataset.item_file_path}: field [{field}] was not loaded (load_col: item)")
+        raise ContentError(
+            f"{dataset.item_file_path}: field [{field}] was not loaded (load_col: item)"
+        )
     feat = dataset.item_feat
     values = feat[field].numpy() if hasattr(feat, "interaction") else None
     tokens = dataset.field2id_token[field]
@@ -234,7 +265,10 @@ def review_documents(dataset, config, meta_field=None):
     has_text = np.array([len(w) > 0 for w in reviews.words], dtype=bool)
     max_len = config["max_doc_units"]
     docs = {}
-    for side, rows, n_rows in (("user", reviews.users, dataset.user_num), ("item", reviews.items, dataset.item_num)):
+    for side, rows, n_rows in (
+        ("user", reviews.users, dataset.user_num),
+        ("item", reviews.items, dataset.item_num),
+    ):
         groups = group_in_time_order(rows, reviews.times, n_rows, has_text)
         if side == "item":
             groups = cap_groups(groups, config["max_item_reviews"], config["seed"])
@@ -249,8 +283,12 @@ def review_documents(dataset, config, meta_field=None):
     docs["own"] = PairReviews(reviews.users, reviews.items, dataset.item_num)
     if meta_field:  # unit id = 1 + Doc2Vec word id; words Doc2Vec does not know are dropped
         vocab = {w: i + 1 for w, i in vectors.vocab.items()}
-        docs["meta"] = make_documents(word_sequences(meta_words, vocab), vectors.word_vectors,
-                                      config["max_meta_words"], vocab=vocab)
+        docs["meta"] = make_documents(
+            word_sequences(meta_words, vocab),
+            vectors.word_vectors,
+            config["max_meta_words"],
+            vocab=vocab,
+        )
     return docs
 
 
@@ -261,13 +299,19 @@ def item_word_counts(dataset, review_field, extra_words=None):
     import scipy.sparse as sp
 
     reviews = TrainingReviews.of(dataset, review_field)
-    docs = [list(words) for words in extra_words] if extra_words else [[] for _ in range(dataset.item_num)]
+    docs = (
+        [list(words) for words in extra_words]
+        if extra_words
+        else [[] for _ in range(dataset.item_num)]
+    )
     for item, words in zip(reviews.items, reviews.words):
         docs[item].extend(words)
     vocab = {w: i for i, w in enumerate(sorted({w for d in docs for w in d}))}
     rows = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
     cols = np.array([vocab[w] for d in docs for w in d], dtype=np.int64)
-    matrix = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(docs), len(vocab)))
+    matrix = sp.csr_matrix(
+        (np.ones(len(cols), np.float32), (rows, cols)), shape=(len(docs), len(vocab))
+    )
     matrix.sum_duplicates()
     return matrix
 
@@ -280,8 +324,11 @@ def history_documents(dataset, item_vectors, max_len):
     inter = dataset.inter_feat
     users = inter[dataset.uid_field].numpy()
     items = inter[dataset.iid_field].numpy()
-    groups = group_in_time_order(users, interaction_times(dataset), dataset.user_num,
-                                 np.ones(len(users), dtype=bool))
+    groups = group_in_time_order(
+        users, interaction_times(dataset), dataset.user_num, np.ones(len(users), dtype=bool)
+    )
     sequences = [[int(items[i]) for i in g] for g in groups]  # item id = row of item_vectors
     ids, lengths = pad_sequences(sequences, max_len)
-    return Documents(ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32), max_len=max_len)
+    return Documents(
+        ids, lengths, torch.as_tensor(item_vectors, dtype=torch.float32), max_len=max_len
+    )

@@ -11,6 +11,7 @@
                               (low + (high - low) * p), so RecBole's evaluator computes RMSE / MAE
                               on the rating scale against the unscaled validation / test labels.
 """
+
 import numpy as np
 
 from recbole_hybrid.data.protocols import rank_within_user, subset
@@ -20,8 +21,10 @@ def check_supported(config):
     """The options need our data preparation (``HybridDataset``): a clear error elsewhere."""
     for key in ("max_item_train_ratings", "rating_rescale"):
         if config[key] not in (None, False):
-            raise ValueError(f"{key} is applied by recbole_hybrid's data preparation, which model "
-                             f"{config['model']} ({config['MODEL_TYPE']}) does not use")
+            raise ValueError(
+                f"{key} is applied by recbole_hybrid's data preparation, which model "
+                f"{config['model']} ({config['MODEL_TYPE']}) does not use"
+            )
 
 
 def prepare_training_split(config, train):
@@ -43,9 +46,11 @@ def cap_item_ratings(config, train):
     items = train.inter_feat[train.iid_field].numpy()
     keep = rank_within_user(items, np.random.default_rng(config["seed"])) < cap
     if not keep.any():
-        raise ValueError(f"max_item_train_ratings {cap} leaves no training interaction: model "
-                         f"{config['model']} has nothing to train on (the LRMM paper, section 3.5: NMF and "
-                         "SVD++ cannot be trained without ratings); cap the reviews instead (max_item_reviews)")
+        raise ValueError(
+            f"max_item_train_ratings {cap} leaves no training interaction: model "
+            f"{config['model']} has nothing to train on (the LRMM paper, section 3.5: NMF and "
+            "SVD++ cannot be trained without ratings); cap the reviews instead (max_item_reviews)"
+        )
     return subset(train, keep)
 
 

@@ -1,5 +1,6 @@
 """create_dataset / data_preparation: RecBole's, with our Dataset, atomic files built on
 demand, the protocol's split, and the train loader chosen from what the model declares."""
+
 import os
 from logging import getLogger
 
@@ -15,7 +16,17 @@ from recbole_hybrid.data.training_split import check_supported, prepare_training
 # RecBole model types that our Dataset serves; the others keep RecBole's own datasets
 HYBRID_DATASET_TYPES = {ModelType.GENERAL, ModelType.CONTEXT, ModelType.TRADITIONAL}
 # RecBole's autoencoders, which it trains on user rows (its get_dataloader register_table)
-RECBOLE_USER_ROW_MODELS = {"MultiDAE", "MultiVAE", "MacridVAE", "CDAE", "ENMF", "RaCT", "RecVAE", "DiffRec", "LDiffRec"}
+RECBOLE_USER_ROW_MODELS = {
+    "MultiDAE",
+    "MultiVAE",
+    "MacridVAE",
+    "CDAE",
+    "ENMF",
+    "RaCT",
+    "RecVAE",
+    "DiffRec",
+    "LDiffRec",
+}
 
 
 def ensure_dataset_files(config):
@@ -42,7 +53,11 @@ def trains_on_user_rows(config):
 
 
 def _train_loader(config, train_set, sampler):
-    loader = TrainUserDataLoader if trains_on_user_rows(config) else recbole_data_utils.get_dataloader(config, "train")
+    loader = (
+        TrainUserDataLoader
+        if trains_on_user_rows(config)
+        else recbole_data_utils.get_dataloader(config, "train")
+    )
     return loader(config, train_set, sampler, shuffle=config["shuffle"])
 
 
@@ -51,7 +66,9 @@ def _eval_loader(config, phase, eval_set, sampler, excluded=None):
     if excluded is None:
         return loader(config, eval_set, sampler, shuffle=False)
     if config["eval_args"]["mode"][phase] != "full":
-        raise ValueError(f"protocol {config['protocol']} ranks candidate sets: it needs full ranking (eval_args mode: full)")
+        raise ValueError(
+            f"protocol {config['protocol']} ranks candidate sets: it needs full ranking (eval_args mode: full)"
+        )
     return CandidateFullSortEvalDataLoader(config, eval_set, sampler, excluded_items=excluded)
 
 
@@ -65,13 +82,17 @@ def data_preparation(config, dataset):
         check_supported(config)
         return recbole_data_utils.data_preparation(config, dataset)
     split = dataset.build_protocol()
-    split.train = prepare_training_split(config, split.train)  # max_item_train_ratings, rating_rescale
+    split.train = prepare_training_split(
+        config, split.train
+    )  # max_item_train_ratings, rating_rescale
     dataset.protocol_split = split
     split.train.split_role = "train"  # what review documents may be built from (data/reviews.py)
     history = split.train if split.history is None else split.history
     tests = {}
     for name, test_set in split.tests.items():
-        train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, [history, split.valid, test_set])
+        train_sampler, valid_sampler, test_sampler = create_samplers(
+            config, dataset, [history, split.valid, test_set]
+        )
         tests[name] = _eval_loader(config, "test", test_set, test_sampler, split.excluded.get(name))
     train = _train_loader(config, split.train, train_sampler)
     valid = _eval_loader(config, "valid", split.valid, valid_sampler, split.excluded.get("normal"))

@@ -1,4 +1,5 @@
 """Registers this package's metrics with RecBole's, so ``metrics: ['TRecall']`` works."""
+
 from recbole.evaluator import register
 
 from recbole_hybrid.evaluator.metrics import TRecall

@@ -1,4 +1,5 @@
 """Metrics RecBole lacks."""
+
 import numpy as np
 from recbole.evaluator.base_metric import TopkMetric
 

@@ -4,6 +4,7 @@ collapsed to a constant). Every trainer ``get_trainer`` returns counts them whil
 when there are any, ``evaluate`` logs a warning and adds their share as ``tied_users`` to
 its result (absent: none), which benchmark records keep and the results page flags.
 """
+
 from logging import getLogger
 
 import torch
@@ -40,6 +41,8 @@ class TieCheck:
         tied, users = self._ties
         if result is not None and tied:
             result["tied_users"] = round(tied / users, 4)
-            getLogger().warning(f"{tied} of {users} evaluated users ({tied / users:.1%}) got the same score for "
-                                "every candidate item: their metrics measure the order of ties, not a ranking")
+            getLogger().warning(
+                f"{tied} of {users} evaluated users ({tied / users:.1%}) got the same score for "
+                "every candidate item: their metrics measure the order of ties, not a ranking"
+            )
         return result

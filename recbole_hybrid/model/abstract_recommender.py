@@ -8,6 +8,7 @@ method, ``score_users(history, new_content=None, users=None)``: models that fold
 (``capabilities.scores_new_items``; ``cold_start`` per instance) accept ``new_content`` there. A model that implements it is served by the recommend API and CLI
 with nothing else to add.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +50,9 @@ class ItemField:
 
     name: str
     width: int = None  # float_seq: the vector length the model was trained on
-    words: dict = field(default=None, repr=False)  # token_seq: the words it knows (others dropped, as in training)
+    words: dict = field(
+        default=None, repr=False
+    )  # token_seq: the words it knows (others dropped, as in training)
 
 
 class ContentRecommender(GeneralRecommender):
@@ -106,7 +109,8 @@ class ContentRecommender(GeneralRecommender):
         ``full_sort_predict``'s. The model is not modified."""
         raise NotImplementedError(
             f"{type(self).__name__} cannot score users from their history or new items from "
-            "their content (no score_users)")
+            "their content (no score_users)"
+        )
 
     def new_item_fields(self):
         """[ItemField] of a model that reads several ``.item`` fields of new items; None: the one
@@ -142,8 +146,10 @@ class ContentRecommender(GeneralRecommender):
         was_training = module.training
         module.eval()
         n = rows.shape[0]
-        out = [encode(csr_rows_sparse(rows, np.arange(i, min(i + batch_size, n)), self.device))
-               for i in range(0, max(n, 1), batch_size)]
+        out = [
+            encode(csr_rows_sparse(rows, np.arange(i, min(i + batch_size, n)), self.device))
+            for i in range(0, max(n, 1), batch_size)
+        ]
         module.train(was_training)
         return torch.cat(out)
 
@@ -179,7 +185,8 @@ class ContentRecommender(GeneralRecommender):
         if content.shape[1] != self.content_width:
             raise ContentError(
                 f"new items' content has {content.shape[1]} columns, the model was trained on "
-                f"{self.content_width} (same vocabulary and field needed)")
+                f"{self.content_width} (same vocabulary and field needed)"
+            )
         return content
 
     def history_tensor(self, history, width=None):
@@ -188,5 +195,7 @@ class ContentRecommender(GeneralRecommender):
         rows = torch.as_tensor(as_csr(history).toarray(), device=self.device)
         width = width or self.n_items
         if not self.n_items <= rows.shape[1] <= width:
-            raise ValueError(f"history rows have {rows.shape[1]} columns, the model knows {self.n_items} items")
+            raise ValueError(
+                f"history rows have {rows.shape[1]} columns, the model knows {self.n_items} items"
+            )
         return torch.nn.functional.pad(rows, (0, width - rows.shape[1]))

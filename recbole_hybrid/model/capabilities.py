@@ -7,6 +7,7 @@ model that cannot serve them, before anything is trained; recommend reads the sa
   folds_in_users    scores users it was not trained on from their history (protocol strong)
   scores_new_items  scores items it was not trained on from their content (protocol cold)
 """
+
 from dataclasses import dataclass
 
 from recbole.model.abstract_recommender import AutoEncoderMixin
@@ -31,7 +32,10 @@ RECBOLE_CAPABILITIES = {
 # what each protocol needs of a model, and why
 PROTOCOL_NEEDS = {
     "strong": ("folds_in_users", "scores users unseen in training from their history"),
-    "cold": ("scores_new_items", "ranks items never seen in training, which only content-aware models can score"),
+    "cold": (
+        "scores_new_items",
+        "ranks items never seen in training, which only content-aware models can score",
+    ),
     "rating": ("rates", "reports RMSE / MAE of predicted ratings"),
     "loo-rating": ("rates", "reports RMSE / MAE of predicted ratings"),
 }
@@ -61,6 +65,8 @@ def check_model_fits_protocol(model_class, protocol):
     """A clear error for a protocol the model cannot serve, before anything is trained."""
     need = PROTOCOL_NEEDS.get(protocol)
     if need and not getattr(capabilities_of(model_class), need[0]):
-        raise ValueError(f"model {model_class.__name__} cannot serve protocol '{protocol}': the protocol "
-                         f"{need[1]}, and {model_class.__name__} does not ({need[0]} = False in its capabilities, "
-                         "recbole_hybrid/model/capabilities.py)")
+        raise ValueError(
+            f"model {model_class.__name__} cannot serve protocol '{protocol}': the protocol "
+            f"{need[1]}, and {model_class.__name__} does not ({need[0]} = False in its capabilities, "
+            "recbole_hybrid/model/capabilities.py)"
+        )

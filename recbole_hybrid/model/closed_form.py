@@ -10,6 +10,7 @@ inverse is a float32 Cholesky inverse (compat.spd_inverse). A user's scores are 
 Memory is items x items: G, its inverse and B (float32) at once. ``check_item_count`` stops a
 fit that would not fit in ``memory_gb`` before allocating anything.
 """
+
 import math
 
 import numpy as np
@@ -34,16 +35,18 @@ def largest_item_count(memory_gb):
 def check_item_count(n_items, memory_gb, model):
     limit = largest_item_count(memory_gb)
     if n_items > limit:
-        raise MemoryError(f"{model}: {n_items} items need {MATRICES_AT_ONCE} dense {n_items} x {n_items} float32 "
-                          f"matrices ({MATRICES_AT_ONCE * 4 * n_items ** 2 / 1e9:.1f} GB); at most {limit} items fit "
-                          f"in closed_form_memory_gb = {memory_gb}")
+        raise MemoryError(
+            f"{model}: {n_items} items need {MATRICES_AT_ONCE} dense {n_items} x {n_items} float32 "
+            f"matrices ({MATRICES_AT_ONCE * 4 * n_items**2 / 1e9:.1f} GB); at most {limit} items fit "
+            f"in closed_form_memory_gb = {memory_gb}"
+        )
 
 
 def gram(rows, weight=1.0):
     """weight^2 R^T R as a dense float32 items x items array, for rows R (users or pseudo-users
     x items, sparse)."""
     rows = sp.csr_matrix(rows, dtype=np.float32)
-    return np.asarray((rows.T @ rows).toarray(), dtype=np.float32) * np.float32(weight ** 2)
+    return np.asarray((rows.T @ rows).toarray(), dtype=np.float32) * np.float32(weight**2)
 
 
 def ease_weights(gram_matrix, reg):
@@ -77,11 +80,16 @@ class ItemItemRecommender(ContentRecommender):
         check_item_count(self.n_items, self.memory_gb, type(self).__name__)
         content = self.item_content(dataset, config["content_field"])
         if not content.is_sparse:
-            raise ContentError(f"{type(self).__name__} reads sparse content (bag-of-words, tags, multi-hot) as "
-                               f"pseudo-users; content [{self.content_name}] is a dense vector: set content_field "
-                               "to a sparse field")
-        self.side_rows = sp.csr_matrix(self.normalize_training_content(
-            content.to_scipy(), config["content_norm"], persistent=False).T)
+            raise ContentError(
+                f"{type(self).__name__} reads sparse content (bag-of-words, tags, multi-hot) as "
+                f"pseudo-users; content [{self.content_name}] is a dense vector: set content_field "
+                "to a sparse field"
+            )
+        self.side_rows = sp.csr_matrix(
+            self.normalize_training_content(
+                content.to_scipy(), config["content_norm"], persistent=False
+            ).T
+        )
         self.interaction_matrix = binary_rows(dataset.inter_matrix(form="csr"))
         self.item_similarity = self.item_weights(self.interaction_matrix, self.side_rows)
         self.other_parameter_name = ["interaction_matrix", "item_similarity"]
@@ -123,10 +131,17 @@ class ItemItemRecommender(ContentRecommender):
             new_rows = self.normalize_content(new_content)
             n_all = self.n_items + new_rows.shape[0]
             check_item_count(n_all, self.memory_gb, type(self).__name__)
-            interactions = sp.hstack([self.interaction_matrix, sp.csr_matrix((self.interaction_matrix.shape[0],
-                                                                              new_rows.shape[0]))]).tocsr()
-            weights = self.item_weights(interactions, sp.vstack([self.side_rows.T, new_rows]).T.tocsr())
+            interactions = sp.hstack(
+                [
+                    self.interaction_matrix,
+                    sp.csr_matrix((self.interaction_matrix.shape[0], new_rows.shape[0])),
+                ]
+            ).tocsr()
+            weights = self.item_weights(
+                interactions, sp.vstack([self.side_rows.T, new_rows]).T.tocsr()
+            )
         rows = as_csr(history)
-        rows = sp.hstack([rows, sp.csr_matrix((rows.shape[0], weights.shape[0] - rows.shape[1]))]).tocsr()
+        rows = sp.hstack(
+            [rows, sp.csr_matrix((rows.shape[0], weights.shape[0] - rows.shape[1]))]
+        ).tocsr()
         return self.scores(rows, weights)
-

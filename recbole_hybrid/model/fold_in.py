@@ -2,6 +2,7 @@
 ``strong``'s held-out users, recommend's new users) with what it learned untouched. Our models
 implement ``fold_in``; RecBole's autoencoders, ItemKNN and EASE get the histories installed in
 their own attributes."""
+
 import copy
 
 import numpy as np
@@ -39,8 +40,8 @@ class HistoryRows:
         ids = np.zeros((self.rows.shape[0], max(int(lengths.max(initial=0)), 1)), dtype=np.int64)
         values = np.zeros(ids.shape, dtype=np.float32)
         for r in range(len(lengths)):
-            ids[r, :lengths[r]] = self.rows.indices[self.rows.indptr[r]:self.rows.indptr[r + 1]]
-            values[r, :lengths[r]] = 1.0
+            ids[r, : lengths[r]] = self.rows.indices[self.rows.indptr[r] : self.rows.indptr[r + 1]]
+            values[r, : lengths[r]] = 1.0
         return torch.from_numpy(ids), torch.from_numpy(values), torch.from_numpy(lengths)
 
 

@@ -7,6 +7,7 @@ Notation (MD-CVAE, Zhu & Chen, WWW'22, section 3): x_j is item j's content row,
 z_t its latent content variable with q(z_t | x_j) = N(mu_t, diag(exp(logvar_t))),
 p(z_t) = N(0, I) (eq. 3), p(x | z_t) Bernoulli or multinomial over the vocabulary.
 """
+
 import math
 
 import numpy as np
@@ -16,13 +17,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ACTIVATIONS = {
-    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "none": nn.Identity, None: nn.Identity,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "none": nn.Identity,
+    None: nn.Identity,
 }
 
 
 def activation(name):
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation [{name}]; known: {sorted(k for k in ACTIVATIONS if k)}")
+        raise ValueError(
+            f"unknown activation [{name}]; known: {sorted(k for k in ACTIVATIONS if k)}"
+        )
     return ACTIVATIONS[name]()
 
 
@@ -64,7 +71,9 @@ def mask_noise(x, level, generator=None):
         return x
     if x.is_sparse:
         keep = torch.rand(x.values().shape, generator=generator, device=x.device) >= level
-        return torch.sparse_coo_tensor(x.indices(), x.values() * keep, x.shape, check_invariants=False)
+        return torch.sparse_coo_tensor(
+            x.indices(), x.values() * keep, x.shape, check_invariants=False
+        )
     return x * (torch.rand(x.shape, generator=generator, device=x.device) >= level)
 
 
@@ -143,8 +152,15 @@ class ContentVAE(nn.Module):
                on x in [0, 1]; ``multinomial``: sum_w x_w log softmax(l)_w.
     """
 
-    def __init__(self, input_dim, hidden_sizes=(150, 150), latent_dim=150, act="sigmoid",
-                 likelihood="bernoulli", tied=True):
+    def __init__(
+        self,
+        input_dim,
+        hidden_sizes=(150, 150),
+        latent_dim=150,
+        act="sigmoid",
+        likelihood="bernoulli",
+        tied=True,
+    ):
         super().__init__()
         if likelihood not in ("bernoulli", "multinomial"):
             raise ValueError(f"content likelihood [{likelihood}]: bernoulli or multinomial")
@@ -233,8 +249,13 @@ def csr_rows_sparse(matrix, rows, device="cpu"):
     """The given rows of a scipy CSR matrix as a torch sparse COO tensor (float32)."""
     coo = matrix[np.asarray(rows)].tocoo()
     index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(index, torch.from_numpy(coo.data.astype(np.float32)), coo.shape,
-                                   device=device, check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(
+        index,
+        torch.from_numpy(coo.data.astype(np.float32)),
+        coo.shape,
+        device=device,
+        check_invariants=False,
+    ).coalesce()
 
 
 def l2_weights(params):
@@ -270,7 +291,9 @@ class DocumentEncoder(nn.Module):
 
     def __init__(self, documents, finetune=False):
         super().__init__()
-        self.units = nn.Embedding.from_pretrained(documents.units, freeze=not finetune, padding_idx=0)
+        self.units = nn.Embedding.from_pretrained(
+            documents.units, freeze=not finetune, padding_idx=0
+        )
         self.register_buffer("ids", documents.ids, persistent=False)
         self.register_buffer("lengths", documents.lengths, persistent=False)
         self.register_buffer("sources", documents.sources, persistent=False)
@@ -288,7 +311,9 @@ class DocumentEncoder(nn.Module):
         if not drop.any():
             return ids, lengths
         keep = (ids > 0) & ~drop
-        order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept units first, in order
+        order = torch.argsort(
+            (~keep).to(torch.int8), dim=1, stable=True
+        )  # kept units first, in order
         return torch.gather(ids * keep, 1, order), keep.sum(1)
 
     def mask(self, rows, exclude=None):
@@ -308,7 +333,11 @@ class SequenceEncoder(DocumentEncoder):
     def encode(self, ids, lengths):
         lengths = lengths.clamp(min=1)
         packed = nn.utils.rnn.pack_padded_sequence(
-            self.units(ids[:, : int(lengths.max())]), lengths.cpu(), batch_first=True, enforce_sorted=False)
+            self.units(ids[:, : int(lengths.max())]),
+            lengths.cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
         _, (h, _) = self.lstm(packed)
         return h[-1]
 

@@ -12,6 +12,7 @@ Documents are built from the training split only (the dataset RecBole gives the 
 Users and items the model was not trained on (``score_users``) go through the same encoders:
 ``new_user_encodings``, ``new_item_encodings``.
 """
+
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,7 +20,12 @@ import torch
 from recbole.utils import FeatureType
 
 from recbole_hybrid.data.content import ContentError, check_finite
-from recbole_hybrid.data.reviews import history_documents, pad_sequences, review_documents, word_sequences
+from recbole_hybrid.data.reviews import (
+    history_documents,
+    pad_sequences,
+    review_documents,
+    word_sequences,
+)
 from recbole_hybrid.model.abstract_recommender import ItemField, as_csr
 from recbole_hybrid.model.layers import VectorEncoder
 
@@ -34,11 +40,15 @@ def vector_encoder(model, dataset, field, hidden):
     """VectorEncoder of a dense ``.item`` float_seq field (absent rows: mask False)."""
     content = model.item_content(dataset, field)
     if content.is_sparse:
-        raise ContentError(f"{dataset.item_file_path}: field [{field}] must be a dense float_seq vector")
+        raise ContentError(
+            f"{dataset.item_file_path}: field [{field}] must be a dense float_seq vector"
+        )
     return VectorEncoder(content.matrix, hidden, content.mask)
 
 
-def content_encoders(model, config, dataset, hidden, text_encoder, meta_field=None, dense_field=None):
+def content_encoders(
+    model, config, dataset, hidden, text_encoder, meta_field=None, dense_field=None
+):
     """Encoders of the content modalities, in this order (so a seed gives the same weights):
       'item'   the item's training reviews (``user_document: reviews`` only),
       'user'   the user's document (her training reviews, or her history's item vectors),
@@ -58,22 +68,36 @@ def content_encoders(model, config, dataset, hidden, text_encoder, meta_field=No
         encoders["own"] = docs["own"]
     elif config["user_document"] == "history":
         if meta_is_text:
-            raise ContentError(f"meta_field [{meta_field}] is text (token_seq): its word vectors come from the "
-                               "reviews' Doc2Vec, which user_document: history does not train; use a "
-                               "float_seq meta_field")
-        docs = {"user": history_documents(dataset, model.item_content(dataset, config["history_field"]).matrix,
-                                          config["max_doc_units"])}
+            raise ContentError(
+                f"meta_field [{meta_field}] is text (token_seq): its word vectors come from the "
+                "reviews' Doc2Vec, which user_document: history does not train; use a "
+                "float_seq meta_field"
+            )
+        docs = {
+            "user": history_documents(
+                dataset,
+                model.item_content(dataset, config["history_field"]).matrix,
+                config["max_doc_units"],
+            )
+        }
     else:
-        raise ValueError(f"user_document [{config['user_document']}] must be one of {USER_DOCUMENTS}")
+        raise ValueError(
+            f"user_document [{config['user_document']}] must be one of {USER_DOCUMENTS}"
+        )
     encoders["user"] = text_encoder(docs["user"], hidden, finetune)
     encoders["user"].reads_history = config["user_document"] == "history"
     if meta_field is not None:
-        encoders["meta"] = (text_encoder(docs["meta"], hidden, finetune) if meta_is_text
-                            else vector_encoder(model, dataset, meta_field, hidden))
+        encoders["meta"] = (
+            text_encoder(docs["meta"], hidden, finetune)
+            if meta_is_text
+            else vector_encoder(model, dataset, meta_field, hidden)
+        )
         encoders["meta"].field = meta_field
     if dense_field is not None:
         if not dense_field:
-            raise ContentError(f"the dense modality needs dense_field: a float_seq field of {dataset.item_file_path}")
+            raise ContentError(
+                f"the dense modality needs dense_field: a float_seq field of {dataset.item_file_path}"
+            )
         encoders["dense"] = vector_encoder(model, dataset, dense_field, hidden)
         encoders["dense"].field = dense_field
     return encoders
@@ -85,8 +109,11 @@ def item_fields(encoders):
     fields = {}
     for enc in encoders:
         if enc.field is not None and enc.field not in fields:
-            fields[enc.field] = (ItemField(enc.field, width=enc.width) if isinstance(enc, VectorEncoder)
-                                 else ItemField(enc.field, words=enc.vocab))
+            fields[enc.field] = (
+                ItemField(enc.field, width=enc.width)
+                if isinstance(enc, VectorEncoder)
+                else ItemField(enc.field, words=enc.vocab)
+            )
     return list(fields.values())
 
 
@@ -95,8 +122,10 @@ def new_item_count(new_content):
     if new_content is None:
         return 0
     if not isinstance(new_content, Mapping):
-        raise ContentError("new items' content must be {field: one value per new item} for a model "
-                           "reading several .item fields")
+        raise ContentError(
+            "new items' content must be {field: one value per new item} for a model "
+            "reading several .item fields"
+        )
     counts = {field: len(values) for field, values in new_content.items()}
     if len(set(counts.values())) > 1:
         raise ContentError(f"new items' fields differ in their number of items: {counts}")
@@ -104,7 +133,9 @@ def new_item_count(new_content):
 
 
 def _absent(encoder, n, device):
-    return torch.zeros(n, encoder.output_size, device=device), torch.zeros(n, dtype=torch.bool, device=device)
+    return torch.zeros(n, encoder.output_size, device=device), torch.zeros(
+        n, dtype=torch.bool, device=device
+    )
 
 
 def new_vectors(values, width, field):
@@ -112,12 +143,14 @@ def new_vectors(values, width, field):
     rows = [np.asarray(v, dtype=np.float32).ravel() for v in values]
     bad = [(j, len(r)) for j, r in enumerate(rows) if len(r) not in (0, width)]
     if bad:
-        raise ContentError(f"new items: field {field} needs vectors of length {width} (what the model was "
-                           f"trained on), found (row, length) {bad[:5]}")
+        raise ContentError(
+            f"new items: field {field} needs vectors of length {width} (what the model was "
+            f"trained on), found (row, length) {bad[:5]}"
+        )
     check_finite(rows, list(range(len(rows))), field, "new items")
     vectors = np.zeros((len(rows), width), np.float32)
     for j, r in enumerate(rows):
-        vectors[j, :len(r)] = r
+        vectors[j, : len(r)] = r
     return torch.from_numpy(vectors), torch.tensor([len(r) > 0 for r in rows], dtype=torch.bool)
 
 
@@ -129,13 +162,16 @@ def new_item_encodings(encoder, new_content, n_new, device):
     if encoder.field is None or n_new == 0:
         return _absent(encoder, n_new, device)
     if encoder.field not in new_content:
-        raise ContentError(f"new items: no field [{encoder.field}] (the model reads it; given: {sorted(new_content)})")
+        raise ContentError(
+            f"new items: no field [{encoder.field}] (the model reads it; given: {sorted(new_content)})"
+        )
     values = new_content[encoder.field]
     if isinstance(encoder, VectorEncoder):
         vectors, present = new_vectors(values, encoder.width, encoder.field)
         return encoder.encode(vectors.to(device)), present.to(device)
-    ids, lengths = pad_sequences(word_sequences([[str(w) for w in v] for v in values], encoder.vocab),
-                                 encoder.max_len)
+    ids, lengths = pad_sequences(
+        word_sequences([[str(w) for w in v] for v in values], encoder.vocab), encoder.max_len
+    )
     return encoder.encode(ids.to(device), lengths.to(device)), (lengths > 0).to(device)
 
 
@@ -149,8 +185,10 @@ def new_user_encodings(encoder, history, n_items, device):
     rows = rows[:, :n_items]
     rows.eliminate_zeros()
     rows.sort_indices()
-    ids, lengths = pad_sequences([rows.indices[rows.indptr[r]:rows.indptr[r + 1]].tolist()
-                                  for r in range(rows.shape[0])], encoder.max_len)
+    ids, lengths = pad_sequences(
+        [rows.indices[rows.indptr[r] : rows.indptr[r + 1]].tolist() for r in range(rows.shape[0])],
+        encoder.max_len,
+    )
     return encoder.encode(ids.to(device), lengths.to(device)), (lengths > 0).to(device)
 
 
@@ -158,8 +196,10 @@ def training_ratings(config, dataset, who):
     """(rating field, the training ratings as floats); a clear error when the dataset has none."""
     field = config["RATING_FIELD"]
     if not field or field not in dataset.field2type:
-        raise ValueError(f"{who} needs ratings: dataset {config['dataset']} has no rating field loaded "
-                         f"(RATING_FIELD: {field})")
+        raise ValueError(
+            f"{who} needs ratings: dataset {config['dataset']} has no rating field loaded "
+            f"(RATING_FIELD: {field})"
+        )
     return field, dataset.inter_feat[field].float()
 
 
@@ -175,4 +215,4 @@ def own_reviews(config, encoders):
 def encode_all(encode, n, device, batch_size=1024):
     """``encode(rows)`` over rows 0..n-1 in batches, concatenated."""
     rows = torch.arange(n, device=device)
-    return torch.cat([encode(rows[i:i + batch_size]) for i in range(0, n, batch_size)])
+    return torch.cat([encode(rows[i : i + batch_size]) for i in range(0, n, batch_size)])

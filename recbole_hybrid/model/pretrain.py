@@ -8,6 +8,7 @@ no content signal. The authors avoid it by:
   2. the Gaussian latent layer as a small VAE on the last hidden codes,
   3. the whole VAE (-ELBO) from these weights (trainer.ContentVAETrainer).
 """
+
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, mask_noi
 
 def _batches(n, batch_size, rng):
     order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def reconstruction_loss(kind, out, x, act):
@@ -39,8 +40,21 @@ def no_report(stage, done, total, loss=None):
     """What the pretraining loops call after each epoch (progress.ProgressLog reports them)."""
 
 
-def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise, seed, recon="bce",
-                    report=no_report, stage="denoising autoencoder layer"):
+def train_dae_layer(
+    rows,
+    n,
+    in_dim,
+    out_dim,
+    act,
+    epochs,
+    lr,
+    batch_size,
+    noise,
+    seed,
+    recon="bce",
+    report=no_report,
+    stage="denoising autoencoder layer",
+):
     """One tied-weight denoising autoencoder layer; ``rows(idx)`` gives its inputs (dense
     or sparse; in [0, 1] for ``recon='bce'``). Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
@@ -56,7 +70,9 @@ def train_dae_layer(rows, n, in_dim, out_dim, act, epochs, lr, batch_size, noise
         for idx in _batches(n, batch_size, rng):
             x = rows(idx)
             h = act(linear_any(mask_noise(x, noise, generator), encoder.weight, encoder.bias))
-            loss = reconstruction_loss(recon, F.linear(h, encoder.weight.t(), dec_bias), dense(x), act).mean()
+            loss = reconstruction_loss(
+                recon, F.linear(h, encoder.weight.t(), dec_bias), dense(x), act
+            ).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -70,7 +86,11 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed, report=n
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     dim = codes.shape[1]
-    mu, logvar, out = nn.Linear(dim, latent_dim), nn.Linear(dim, latent_dim), nn.Linear(latent_dim, dim)
+    mu, logvar, out = (
+        nn.Linear(dim, latent_dim),
+        nn.Linear(dim, latent_dim),
+        nn.Linear(latent_dim, dim),
+    )
     for layer in (mu, logvar, out):
         nn.init.xavier_uniform_(layer.weight, generator=generator)
         nn.init.zeros_(layer.bias)
@@ -82,7 +102,9 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed, report=n
         for idx in _batches(len(codes), batch_size, rng):
             h = codes[idx]
             m, lv = mu(h), logvar(h).clamp(-20, 10)
-            recon = F.binary_cross_entropy_with_logits(out(reparameterize(m, lv, True)), h, reduction="none").sum(1)
+            recon = F.binary_cross_entropy_with_logits(
+                out(reparameterize(m, lv, True)), h, reduction="none"
+            ).sum(1)
             loss = (recon + gaussian_kl(m, lv)).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -94,20 +116,47 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed, report=n
 
 @torch.no_grad()
 def _codes(rows, n, layer, act, batch_size=4096):
-    return torch.cat([act(linear_any(rows(np.arange(i, min(i + batch_size, n))), layer.weight, layer.bias))
-                      for i in range(0, n, batch_size)])
+    return torch.cat(
+        [
+            act(linear_any(rows(np.arange(i, min(i + batch_size, n))), layer.weight, layer.bias))
+            for i in range(0, n, batch_size)
+        ]
+    )
 
 
-def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, seed, recon=("bce", "mse"),
-                       report=no_report):
+def pretrain_dae_stack(
+    linears,
+    rows,
+    n,
+    act,
+    epochs,
+    lr,
+    batch_size,
+    noise,
+    seed,
+    recon=("bce", "mse"),
+    report=no_report,
+):
     """Stacked denoising autoencoders (Vincent et al., 2010), written into ``linears``:
     layer i is trained on the codes of layers < i. ``recon[i]`` (the last entry repeats)
     is layer i's reconstruction loss. Returns (decoder biases, codes of the last layer)."""
     get, dec_biases, codes = rows, [], None
     for i, linear in enumerate(linears):
-        encoder, dec_bias = train_dae_layer(get, n, linear.in_features, linear.out_features, act, epochs, lr,
-                                            batch_size, noise, seed + i, recon[min(i, len(recon) - 1)], report,
-                                            f"denoising autoencoder layer {i + 1}/{len(linears)}")
+        encoder, dec_bias = train_dae_layer(
+            get,
+            n,
+            linear.in_features,
+            linear.out_features,
+            act,
+            epochs,
+            lr,
+            batch_size,
+            noise,
+            seed + i,
+            recon[min(i, len(recon) - 1)],
+            report,
+            f"denoising autoencoder layer {i + 1}/{len(linears)}",
+        )
         with torch.no_grad():
             linear.weight.copy_(encoder.weight)
             linear.bias.copy_(encoder.bias)
@@ -117,19 +166,33 @@ def pretrain_dae_stack(linears, rows, n, act, epochs, lr, batch_size, noise, see
     return dec_biases, codes
 
 
-def pretrain_layerwise(vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0,
-                       report=no_report):
+def pretrain_layerwise(
+    vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0, report=no_report
+):
     """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
     ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items ``idx`` (0..n-1)."""
     if not vae.n_hidden or not vae.tied:
         raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
     # sigmoid codes are in [0, 1]: cross-entropy at every layer (the authors' schedule)
-    dec_biases, codes = pretrain_dae_stack(vae.encoder.linears, rows, n, vae.act, layer_epochs, lr, batch_size,
-                                           noise, seed, recon=("bce",), report=report)
+    dec_biases, codes = pretrain_dae_stack(
+        vae.encoder.linears,
+        rows,
+        n,
+        vae.act,
+        layer_epochs,
+        lr,
+        batch_size,
+        noise,
+        seed,
+        recon=("bce",),
+        report=report,
+    )
     with torch.no_grad():
         for i, dec_bias in enumerate(dec_biases):
             vae.dec_biases[len(vae.dec_biases) - 1 - i].copy_(dec_bias)
-    mu, logvar, out = train_latent_layer(codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100, report)
+    mu, logvar, out = train_latent_layer(
+        codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100, report
+    )
     with torch.no_grad():
         for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
             target.weight.copy_(source.weight)

@@ -10,6 +10,7 @@ text-retrieval choices, fitted on the training items' content and applied to new
            with idf log(1 + (N - df + 0.5) / (df + 0.5)); ``bm25_b`` is b
 Rows are then L2-normalised (cosine). The defaults (raw, log, 1, 1.0, no BM25) are plain TF-IDF.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,15 +33,30 @@ class TermWeighting:
 
     def __post_init__(self):
         if self.tf not in TF_MODES or self.idf not in IDF_MODES:
-            raise ValueError(f"tf_weight [{self.tf}] must be one of {TF_MODES}, idf_weight [{self.idf}] one of {IDF_MODES}")
-        if not 0 < self.max_df <= 1 or self.min_df < 1 or self.bm25_k1 < 0 or not 0 <= self.bm25_b <= 1:
-            raise ValueError(f"min_df >= 1, 0 < max_df <= 1, bm25_k1 >= 0 and 0 <= bm25_b <= 1 needed; got min_df "
-                             f"{self.min_df}, max_df {self.max_df}, bm25_k1 {self.bm25_k1}, bm25_b {self.bm25_b}")
+            raise ValueError(
+                f"tf_weight [{self.tf}] must be one of {TF_MODES}, idf_weight [{self.idf}] one of {IDF_MODES}"
+            )
+        if (
+            not 0 < self.max_df <= 1
+            or self.min_df < 1
+            or self.bm25_k1 < 0
+            or not 0 <= self.bm25_b <= 1
+        ):
+            raise ValueError(
+                f"min_df >= 1, 0 < max_df <= 1, bm25_k1 >= 0 and 0 <= bm25_b <= 1 needed; got min_df "
+                f"{self.min_df}, max_df {self.max_df}, bm25_k1 {self.bm25_k1}, bm25_b {self.bm25_b}"
+            )
 
     @classmethod
     def from_config(cls, config):
-        return cls(config["tf_weight"], config["idf_weight"], config["min_df"], config["max_df"],
-                   config["bm25_k1"], config["bm25_b"])
+        return cls(
+            config["tf_weight"],
+            config["idf_weight"],
+            config["min_df"],
+            config["max_df"],
+            config["bm25_k1"],
+            config["bm25_b"],
+        )
 
     def fit(self, rows):
         """Word weights (0 for pruned words) and the mean document length, from training rows."""
@@ -55,7 +71,9 @@ class TermWeighting:
             weights = np.log((1 + n_docs) / (1 + df)) + 1
         else:
             weights = np.ones_like(df)
-        weights[((df > 0) & (df < self.min_df)) | (df > self.max_df * n_docs)] = 0  # unseen words: as df 1
+        weights[((df > 0) & (df < self.min_df)) | (df > self.max_df * n_docs)] = (
+            0  # unseen words: as df 1
+        )
         self.word_weights = weights.astype(np.float32)
         self.avgdl = float(rows.sum() / n_docs)
         return self

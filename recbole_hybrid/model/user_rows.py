@@ -12,6 +12,7 @@ hold:
                                  = sum_j r_uj l_uj - (sum_j r_uj) logsumexp(l_u), gathered
 The math is the dense path's (tests/test_user_rows.py: same loss and gradients, dropout off).
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -20,9 +21,9 @@ import torch.nn.functional as F
 
 @dataclass
 class SparseRows:
-    items: torch.Tensor    # [nnz] item id of each stored value
-    values: torch.Tensor   # [nnz]
-    row: torch.Tensor      # [nnz] row (user in the batch) of each stored value
+    items: torch.Tensor  # [nnz] item id of each stored value
+    values: torch.Tensor  # [nnz]
+    row: torch.Tensor  # [nnz] row (user in the batch) of each stored value
     offsets: torch.Tensor  # [B] start of each row in items / values
     n_rows: int
 
@@ -38,7 +39,9 @@ class SparseRows:
         """Rows of a dense [B, n] rating matrix (its non-zeros, by item within a row)."""
         row, items = matrix.nonzero(as_tuple=True)
         counts = torch.bincount(row, minlength=len(matrix))
-        return cls(items, matrix[row, items].float(), row, torch.cumsum(counts, 0) - counts, len(matrix))
+        return cls(
+            items, matrix[row, items].float(), row, torch.cumsum(counts, 0) - counts, len(matrix)
+        )
 
     @classmethod
     def _from_padded(cls, ids, values):
@@ -52,16 +55,25 @@ class SparseRows:
         keep = self.items < n
         if bool(keep.all()):
             return self
-        counts = torch.zeros(self.n_rows, dtype=torch.long, device=keep.device).index_add_(0, self.row, keep.long())
-        return SparseRows(self.items[keep], self.values[keep], self.row[keep], torch.cumsum(counts, 0) - counts,
-                          self.n_rows)
+        counts = torch.zeros(self.n_rows, dtype=torch.long, device=keep.device).index_add_(
+            0, self.row, keep.long()
+        )
+        return SparseRows(
+            self.items[keep],
+            self.values[keep],
+            self.row[keep],
+            torch.cumsum(counts, 0) - counts,
+            self.n_rows,
+        )
 
     def with_values(self, values):
         return SparseRows(self.items, values, self.row, self.offsets, self.n_rows)
 
     def row_sums(self, values=None):
         values = self.values if values is None else values
-        return torch.zeros(self.n_rows, device=values.device, dtype=values.dtype).index_add_(0, self.row, values)
+        return torch.zeros(self.n_rows, device=values.device, dtype=values.dtype).index_add_(
+            0, self.row, values
+        )
 
     def normalized(self, eps=1e-12):
         """Each row at unit L2 length (``F.normalize``)."""
@@ -73,7 +85,9 @@ class SparseRows:
 
     def matmul(self, weight):
         """r W: [B, d] for ``weight`` [n_items, d]."""
-        return F.embedding_bag(self.items, weight, self.offsets, mode="sum", per_sample_weights=self.values)
+        return F.embedding_bag(
+            self.items, weight, self.offsets, mode="sum", per_sample_weights=self.values
+        )
 
     def multinomial_log_likelihood(self, logits):
         """sum_j r_uj log softmax(logits_u)_j per row, [B]."""

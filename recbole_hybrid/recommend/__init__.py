@@ -20,8 +20,16 @@ Command line (``--help`` for all options):
     python -m recbole_hybrid.recommend --checkpoint saved/X.pth --user 196 186 --k 20
     python -m recbole_hybrid.recommend --checkpoint saved/X.pth --history 50 172 --new-items new.item --output top.csv
 """
+
 from recbole_hybrid.recommend.abilities import (  # noqa: F401
-    COLD_START, FOLD_IN, CapabilityError, capabilities, implements_score_users, model_classes, models_with, require,
+    COLD_START,
+    FOLD_IN,
+    CapabilityError,
+    capabilities,
+    implements_score_users,
+    model_classes,
+    models_with,
+    require,
 )
 from recbole_hybrid.recommend.cli import main  # noqa: F401
 from recbole_hybrid.recommend.loading import load_data_and_model, scoring_history  # noqa: F401

@@ -1,5 +1,6 @@
 """Loading a checkpoint: the dataset rebuilt and split as in training, the model built and
 its weights checked and loaded."""
+
 import os
 
 from recbole.utils import init_seed
@@ -28,7 +29,9 @@ def load_data_and_model(model_file, data_path=None):
     put in eval mode. ``data_path``: the directory that now holds ``<dataset>/``."""
     checkpoint = read_checkpoint(model_file)  # its tensors checked against their digest
     config = checkpoint["config"]
-    config.final_config_dict = renamed_keys.upgrade(config.final_config_dict)  # saved under old names
+    config.final_config_dict = renamed_keys.upgrade(
+        config.final_config_dict
+    )  # saved under old names
     if data_path is not None:
         config["data_path"] = os.path.join(data_path, config["dataset"])
     init_seed(config["seed"], config["reproducibility"])
@@ -45,6 +48,8 @@ def load_weights(model, checkpoint, model_file):
     missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
     missing = [key for key in missing if key.rsplit(".", 1)[-1] not in REBUILT_BUFFERS]
     if missing or unexpected:
-        raise RuntimeError(f"{model_file} does not fit {type(model).__name__} as built from its config: "
-                           f"missing {missing}, unexpected {unexpected}")
+        raise RuntimeError(
+            f"{model_file} does not fit {type(model).__name__} as built from its config: "
+            f"missing {missing}, unexpected {unexpected}"
+        )
     model.load_other_parameter(checkpoint.get("other_parameter"))

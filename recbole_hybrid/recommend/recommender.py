@@ -1,4 +1,5 @@
 """Top-k recommendations of a loaded model, in the dataset's external ids."""
+
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,8 +27,10 @@ class Recommender:
     def __init__(self, model, dataset, history):
         """``history``: the interactions the model scores its users from (``scoring_history``)."""
         if dataset.config["MODEL_TYPE"] not in RANKING_MODEL_TYPES:
-            raise CapabilityError(f"{type(model).__name__}: recommend serves general models (user x item "
-                                  f"full ranking), not {dataset.config['MODEL_TYPE'].name.lower()} models")
+            raise CapabilityError(
+                f"{type(model).__name__}: recommend serves general models (user x item "
+                f"full ranking), not {dataset.config['MODEL_TYPE'].name.lower()} models"
+            )
         self.model, self.dataset = model, dataset
         self.seen = binary_rows(history.inter_matrix(form="csr"))
 
@@ -42,8 +45,10 @@ class Recommender:
         tokens = [str(t) for t in tokens]
         unknown = [t for t in tokens if t not in mapping or mapping[t] == 0]
         if unknown:
-            raise UnknownIdError(f"unknown {what} ids (not in dataset {self.dataset.dataset_name}): {unknown[:20]}"
-                                 + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
+            raise UnknownIdError(
+                f"unknown {what} ids (not in dataset {self.dataset.dataset_name}): {unknown[:20]}"
+                + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+            )
         return np.array([mapping[t] for t in tokens], dtype=np.int64)
 
     def history_rows(self, histories):
@@ -51,10 +56,15 @@ class Recommender:
         items = [self.internal_ids(self.dataset.iid_field, h, "item") for h in histories]
         rows = np.repeat(np.arange(len(items)), [len(i) for i in items])
         cols = np.concatenate(items + [np.zeros(0, np.int64)])
-        return binary_rows(sp.csr_matrix((np.ones(len(cols)), (rows, cols)),
-                                         shape=(len(items), self.dataset.item_num)))
+        return binary_rows(
+            sp.csr_matrix(
+                (np.ones(len(cols)), (rows, cols)), shape=(len(items), self.dataset.item_num)
+            )
+        )
 
-    def recommend(self, users=(), history=None, new_items=None, k=10, exclude_seen=True, candidates=None):
+    def recommend(
+        self, users=(), history=None, new_items=None, k=10, exclude_seen=True, candidates=None
+    ):
         """Top-``k`` items, as a DataFrame (user, rank, item, score, new_item), of
 
         ``users``: external ids of the model's users;
@@ -80,10 +90,18 @@ class Recommender:
             seen.append(self.history_rows(list(history.values())))
             scores.append(score_new_users(self.model, seen[-1], new))
         if not labels:
-            raise ValueError("recommend: give users (of the model) and/or a history (of a new user)")
+            raise ValueError(
+                "recommend: give users (of the model) and/or a history (of a new user)"
+            )
         keep = self.candidate_mask(candidates, new)
-        return self.top_k(labels, torch.cat(scores), sp.vstack(seen).tocsr() if exclude_seen else None,
-                          keep, k, [] if new is None else new.ids)
+        return self.top_k(
+            labels,
+            torch.cat(scores),
+            sp.vstack(seen).tocsr() if exclude_seen else None,
+            keep,
+            k,
+            [] if new is None else new.ids,
+        )
 
     def candidate_mask(self, candidates, new):
         """Bool [n_items + J]: the items that may be recommended (never RecBole's padding item 0)."""
@@ -92,7 +110,9 @@ class Recommender:
             keep[1:] = True
         else:
             keep[self.internal_ids(self.dataset.iid_field, candidates, "candidate item")] = True
-        return torch.from_numpy(np.r_[keep, np.ones(0 if new is None else len(new.ids), dtype=bool)])
+        return torch.from_numpy(
+            np.r_[keep, np.ones(0 if new is None else len(new.ids), dtype=bool)]
+        )
 
     def top_k(self, labels, scores, seen, keep, k, new_ids):
         """The long table of each row's ``k`` best items among ``keep`` minus ``seen``."""
@@ -106,6 +126,7 @@ class Recommender:
         records = [
             (label, rank + 1, known[c] if c < n_items else new_ids[c - n_items], v, c >= n_items)
             for label, row_v, row_c in zip(labels, values.tolist(), cols.tolist())
-            for rank, (v, c) in enumerate(zip(row_v, row_c)) if v > -np.inf
+            for rank, (v, c) in enumerate(zip(row_v, row_c))
+            if v > -np.inf
         ]
         return pd.DataFrame(records, columns=["user", "rank", "item", "score", "new_item"])

@@ -10,6 +10,7 @@ with X the interactions (users x items), S the item content (``content_field``, 
 mix ``side_mix``, chosen on validation. An item without training interactions is scored by
 B_S alone.
 """
+
 from recbole_hybrid.model.closed_form import ItemItemRecommender, ease_weights, gram
 
 

@@ -22,6 +22,7 @@ Trains on the observed ratings only (``train_neg_sample_args: ~``). ``predict`` 
 ratings (protocols ``rating`` / ``loo-rating``, RMSE/MAE); ``full_sort_predict`` returns
 the predicted rating of every item, so the model also runs under the ranking protocols.
 """
+
 from logging import getLogger
 
 import torch
@@ -75,11 +76,11 @@ class BiasMF(GeneralRecommender):
         if self.use_biases:
             b_u, b_i = self.user_bias(users).squeeze(-1), self.item_bias(items).squeeze(-1)
             pred = pred + b_u + b_i
-            norm = norm + b_u ** 2 + b_i ** 2
+            norm = norm + b_u**2 + b_i**2
         if self.embedding_size > 0:
             p_u, q_i = self.user_factors(users), self.item_factors(items)
             pred = pred + (p_u * q_i).sum(-1)
-            norm = norm + (p_u ** 2).sum(-1) + (q_i ** 2).sum(-1)
+            norm = norm + (p_u**2).sum(-1) + (q_i**2).sum(-1)
         return pred, norm
 
     def _clip(self, ratings):

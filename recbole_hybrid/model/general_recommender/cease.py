@@ -12,6 +12,7 @@ so item-item weights learn from co-occurrence and shared content alike. S is the
 content (``content_field``, sparse) as ``content_norm`` rows. ``side_weight: 0`` is EASE. An
 item without training interactions has a zero X column: its weights come from its content.
 """
+
 from recbole_hybrid.model.closed_form import ItemItemRecommender, ease_weights, gram
 
 

@@ -8,6 +8,7 @@ cold items as any other. A dense content vector (text / audio embedding) is used
 unit length (term weights mean nothing there). ``item_reviews: True`` adds each item's
 training review words to its content words (``content_field``, token_seq), one vocabulary.
 """
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -23,7 +24,9 @@ from recbole_hybrid.model.term_weighting import TermWeighting
 class ContentKNN(ContentRecommender):
     input_type = InputType.POINTWISE
     type = ModelType.TRADITIONAL
-    capabilities = Capabilities(folds_in_users=True, scores_new_items=True)  # profiles; items by content
+    capabilities = Capabilities(
+        folds_in_users=True, scores_new_items=True
+    )  # profiles; items by content
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -38,7 +41,9 @@ class ContentKNN(ContentRecommender):
         self.weighting = TermWeighting.from_config(config)
         if config["item_reviews"]:
             field = config["content_field"] or dataset.content_names[0]
-            counts = item_word_counts(dataset, config["review_field"], item_token_words(dataset, field))
+            counts = item_word_counts(
+                dataset, config["review_field"], item_token_words(dataset, field)
+            )
             return self.weighting.fit(counts).transform(counts)
         content = self.item_content(dataset, config["content_field"])
         if not content.is_sparse:
@@ -86,7 +91,9 @@ class ContentKNN(ContentRecommender):
     def score_users(self, history, new_content=None, users=None):
         """``ContentRecommender.score_users``: profiles from the history rows, new items from content."""
         if new_content is not None and not self.cold_start:
-            raise ValueError("ContentKNN with item_reviews: True has no cold-start path (new items have no reviews)")
+            raise ValueError(
+                "ContentKNN with item_reviews: True has no cold-start path (new items have no reviews)"
+            )
         items = self.item_vectors
         if new_content is not None:
             items = sp.vstack([items, self.new_item_vectors(new_content)]).tocsr()

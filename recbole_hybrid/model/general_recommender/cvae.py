@@ -34,6 +34,7 @@ Pretraining (``pretrain_*``, the authors' lib/vae.py stages): the default is 30 
 latent-layer and no whole-VAE epochs, not the authors' 50 / 50 / 100, chosen on validation; see
 benchmarks/results/cvae.md (which also holds the authors' whole schedule).
 """
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -41,7 +42,14 @@ from recbole.utils import InputType, ModelType
 
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.capabilities import Capabilities
-from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, gaussian_kl, l2_weights, normalize_bow, xavier_init
+from recbole_hybrid.model.layers import (
+    ContentVAE,
+    csr_rows_sparse,
+    gaussian_kl,
+    l2_weights,
+    normalize_bow,
+    xavier_init,
+)
 
 
 ROW_MODES = {"max": "max", "binary": "binary"}  # content_norm -> normalize_bow mode
@@ -72,10 +80,13 @@ def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=N
     base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
     A = base.expand(n_rows, k, k).clone()
     coo = R.tocoo()
-    rows, cols = torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64))
+    rows, cols = (
+        torch.from_numpy(coo.row.astype(np.int64)),
+        torch.from_numpy(coo.col.astype(np.int64)),
+    )
     for start in range(0, len(rows), chunk):
-        y = Y[cols[start:start + chunk]]
-        A.index_add_(0, rows[start:start + chunk], (a - b) * y.unsqueeze(2) * y.unsqueeze(1))
+        y = Y[cols[start : start + chunk]]
+        A.index_add_(0, rows[start : start + chunk], (a - b) * y.unsqueeze(2) * y.unsqueeze(1))
     rhs = torch.zeros(n_rows, k, dtype=Y.dtype).index_add_(0, rows, a * Y[cols])
     if prior is not None:
         rhs += lam * prior
@@ -92,7 +103,11 @@ class CVAE(ContentRecommender):
         super().__init__(config, dataset)
         self.k = config["embedding_size"]
         self.a, self.b = config["confidence_a"], config["confidence_b"]
-        self.lambda_u, self.lambda_v, self.lambda_r = config["lambda_u"], config["lambda_v"], config["lambda_r"]
+        self.lambda_u, self.lambda_v, self.lambda_r = (
+            config["lambda_u"],
+            config["lambda_v"],
+            config["lambda_r"],
+        )
         self.lambda_w = config["lambda_w"]
         self.whole_vae_pretraining = config["pretrain_epochs"] > 0
         self.untrained_items = config["untrained_items"]
@@ -102,10 +117,17 @@ class CVAE(ContentRecommender):
         content = self.item_content(dataset, config["content_field"])
         self.content_input = config["content_norm"]
         self.content_matrix, scale = normalize_content(content.to_scipy(), self.content_input)
-        self.register_buffer("word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0))
-        self.content_vae = ContentVAE(self.content_matrix.shape[1], config["content_hidden_sizes"], self.k,
-                                      act=config["content_activation"], likelihood=config["content_likelihood"],
-                                      tied=config["content_tied"])
+        self.register_buffer(
+            "word_scale", torch.from_numpy(scale) if scale is not None else torch.zeros(0)
+        )
+        self.content_vae = ContentVAE(
+            self.content_matrix.shape[1],
+            config["content_hidden_sizes"],
+            self.k,
+            act=config["content_activation"],
+            likelihood=config["content_likelihood"],
+            tied=config["content_tied"],
+        )
         xavier_init(self.content_vae)
 
         self.train_matrix = dataset.inter_matrix(form="csr").astype(np.float32)
@@ -128,7 +150,11 @@ class CVAE(ContentRecommender):
         one pretraining."""
         key = {"architecture": repr(self.content_vae)}
         if self.whole_vae_pretraining:
-            key.update(likelihood=self.content_vae.likelihood, lambda_r=self.lambda_r, lambda_w=self.lambda_w)
+            key.update(
+                likelihood=self.content_vae.likelihood,
+                lambda_r=self.lambda_r,
+                lambda_w=self.lambda_w,
+            )
         return key
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
@@ -137,12 +163,16 @@ class CVAE(ContentRecommender):
         ``coupled=False``: the VAE alone; ``kl_weight`` < 1 only while pretraining with KL warm-up."""
         x = self.content_rows(items)
         logits, mu, logvar = self.content_vae(x)
-        loss = self.lambda_r * (self.content_vae.nll(logits, x) + kl_weight * gaussian_kl(mu, logvar))
+        loss = self.lambda_r * (
+            self.content_vae.nll(logits, x) + kl_weight * gaussian_kl(mu, logvar)
+        )
         if coupled:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             idx = torch.as_tensor(items)
             pull = self.lambda_v / 2 * (self.V[idx] - z).pow(2).sum(1)
-            loss = loss + (pull if self.untrained_items == "als" else pull * self.has_train[idx].to(loss.dtype))
+            loss = loss + (
+                pull if self.untrained_items == "als" else pull * self.has_train[idx].to(loss.dtype)
+            )
         return loss.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
 
     def after_pretraining(self):
@@ -159,10 +189,15 @@ class CVAE(ContentRecommender):
     # ---- probabilistic MF ----
     @torch.no_grad()
     def als_sweep(self):
-        self.U.copy_(confidence_weighted_solve(self.user_matrix, self.V, self.lambda_u, self.a, self.b))
+        self.U.copy_(
+            confidence_weighted_solve(self.user_matrix, self.V, self.lambda_u, self.a, self.b)
+        )
         # V from training interactions only: fold-in users never shape V
-        self.V.copy_(confidence_weighted_solve(self.item_matrix, self.U, self.lambda_v, self.a, self.b,
-                                               prior=self.theta))
+        self.V.copy_(
+            confidence_weighted_solve(
+                self.item_matrix, self.U, self.lambda_v, self.a, self.b, prior=self.theta
+            )
+        )
 
     def fold_in(self, history_dataset):
         """Strong generalization: new users' u_i solved from their fold-in items, V fixed."""
@@ -181,8 +216,15 @@ class CVAE(ContentRecommender):
         if self.untrained_items == "mu":
             return mu
         no_ratings = sp.csr_matrix((len(mu), self.item_matrix.shape[1]), dtype=np.float32)
-        return confidence_weighted_solve(no_ratings, self.U, self.lambda_v, self.a, self.b, prior=mu,
-                                         active=self.item_matrix.getnnz(axis=0) > 0)
+        return confidence_weighted_solve(
+            no_ratings,
+            self.U,
+            self.lambda_v,
+            self.a,
+            self.b,
+            prior=mu,
+            active=self.item_matrix.getnnz(axis=0) > 0,
+        )
 
     # ---- RecBole API ----
     def calculate_loss(self, interaction):
@@ -199,13 +241,17 @@ class CVAE(ContentRecommender):
     def solve_users(self, history):
         """u_i of users from their history rows alone (V fixed): the ALS update of U."""
         active = self.user_matrix.getnnz(axis=0) > 0
-        return confidence_weighted_solve(as_csr(history), self.V, self.lambda_u, self.a, self.b, active=active)
+        return confidence_weighted_solve(
+            as_csr(history), self.V, self.lambda_u, self.a, self.b, active=active
+        )
 
     @torch.no_grad()
     def new_item_vectors(self, content):
         """v_j of new items from their raw content rows (the training vocabulary): mu_j, or its
         ALS solution (``untrained_items``)."""
-        content, _ = normalize_content(self.new_content_rows(content), self.content_input, self.word_scale.numpy())
+        content, _ = normalize_content(
+            self.new_content_rows(content), self.content_input, self.word_scale.numpy()
+        )
         return self.untrained_vectors(self.encode_content_rows(content))
 
     @torch.no_grad()

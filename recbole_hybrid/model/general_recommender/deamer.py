@@ -39,6 +39,7 @@ has no training reviews (the "missing" vector) and is encoded from its metadata 
 a new user's X_u is her given history's item vectors (``user_document: history``), or missing
 (reviews: she has none). The rating module has no e_u / e_v for them: zeros.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -48,7 +49,13 @@ from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import SequenceEncoder, pair_keys, sample_negatives
 from recbole_hybrid.model.modalities import (
-    content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
+    content_encoders,
+    encode_all,
+    item_fields,
+    new_item_count,
+    new_item_encodings,
+    new_user_encodings,
+    own_reviews,
     training_ratings,
 )
 
@@ -58,7 +65,9 @@ RATING_METRICS = ("rmse", "mae")
 
 class DEAMER(ContentRecommender):
     input_type = InputType.POINTWISE
-    capabilities = Capabilities(rates=True, scores_new_items=True)  # exposure ranks, rating module rates
+    capabilities = Capabilities(
+        rates=True, scores_new_items=True
+    )  # exposure ranks, rating module rates
     new_users = True
 
     def __init__(self, config, dataset):
@@ -66,7 +75,9 @@ class DEAMER(ContentRecommender):
         self.modalities = set(config["modalities"])
         unknown = self.modalities - set(MODALITIES)
         if unknown or "D" not in self.modalities:
-            raise ValueError(f"modalities {sorted(self.modalities)}: D is required, the others are {MODALITIES}")
+            raise ValueError(
+                f"modalities {sorted(self.modalities)}: D is required, the others are {MODALITIES}"
+            )
         if config["architecture"] not in ("cascade", "parallel"):
             raise ValueError(f"architecture [{config['architecture']}] must be cascade or parallel")
         self.parallel = config["architecture"] == "parallel"
@@ -79,15 +90,18 @@ class DEAMER(ContentRecommender):
         self.user_text, item_parts = self._build_encoders(config, dataset, hidden)
         self.item_parts = nn.ModuleDict(item_parts)
         self.missing = nn.ParameterDict(
-            {name: nn.Parameter(torch.zeros(hidden)) for name in ["user", *item_parts]})
+            {name: nn.Parameter(torch.zeros(hidden)) for name in ["user", *item_parts]}
+        )
         self.dropout = nn.Dropout(config["dropout_prob"])
         self.item_fuse = nn.Linear(hidden * len(item_parts), hidden)  # W_z
         self.exposure_out = nn.Linear(hidden, 1)  # W_L
         if "R" in self.modalities:
             self._build_rating_module(config, dataset, hidden)
         elif self.predict_rating:
-            raise ValueError("DEAMER without the R modality predicts no ratings: add R to modalities "
-                             "or use a ranking protocol")
+            raise ValueError(
+                "DEAMER without the R modality predicts no ratings: add R to modalities "
+                "or use a ranking protocol"
+            )
         train = dataset.inter_feat
         keys = pair_keys(train[self.USER_ID], train[self.ITEM_ID], self.n_items)
         self.register_buffer("positive_keys", torch.sort(keys).values, persistent=False)
@@ -104,12 +118,20 @@ class DEAMER(ContentRecommender):
 
     def _build_encoders(self, config, dataset, hidden):
         encoders = content_encoders(
-            self, config, dataset, hidden, SequenceEncoder,
+            self,
+            config,
+            dataset,
+            hidden,
+            SequenceEncoder,
             meta_field=config["meta_field"] if "M" in self.modalities else None,
-            dense_field=(config["dense_field"] or "") if "I" in self.modalities else None)
+            dense_field=(config["dense_field"] or "") if "I" in self.modalities else None,
+        )
         self.own_review = own_reviews(config, encoders)
-        parts = {name: encoders[key] for name, key in (("reviews", "item"), ("meta", "meta"), ("dense", "dense"))
-                 if key in encoders}
+        parts = {
+            name: encoders[key]
+            for name, key in (("reviews", "item"), ("meta", "meta"), ("dense", "dense"))
+            if key in encoders
+        }
         if not parts:
             raise ValueError("DEAMER needs at least one item modality (item reviews, M or I)")
         return encoders["user"], parts
@@ -124,7 +146,9 @@ class DEAMER(ContentRecommender):
         nn.init.normal_(self.item_embedding.weight, std=0.01)
         self.rating_out = nn.Linear(2 * emb + (hidden if self.parallel else 1), 1)  # W_R
         # start at the training mean: sigma(b) scaled to the range equals it
-        mean = ((ratings.mean() - ratings.min()) / (ratings.max() - ratings.min())).clamp(0.01, 0.99)
+        mean = ((ratings.mean() - ratings.min()) / (ratings.max() - ratings.min())).clamp(
+            0.01, 0.99
+        )
         nn.init.constant_(self.rating_out.bias, float(torch.logit(mean)))
         self.bias_reg = config["bias_reg"]
 
@@ -137,7 +161,9 @@ class DEAMER(ContentRecommender):
         return self.dropout(self._present(self.user_text, users, "user", exclude))  # h_u
 
     def item_vectors(self, items, exclude=None):
-        return self._fuse_items([self._present(enc, items, name, exclude) for name, enc in self.item_parts.items()])
+        return self._fuse_items(
+            [self._present(enc, items, name, exclude) for name, enc in self.item_parts.items()]
+        )
 
     def _fuse_items(self, parts):
         return F.relu(self.item_fuse(self.dropout(torch.cat(parts, 1))))  # z_v (eqs. 7-8)
@@ -145,8 +171,10 @@ class DEAMER(ContentRecommender):
     def _encodings(self):
         """(h_u of every user, z_v of every item), computed once until the weights change (evaluation)."""
         if self._cache is None:
-            self._cache = (encode_all(self.user_vectors, self.n_users, self.device),
-                           encode_all(self.item_vectors, self.n_items, self.device))
+            self._cache = (
+                encode_all(self.user_vectors, self.n_users, self.device),
+                encode_all(self.item_vectors, self.n_items, self.device),
+            )
         return self._cache
 
     def _pairs(self, users, items, own=None):
@@ -189,7 +217,9 @@ class DEAMER(ContentRecommender):
         all_items = torch.cat([items, negatives.reshape(-1)])
         own = None
         if self.own_review is not None:  # negatives have no review of their own
-            own = torch.cat([self.own_review(users, items), torch.zeros_like(negatives.reshape(-1))])
+            own = torch.cat(
+                [self.own_review(users, items), torch.zeros_like(negatives.reshape(-1))]
+            )
         logit, rating = self.forward(all_users, all_items, own)
         labels = torch.zeros_like(logit)
         labels[: len(users)] = 1.0
@@ -231,9 +261,11 @@ class DEAMER(ContentRecommender):
         z_v = torch.cat([z_all, self._new_item_vectors(new_content, n_new)])
         if users is None:
             if not self.user_text.reads_history:  # no reviews: only the untrained missing vector
-                raise ValueError("DEAMER with user_document: reviews cannot score new users: a new user has "
-                                 "no reviews, so every item would tie; train with user_document: history "
-                                 "(the user's items' content vectors) to serve new users")
+                raise ValueError(
+                    "DEAMER with user_document: reviews cannot score new users: a new user has "
+                    "no reviews, so every item would tie; train with user_document: history "
+                    "(the user's items' content vectors) to serve new users"
+                )
             e, present = new_user_encodings(self.user_text, history, self.n_items, self.device)
             h_u = self.dropout(torch.where(present.unsqueeze(1), e, self.missing["user"]))
         else:

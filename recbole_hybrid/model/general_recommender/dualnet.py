@@ -36,6 +36,7 @@ Choices where the paper is silent (yaml keys in properties/model/DualNet.yaml):
   * Columns of the user input for items no training user has are zero at prediction (their
     first-layer weights were never trained); fold-in users are encoded from the rest.
 """
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -45,7 +46,12 @@ from recbole.utils import InputType
 from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import (
-    activation, csr_rows_sparse, l2_normalize_rows, linear_any, mask_noise, xavier_init,
+    activation,
+    csr_rows_sparse,
+    l2_normalize_rows,
+    linear_any,
+    mask_noise,
+    xavier_init,
 )
 
 DESIGNS = ("basic", "multilevel", "branching")
@@ -61,7 +67,9 @@ class Tower(nn.Module):
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.act = activation(act)
         self.design = design
-        self.branches = nn.ModuleList(nn.Linear(d, d) for d in sizes[:-1]) if design == "branching" else None
+        self.branches = (
+            nn.ModuleList(nn.Linear(d, d) for d in sizes[:-1]) if design == "branching" else None
+        )
 
     @property
     def depth(self):
@@ -85,7 +93,9 @@ class Tower(nn.Module):
             return hs[-1]
         if self.design == "multilevel":
             return torch.cat(hs, 1)
-        return torch.cat([self.branches[l](h) if l < self.depth - 1 else h for l, h in enumerate(hs)], 1)
+        return torch.cat(
+            [self.branches[l](h) if l < self.depth - 1 else h for l, h in enumerate(hs)], 1
+        )
 
 
 def confidence_weighted_loss(scores, targets, a, b):
@@ -96,7 +106,9 @@ def confidence_weighted_loss(scores, targets, a, b):
 
 class DualNet(ContentRecommender):
     input_type = InputType.POINTWISE
-    input_rows = "user"  # the loader yields user batches; DualNetTrainer pairs them with item batches
+    input_rows = (
+        "user"  # the loader yields user batches; DualNetTrainer pairs them with item batches
+    )
     capabilities = Capabilities(folds_in_users=True, scores_new_items=True)  # both towers encode
 
     def __init__(self, config, dataset):
@@ -112,7 +124,9 @@ class DualNet(ContentRecommender):
             raise ValueError(f"user_input_norm [{self.user_input_norm}]: l2 or none")
 
         content = self.item_content(dataset, config["content_field"])
-        self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
+        self.content_matrix = self.normalize_training_content(
+            content.to_scipy(), config["content_norm"]
+        )
 
         train = dataset.inter_matrix(form="csr").astype(np.float32)
         train.data[:] = 1.0
@@ -192,7 +206,9 @@ class DualNet(ContentRecommender):
         """m_u of history rows (dense tensor/array or scipy, [B, n_items]): unseen users too."""
         rating_matrix = as_csr(rating_matrix)
         if rating_matrix.shape[1] != self.n_items:
-            raise ValueError(f"history rows have {rating_matrix.shape[1]} columns, the model knows {self.n_items} items")
+            raise ValueError(
+                f"history rows have {rating_matrix.shape[1]} columns, the model knows {self.n_items} items"
+            )
         rows = self._known_columns(rating_matrix)
         return self.user_net.matching(self.history_rows(np.arange(rows.shape[0]), rows))
 
@@ -205,7 +221,9 @@ class DualNet(ContentRecommender):
         return (self.users_matching(users) * self.all_item_vectors()[items]).sum(1)
 
     def full_sort_predict(self, interaction):
-        return (self.users_matching(interaction[self.USER_ID]) @ self.all_item_vectors().t()).view(-1)
+        return (self.users_matching(interaction[self.USER_ID]) @ self.all_item_vectors().t()).view(
+            -1
+        )
 
     @torch.no_grad()
     def score_users(self, history, new_content=None, users=None):

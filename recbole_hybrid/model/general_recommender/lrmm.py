@@ -82,6 +82,7 @@ has no training review, O is missing (imputed: -O) and M / V come from its conte
 has no review, U is missing (-U), unless ``user_document: history`` (U from her given history).
 Neither has a rating bias: b_u, b_v are 0.
 """
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from logging import getLogger
@@ -96,7 +97,13 @@ from recbole_hybrid.model.abstract_recommender import ContentRecommender, as_csr
 from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import MeanPoolEncoder, SequenceEncoder, xavier_init
 from recbole_hybrid.model.modalities import (
-    content_encoders, encode_all, item_fields, new_item_count, new_item_encodings, new_user_encodings, own_reviews,
+    content_encoders,
+    encode_all,
+    item_fields,
+    new_item_count,
+    new_item_encodings,
+    new_user_encodings,
+    own_reviews,
     training_ratings,
 )
 
@@ -117,7 +124,7 @@ def drop_probabilities(p, n_max):
         low, high = 0.0, 1.0
         for _ in range(60):  # q - q^n / n increases on [0, 1]
             mid = (low + high) / 2
-            low, high = (mid, high) if mid - mid ** n / n < p else (low, mid)
+            low, high = (mid, high) if mid - mid**n / n < p else (low, mid)
         qs.append((low + high) / 2)
     return qs[: n_max + 1]
 
@@ -131,7 +138,9 @@ def keep_modalities(available, q, generator=None):
     everything = (drop.sum(1) == count) & (count > 0)
     if everything.any():
         rows = everything.nonzero().squeeze(1)
-        pick = torch.rand(len(rows), available.shape[1], generator=generator, device=available.device)
+        pick = torch.rand(
+            len(rows), available.shape[1], generator=generator, device=available.device
+        )
         keep_one = pick.masked_fill(~available[rows], -1.0).argmax(1)
         drop[rows, keep_one] = False
     return available & ~drop
@@ -188,21 +197,30 @@ class LRMM(ContentRecommender):
         self.encoders = nn.ModuleDict({g: encoders[g] for g in self.modalities})
         self.dropout = nn.Dropout(config["dropout_prob"])
         self.autoencoders = nn.ModuleDict(
-            {g: SparseAutoencoder(n * d + n, config["ae_hidden_size"], d) for g in self.modalities})
+            {g: SparseAutoencoder(n * d + n, config["ae_hidden_size"], d) for g in self.modalities}
+        )
         self.shared = nn.Linear(n * d, config["shared_size"])  # W_s (eq. 11)
         self.rating_out = nn.Linear(config["shared_size"], 1)
-        self.loss_log_weights = nn.Parameter(torch.zeros(2))  # s_1, s_2: alpha = exp(-s_1), beta = exp(-s_2)
+        self.loss_log_weights = nn.Parameter(
+            torch.zeros(2)
+        )  # s_1, s_2: alpha = exp(-s_1), beta = exp(-s_2)
         self.bias_reg = config["bias_reg"]
-        if config["rating_biases"]:  # not the paper's: b_u rides with U, b_v with O (see the docstring)
+        if config[
+            "rating_biases"
+        ]:  # not the paper's: b_u rides with U, b_v with O (see the docstring)
             self.user_bias = nn.Embedding(self.n_users, 1)
             self.item_bias = nn.Embedding(self.n_items, 1)
         self._init_weights(ratings.mean())
 
         self._init_train_missing(config["train_missing_prob"], config["seed"], dataset)
         self.test_missing = self._condition(config["missing"], "missing")
-        self.inference_missing = self.test_missing  # what eval-mode predictions mask (validation: +F)
-        self.test_splits = {str(name): self._condition(name, "missing_splits")
-                            for name in (config["missing_splits"] or [])}
+        self.inference_missing = (
+            self.test_missing
+        )  # what eval-mode predictions mask (validation: +F)
+        self.test_splits = {
+            str(name): self._condition(name, "missing_splits")
+            for name in (config["missing_splits"] or [])
+        }
         self.reset_loss_stats()
 
     # ---- construction
@@ -210,27 +228,39 @@ class LRMM(ContentRecommender):
         requested = list(config["modalities"] or [])
         unknown = set(requested) - set(MODALITIES)
         if unknown or not requested:
-            raise ValueError(f"LRMM modalities {requested}: choose among U (user reviews), O (item reviews), "
-                             "M (item metadata), V (dense item vector)")
+            raise ValueError(
+                f"LRMM modalities {requested}: choose among U (user reviews), O (item reviews), "
+                "M (item metadata), V (dense item vector)"
+            )
         if "V" in requested and not self.has_dense:
-            getLogger().info(f"LRMM: dataset {config['dataset']} has no dense modality (dense_field is empty): "
-                             "V is not a modality of this model")
+            getLogger().info(
+                f"LRMM: dataset {config['dataset']} has no dense modality (dense_field is empty): "
+                "V is not a modality of this model"
+            )
         if "O" in requested and config["user_document"] != "reviews":
-            raise ContentError("LRMM modality O (the item's reviews) needs user_document: reviews; "
-                               f"dataset {config['dataset']} has none: drop O from modalities")
+            raise ContentError(
+                "LRMM modality O (the item's reviews) needs user_document: reviews; "
+                f"dataset {config['dataset']} has none: drop O from modalities"
+            )
         if "M" in requested and not config["meta_field"]:
-            raise ContentError(f"LRMM modality M needs meta_field (a .item token_seq or float_seq field); "
-                               f"dataset {config['dataset']} has none: drop M from modalities")
+            raise ContentError(
+                f"LRMM modality M needs meta_field (a .item token_seq or float_seq field); "
+                f"dataset {config['dataset']} has none: drop M from modalities"
+            )
         modalities = tuple(g for g in MODALITIES if g in requested and (g != "V" or self.has_dense))
         if not modalities:
-            raise ValueError(f"LRMM has no modality left on dataset {config['dataset']} (modalities {requested})")
+            raise ValueError(
+                f"LRMM has no modality left on dataset {config['dataset']} (modalities {requested})"
+            )
         return modalities
 
     def _init_mdrop(self, p, n):
         p = float(p or 0.0)
         if not 0.0 <= p < 1.0 or (p > 0 and p > (n - 1) / n):
-            raise ValueError(f"mdrop_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
-                             f"{n} modalities {list(self.modalities)} (a sample always keeps one)")
+            raise ValueError(
+                f"mdrop_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
+                f"{n} modalities {list(self.modalities)} (a sample always keeps one)"
+            )
         self.mdrop_prob = p
         self.register_buffer("drop_q", torch.tensor(drop_probabilities(p, n)), persistent=False)
 
@@ -239,17 +269,26 @@ class LRMM(ContentRecommender):
         modalities with probability p, fixed (seeded by ``seed``), one always kept (as m-drop's draw)."""
         p, n = float(p or 0.0), len(self.modalities)
         if not 0.0 <= p <= (n - 1) / n:
-            raise ValueError(f"train_missing_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
-                             f"{n} modalities {list(self.modalities)} (a training pair always keeps one)")
+            raise ValueError(
+                f"train_missing_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
+                f"{n} modalities {list(self.modalities)} (a training pair always keeps one)"
+            )
         self.train_missing_prob = p
         if p == 0:
             return
-        users, items = dataset.inter_feat[dataset.uid_field].long(), dataset.inter_feat[dataset.iid_field].long()
+        users, items = (
+            dataset.inter_feat[dataset.uid_field].long(),
+            dataset.inter_feat[dataset.iid_field].long(),
+        )
         with torch.no_grad():
-            available = torch.stack([self.encoders[g].mask(self._rows(g, users, items)).cpu()
-                                     for g in self.modalities], 1)
+            available = torch.stack(
+                [self.encoders[g].mask(self._rows(g, users, items)).cpu() for g in self.modalities],
+                1,
+            )
         generator = torch.Generator().manual_seed(int(seed))
-        absent = available & ~keep_modalities(available, torch.tensor(drop_probabilities(p, n)), generator)
+        absent = available & ~keep_modalities(
+            available, torch.tensor(drop_probabilities(p, n)), generator
+        )
         keys = users * self.n_items + items
         order = torch.argsort(keys)
         self.register_buffer("absent_keys", keys[order], persistent=False)  # rebuilt from the seed
@@ -257,11 +296,18 @@ class LRMM(ContentRecommender):
 
     def _build_encoders(self, config, dataset, d):
         if config["text_encoder"] not in TEXT_ENCODERS:
-            raise ValueError(f"text_encoder [{config['text_encoder']}] must be one of {sorted(TEXT_ENCODERS)}")
+            raise ValueError(
+                f"text_encoder [{config['text_encoder']}] must be one of {sorted(TEXT_ENCODERS)}"
+            )
         encoders = content_encoders(
-            self, config, dataset, d, TEXT_ENCODERS[config["text_encoder"]],
+            self,
+            config,
+            dataset,
+            d,
+            TEXT_ENCODERS[config["text_encoder"]],
             meta_field=config["meta_field"] if "M" in self.modalities else None,
-            dense_field=config["dense_field"] if "V" in self.modalities else None)
+            dense_field=config["dense_field"] if "V" in self.modalities else None,
+        )
         self.own_review = own_reviews(config, encoders)
         return {g: encoders[ENCODER_KEYS[g]] for g in self.modalities}
 
@@ -290,12 +336,16 @@ class LRMM(ContentRecommender):
         else:
             letters = [str(v).strip().lstrip("-") for v in value]
         if "V" in letters and "V" not in self.modalities and not self.has_dense:
-            raise ValueError(f"{key} {value}: dataset {self.dataset_name} has no dense modality "
-                             "(dense_field is empty), so V cannot be masked")
+            raise ValueError(
+                f"{key} {value}: dataset {self.dataset_name} has no dense modality "
+                "(dense_field is empty), so V cannot be masked"
+            )
         unknown = set(letters) - set(self.modalities)
         if unknown:
-            raise ValueError(f"{key} {value}: {sorted(unknown)} not among this model's modalities "
-                             f"{list(self.modalities)} ('+F' or '-' followed by modality letters)")
+            raise ValueError(
+                f"{key} {value}: {sorted(unknown)} not among this model's modalities "
+                f"{list(self.modalities)} ('+F' or '-' followed by modality letters)"
+            )
         if set(letters) == set(self.modalities):
             raise ValueError(f"{key} {value} masks every modality: nothing is left to impute from")
         return frozenset(letters)
@@ -325,13 +375,21 @@ class LRMM(ContentRecommender):
         training pair, its review number, left out of its U and O documents."""
         if not self.training:
             cache = self._encodings()
-            pairs = [(cache[g][0][self._rows(g, users, items)], cache[g][1][self._rows(g, users, items)])
-                     for g in self.modalities]
+            pairs = [
+                (cache[g][0][self._rows(g, users, items)], cache[g][1][self._rows(g, users, items)])
+                for g in self.modalities
+            ]
         else:
-            uniq = {"U": torch.unique(users, return_inverse=True), "I": torch.unique(items, return_inverse=True)}
+            uniq = {
+                "U": torch.unique(users, return_inverse=True),
+                "I": torch.unique(items, return_inverse=True),
+            }
             pairs = []
             for g, enc in self.encoders.items():
-                if own is not None and g in ("U", "O"):  # each pair's documents without its own review
+                if own is not None and g in (
+                    "U",
+                    "O",
+                ):  # each pair's documents without its own review
                     rows = self._rows(g, users, items)
                     pairs.append((enc(rows, own), enc.mask(rows, own)))
                     continue
@@ -376,7 +434,9 @@ class LRMM(ContentRecommender):
                 available = available & ~absent
             kept = self.modality_dropout(available)
         else:
-            masked = torch.tensor([g in self.inference_missing for g in self.modalities], device=available.device)
+            masked = torch.tensor(
+                [g in self.inference_missing for g in self.modalities], device=available.device
+            )
             available = available & ~masked
             kept = available
         x = self.dropout(embeddings)
@@ -386,7 +446,7 @@ class LRMM(ContentRecommender):
         for j, g in enumerate(self.modalities):
             if self.training or not bool(kept[:, j].all()):  # in evaluation: only to impute
                 recon[g], hidden[g] = self.autoencoders[g](ae_input)
-                slots.append(torch.where(kept[:, j:j + 1], x[:, j], recon[g]))
+                slots.append(torch.where(kept[:, j : j + 1], x[:, j], recon[g]))
             else:
                 slots.append(x[:, j])
         joint = F.relu(self.shared(torch.cat(slots, 1)))
@@ -405,7 +465,9 @@ class LRMM(ContentRecommender):
         if biases is None:
             return kept.new_zeros((len(kept), 2), dtype=torch.float)
         off = torch.zeros_like(kept[:, 0])
-        on = [kept[:, self.modalities.index(g)] if g in self.modalities else off for g in ("U", "O")]
+        on = [
+            kept[:, self.modalities.index(g)] if g in self.modalities else off for g in ("U", "O")
+        ]
         return biases * torch.stack(on, 1)
 
     def reconstruction_loss(self, out):
@@ -438,7 +500,9 @@ class LRMM(ContentRecommender):
         stats["batches"] += 1
         stats["mse"] += mse.item()
         stats["recon"] += recon.item()
-        stats["dropped"] += float((out.available & ~out.kept).sum() / out.available.sum().clamp(min=1))
+        stats["dropped"] += float(
+            (out.available & ~out.kept).sum() / out.available.sum().clamp(min=1)
+        )
         return loss
 
     def reset_loss_stats(self):
@@ -448,7 +512,9 @@ class LRMM(ContentRecommender):
 
     def predict(self, interaction):
         low, high = self.rating_range
-        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID]).rating.clamp(low, high)
+        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID]).rating.clamp(
+            low, high
+        )
 
     def full_sort_predict(self, interaction, chunk=1 << 16):
         """Predicted ratings of every item for each user (ranking protocols), [n_users * n_items]."""
@@ -456,8 +522,12 @@ class LRMM(ContentRecommender):
         pairs_u = users.repeat_interleave(self.n_items)
         pairs_i = torch.arange(self.n_items, device=users.device).repeat(len(users))
         low, high = self.rating_range
-        return torch.cat([self.forward(pairs_u[i:i + chunk], pairs_i[i:i + chunk]).rating
-                          for i in range(0, len(pairs_u), chunk)]).clamp(low, high)
+        return torch.cat(
+            [
+                self.forward(pairs_u[i : i + chunk], pairs_i[i : i + chunk]).rating
+                for i in range(0, len(pairs_u), chunk)
+            ]
+        ).clamp(low, high)
 
     # ---- users and items it was not trained on (recbole_hybrid/recommend/)
     def new_item_fields(self):
@@ -475,24 +545,35 @@ class LRMM(ContentRecommender):
         tables = {}  # g -> (e^g, mask) of the B users (U) or the n_items + J items
         for g, enc in self.encoders.items():
             if g == "U":
-                tables[g] = (new_user_encodings(enc, history, self.n_items, self.device) if users is None
-                             else (cache[g][0][users], cache[g][1][users]))
+                tables[g] = (
+                    new_user_encodings(enc, history, self.n_items, self.device)
+                    if users is None
+                    else (cache[g][0][users], cache[g][1][users])
+                )
             else:
                 new_e, new_mask = new_item_encodings(enc, new_content, n_new, self.device)
                 tables[g] = (torch.cat([cache[g][0], new_e]), torch.cat([cache[g][1], new_mask]))
         biases = None
         if hasattr(self, "user_bias"):
-            b_u = self.user_bias(users)[:, 0] if users is not None else torch.zeros(n_rows, device=self.device)
+            b_u = (
+                self.user_bias(users)[:, 0]
+                if users is not None
+                else torch.zeros(n_rows, device=self.device)
+            )
             biases = (b_u, torch.cat([self.item_bias.weight[:, 0], b_u.new_zeros(n_new)]))
         n_cols = self.n_items + n_new
         rows = torch.arange(n_rows, device=self.device).repeat_interleave(n_cols)
         cols = torch.arange(n_cols, device=self.device).repeat(n_rows)
         out = []
         for i in range(0, len(rows), chunk):
-            r, c = rows[i:i + chunk], cols[i:i + chunk]
+            r, c = rows[i : i + chunk], cols[i : i + chunk]
             picks = [tables[g][0][r if g == "U" else c] for g in self.modalities]
             masks = [tables[g][1][r if g == "U" else c] for g in self.modalities]
             pair_biases = None if biases is None else torch.stack([biases[0][r], biases[1][c]], 1)
             out.append(self._rate(torch.stack(picks, 1), torch.stack(masks, 1), pair_biases).rating)
         low, high = self.rating_range
-        return torch.cat(out + [torch.zeros(0, device=self.device)]).clamp(low, high).view(n_rows, n_cols)
+        return (
+            torch.cat(out + [torch.zeros(0, device=self.device)])
+            .clamp(low, high)
+            .view(n_rows, n_cols)
+        )

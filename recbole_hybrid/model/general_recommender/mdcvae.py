@@ -39,6 +39,7 @@ Choices (where the paper is silent, the authors' code decides; deviations are ma
 Training in stages (content VAE pretraining, then b-step / t-step per epoch) is
 ``recbole_hybrid.trainer.MDCVAETrainer``.
 """
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -49,7 +50,13 @@ from recbole.utils import InputType
 from recbole_hybrid.model.abstract_recommender import ContentRecommender
 from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import (
-    MLP, ContentVAE, csr_rows_sparse, gaussian_kl, glorot_, l2_weights, reparameterize,
+    MLP,
+    ContentVAE,
+    csr_rows_sparse,
+    gaussian_kl,
+    glorot_,
+    l2_weights,
+    reparameterize,
     xavier_init,
 )
 from recbole_hybrid.model.user_rows import SparseRows
@@ -81,14 +88,19 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
         # item content x_j (normalised), and which items it may stand in for
         content = self.item_content(dataset, config["content_field"])
-        self.content_matrix = self.normalize_training_content(content.to_scipy(), config["content_norm"])
+        self.content_matrix = self.normalize_training_content(
+            content.to_scipy(), config["content_norm"]
+        )
         counts = np.bincount(dataset.inter_feat[dataset.iid_field].numpy(), minlength=self.n_items)
         self.trained = counts > 0  # items with training interactions
         self.trained[0] = False
 
         self.content_vae = ContentVAE(
-            self.content_matrix.shape[1], config["content_hidden_sizes"] or [], self.item_dim,
-            act=config["content_activation"], likelihood=config["content_likelihood"],
+            self.content_matrix.shape[1],
+            config["content_hidden_sizes"] or [],
+            self.item_dim,
+            act=config["content_activation"],
+            likelihood=config["content_likelihood"],
             tied=config["content_tied"],
         )
         # UAE: encoder r -> (mu_u, logvar_u); decoder u -> h -> logits = V h + b
@@ -96,7 +108,9 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         self.item_bias = nn.Parameter(torch.zeros(self.n_items))
         self.enc_in_bias = nn.Parameter(torch.zeros(self.item_dim))
         if not self.symmetric:
-            self.W_in = nn.Parameter(torch.empty(self.n_items, self.item_dim))  # first encoder layer
+            self.W_in = nn.Parameter(
+                torch.empty(self.n_items, self.item_dim)
+            )  # first encoder layer
         if hidden:
             self.enc_mlp = MLP(hidden + [2 * self.latent_dim], act="tanh")
             self.dec_mlp = MLP([self.latent_dim] + hidden[::-1], act="tanh", last_activation="tanh")
@@ -134,13 +148,26 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         if isinstance(rating_matrix, SparseRows):
             r = rating_matrix.normalized().dropout(self.drop_out, self.training)
             h = r.matmul(w_in) + self.enc_in_bias
-            logvar_in = None if self.hidden else (
-                r.first_columns(self.enc_logvar.in_features).matmul(self.enc_logvar.weight.t()) + self.enc_logvar.bias)
+            logvar_in = (
+                None
+                if self.hidden
+                else (
+                    r.first_columns(self.enc_logvar.in_features).matmul(self.enc_logvar.weight.t())
+                    + self.enc_logvar.bias
+                )
+            )
         else:
             r = F.dropout(F.normalize(rating_matrix), self.drop_out, training=self.training)
             h = r @ w_in + self.enc_in_bias  # eq. (9): sum of the embeddings of the user's items
-            logvar_in = None if self.hidden else F.linear(
-                r[:, : self.enc_logvar.in_features], self.enc_logvar.weight, self.enc_logvar.bias)
+            logvar_in = (
+                None
+                if self.hidden
+                else F.linear(
+                    r[:, : self.enc_logvar.in_features],
+                    self.enc_logvar.weight,
+                    self.enc_logvar.bias,
+                )
+            )
         if self.hidden:
             mu, logvar = self.enc_mlp(torch.tanh(h)).chunk(2, dim=1)
         else:
@@ -260,8 +287,13 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
 
     def pretrain_key(self):
         """What the pretrained content VAE depends on besides the pretraining settings."""
-        return {"architecture": repr(self.content_vae), "likelihood": self.content_vae.likelihood,
-                "content_norm": self.content_norm, "content_beta": self.content_beta, "lambda_w": self.lambda_w}
+        return {
+            "architecture": repr(self.content_vae),
+            "likelihood": self.content_vae.likelihood,
+            "content_norm": self.content_norm,
+            "content_beta": self.content_beta,
+            "lambda_w": self.lambda_w,
+        }
 
     def after_pretraining(self):
         if self.init_v_from_content:
@@ -290,5 +322,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         model's items, or also the new items'), new items with V_surr rows (eq. 13)."""
         V, bias, w_in, _ = self.surrogate_factors(new_content)
         rows = self.history_tensor(history, len(V))
-        mu, _ = self.encode(SparseRows.from_dense(rows) if self.sparse_user_rows else rows, w_in=w_in)
+        mu, _ = self.encode(
+            SparseRows.from_dense(rows) if self.sparse_user_rows else rows, w_in=w_in
+        )
         return self.decode(mu, V, bias)

@@ -12,6 +12,7 @@ them for given users (model unchanged), ``add_items`` appends them to the model 
 Old items' scores do not change (logits, no renormalisation).
 Everything else (losses, training stages, cold items of protocol ``cold``) is MDCVAE's.
 """
+
 import numpy as np
 import scipy.sparse as sp
 import torch

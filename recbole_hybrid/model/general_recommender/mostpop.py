@@ -4,6 +4,7 @@ RecBole 1.2.1's ``Pop`` counts an item at most once per training batch and count
 sampled negatives too (on Amazon MI its largest count is about 8, the true one 118);
 this one counts the training interactions themselves, once.
 """
+
 import numpy as np
 import torch
 from recbole.model.abstract_recommender import GeneralRecommender
@@ -31,7 +32,9 @@ class MostPop(GeneralRecommender):
         """Scores [B, n_items] of any B users (``ContentRecommender.score_users``' interface):
         the training counts; new items have none, so there is no cold-start path."""
         if new_content is not None:
-            raise ValueError("MostPop has no cold-start path: new items have no training interactions")
+            raise ValueError(
+                "MostPop has no cold-start path: new items have no training interactions"
+            )
         return self.item_count.repeat(history.shape[0], 1)
 
     def calculate_loss(self, interaction):
