@@ -216,6 +216,21 @@ def test_renamed_keys_are_read_under_their_new_name_with_a_warning(
         assert Config(model, "ml-100k", config_dict={"state": "ERROR"})[new] == value_today
 
 
+def test_saved_settings_are_read_under_todays_names_silently():
+    """What a checkpoint or a benchmark record saved (recommend, benchmarks/stale.py): old keys and
+    values under today's names, order kept, no warning (the user did not write them)."""
+    import warnings
+
+    from recbole_hybrid.renamed_keys import upgrade
+
+    saved = {"vae_hidden_sizes": [200, 100], "lambda_v": 10.0, "content_norm": "item_max", "t_epochs": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        today = upgrade(saved)
+    assert list(today.items()) == [("content_hidden_sizes", [200, 100]), ("lambda_v", 10.0),
+                                   ("content_norm", "max"), ("content_epochs", 1)]
+
+
 def test_an_old_and_a_new_name_that_disagree_stop_the_run():
     with pytest.raises(ValueError, match=r"both \[vae_tied\] = True and \[content_tied\] = False"):
         Config("CVAE", "ml-100k", config_dict={"vae_tied": True, "content_tied": False})
