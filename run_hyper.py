@@ -1,8 +1,9 @@
 """Hyperparameter search with RecBole's HyperTuning (hyperopt); the best trial is chosen on
 validation (valid_metric), test metrics are only reported.
 
-    python run_hyper.py --model=MDCVAE --dataset=citeulike-a [--params_file=properties/hyper/MDCVAE.hyper]
-        [--algo=exhaustive|random|bayes] [--max_evals=20] [--early_stop=10] [--config_files="a.yaml b.yaml"]
+    python run_hyper.py --model=MDCVAE --dataset=citeulike-a
+        [--params_file=properties/hyper/MDCVAE.hyper] [--algo=exhaustive|random|bayes]
+        [--max_evals=20] [--early_stop=10] [--config_files="a.yaml b.yaml"]
         [--output_file=hyper_MDCVAE_citeulike-a.result] [--key=value ...]
 
 Other --key=value pairs are fixed for every trial (read by Config); they must not be searched.

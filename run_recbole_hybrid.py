@@ -1,4 +1,5 @@
-"""python run_recbole_hybrid.py --model=MultiVAE --dataset=citeulike-a [--config_files="a.yaml b.yaml"] [--key=value ...]
+"""python run_recbole_hybrid.py --model=MultiVAE --dataset=citeulike-a
+    [--config_files="a.yaml b.yaml"] [--key=value ...]
 
 Distributed (README, "Distributed training"): --nproc=2 on one machine; several machines:
 --nproc=N --world_size=W --group_offset=<rank of this machine's first process> --ip=<first

@@ -120,12 +120,14 @@ def comparison_lines(protocol, rows, test_rows=()):
         f"Paired over split draws ({metric}, {'lower' if lower_is_better(metric) else 'higher'} is "
         "better; model − baseline, mean and 95 % interval over the common draws):",
         "",
-        "| model | baseline | baseline tuned | draws | mean | 95 % interval | better on | verdict |",
+        "| model | baseline | baseline tuned | draws | mean | 95 % interval "
+        "| better on | verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in found:
         lines.append(
-            f"| {c['model']['model']} | {c['baseline']['model']} | {'yes' if tuned(c['baseline']) else 'no'} "
+            f"| {c['model']['model']} | {c['baseline']['model']} "
+            f"| {'yes' if tuned(c['baseline']) else 'no'} "
             f"| {len(c['draws'])} | {c['mean']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] "
             f"| {c['better_on']} of {len(c['draws'])} | {c['verdict']} |"
         )

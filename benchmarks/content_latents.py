@@ -1,7 +1,8 @@
 """How much do CVAE's content latents know? Content-only retrieval on a fixed split.
 
     python benchmarks/content_latents.py --dataset citeulike-t --split P=1 \
-        [--set pretrain_epochs=30 content_norm=max ...] [--out benchmarks/results/content_latents.md]
+        [--set pretrain_epochs=30 content_norm=max ...] \
+        [--out benchmarks/results/content_latents.md]
 
 Builds CVAE on the split, pretrains (or loads from the pretraining cache) its content VAE and
 scores each test user's items from content alone, profile = the sum of her training items:

@@ -2,15 +2,17 @@
 records to a JSON results file and rewrite its markdown table.
 
     python benchmarks/run.py --models ContentKNN MultiVAE --datasets citeulike-a \
-        --protocols recbole strong fixed:P=1 fixed:P=10-random --out benchmarks/results/baselines.json \
+        --protocols recbole strong fixed:P=1 fixed:P=10-random \
+        --out benchmarks/results/baselines.json \
         [--settings benchmarks/settings.yaml] [--set epochs=50 ...]
 
 A protocol is ``name`` or ``fixed:<split>``; ``fixed:P=1-random`` runs fixed_seed 0..4 and
 records the mean (each seed's metrics under ``per_seed``). ``--split-seeds 0 1 2 3 4`` runs
 each record on several split draws: draw d sets split_seed = seed = d (the users of
 ``strong``, the cold items of ``cold``, RecBole's shuffle of ``recbole`` / ``loo99`` /
-``rating``, and the model's initialisation), or fixed_seed = d on the random P-splits. Each process's result is stored
-next to its log; ``--resume`` reuses those with the same spec (a run cut short goes on).
+``rating``, and the model's initialisation), or fixed_seed = d on the random P-splits. Each
+process's result is stored next to its log; ``--resume`` reuses those with the same spec (a
+run cut short goes on).
 Records follow the results schema: model, dataset, protocol, split, metrics (test),
 epoch_seconds, eval_seconds, peak_mem_mb, epochs, seed, command, date (+ valid_metrics, the
 mean over seeds with each seed's under per_seed_valid; note). Multi-seed records made before
@@ -49,7 +51,8 @@ def run_specs(model, dataset, protocol, split, config, seeds=None, split_seeds=N
         draws = split_seeds or (RANDOM_SEEDS if split.endswith("-random") else None)
         if draws and not split.endswith("-random"):
             raise ValueError(
-                f"--split-seeds: fixed:{split} is one file, not a random draw (use fixed:{split}-random)"
+                f"--split-seeds: fixed:{split} is one file, not a random draw "
+                f"(use fixed:{split}-random)"
             )
         return [dict(base, fixed_seed=d) for d in draws] if draws else [base]
     if split_seeds:
@@ -104,7 +107,7 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
             stderr=log,
             text=True,
         )
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT_JSON ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT_JSON ")]
     if proc.returncode != 0 or not lines:
         tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
@@ -243,14 +246,15 @@ def markdown_table(records):
             lines.append(
                 f"| {name} | "
                 + " | ".join(values)
-                + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} | {r['peak_mem_mb']:.0f} |"
+                + f" | {r['epoch_seconds']} | {r['epochs']} | {r['eval_seconds']} "
+                f"| {r['peak_mem_mb']:.0f} |"
             )
         notes = dict.fromkeys(f"- {r['model']}: {r['note']}" for r in rows if r.get("note"))
         lines += ([""] + list(notes)) if notes else []
     command_lines = sorted({r["command"] for r in records})
     return (
-        "# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters chosen on "
-        "validation. Produced by:\n\n"
+        "# Benchmark results\n\nTest-set metrics (RecBole's names); epochs and hyperparameters "
+        "chosen on validation. Produced by:\n\n"
         + "\n".join(f"    {c}" for c in command_lines)
         + "\n"
         + "\n".join(lines)
@@ -269,7 +273,8 @@ def load_tuned(path):
 
 
 def apply_tuning(config, tuning, overrides):
-    """``config`` with the tuned setting; a key both tuned and set on the command line is an error."""
+    """``config`` with the tuned setting; a key both tuned and set on the command line is an
+    error."""
     if not tuning:
         return config
     clash = sorted(set(tuning["chosen"]) & set(overrides))

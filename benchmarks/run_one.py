@@ -2,7 +2,8 @@
 print a JSON line of results (metrics per test split, seconds per epoch, evaluation
 seconds, peak memory). Called by benchmarks/run.py; usable alone:
 
-    python benchmarks/run_one.py '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
+    python benchmarks/run_one.py \
+        '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
 """
 
 import json

@@ -3,10 +3,10 @@
 A record made by benchmarks/run.py stores the resolved config of its first process
 (``config``). Its command is parsed again and resolved at today's code and yaml: any recorded
 key whose value differs, or that no longer exists, makes the record *stale* (its command no
-longer reproduces it; a renamed key is compared under its new name); keys added since are not compared (a new option defaults to the
-behaviour before it). A command naming a
-key that no longer exists is stale too. A record without a stored config (made before records
-kept one) whose command still resolves is *unverified*: nothing says its setting is today's.
+longer reproduces it; a renamed key is compared under its new name); keys added since are not
+compared (a new option defaults to the behaviour before it). A command naming a key that no
+longer exists is stale too. A record without a stored config (made before records kept one)
+whose command still resolves is *unverified*: nothing says its setting is today's.
 """
 
 import contextlib

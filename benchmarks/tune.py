@@ -9,10 +9,10 @@ HyperTuning), each trial in its own process; the chosen setting then runs on eve
 
 Trials run on draw ``--draw`` (split_seed = seed = draw; fixed_seed on the random P-splits),
 validation only: the test split is never scored. A trial's result is stored next to its log
-(``benchmarks/results/logs/trial-*``); ``--resume`` reuses finished ones, and as the search's proposals
-are seeded (``--search-seed``) a search cut short goes on where it stopped. The record (one per
-model, dataset and protocol) holds the space, the number of trials, every trial's validation
-score and the chosen setting.
+(``benchmarks/results/logs/trial-*``); ``--resume`` reuses finished ones, and as the search's
+proposals are seeded (``--search-seed``) a search cut short goes on where it stopped. The record
+(one per model, dataset and protocol) holds the space, the number of trials, every trial's
+validation score and the chosen setting.
 """
 
 import argparse
@@ -110,8 +110,8 @@ def tuning_table(records):
     for r in records:
         chosen = ", ".join(f"{k}={v}" for k, v in r["chosen"].items())
         lines.append(
-            f"| {r['model']} | {r['dataset']} | {r['protocol']} | {r['draw']} | {r['algo']} | {r['trials']} "
-            f"| {r['valid_metric']} | {chosen} | {r['valid_score']:.4f} |"
+            f"| {r['model']} | {r['dataset']} | {r['protocol']} | {r['draw']} | {r['algo']} "
+            f"| {r['trials']} | {r['valid_metric']} | {chosen} | {r['valid_score']:.4f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -80,8 +80,8 @@ def missing_raw_message(name: str, raw_dir: Path, missing: list[str]) -> str:
         f"cannot build atomic files for {name}: {problem}.\n"
         f"Needed there: {', '.join(spec.raw_files)}.\n"
         f"Download them from {spec.sources}.\n"
-        f"Put them in {raw_dir} (raw data root {raw_dir.parent}: ${RAW_DATA_ENV} if set, else the first "
-        f"existing of <cwd>/../shared/data and <repo>/../shared/data), or set {RAW_DATA_ENV} "
+        f"Put them in {raw_dir} (raw data root {raw_dir.parent}: ${RAW_DATA_ENV} if set, else the "
+        f"first existing of <cwd>/../shared/data and <repo>/../shared/data), or set {RAW_DATA_ENV} "
         f"to a directory that holds {raw_dir.name}/."
     )
 

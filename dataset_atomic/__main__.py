@@ -44,8 +44,8 @@ def main(argv=None):
         raise SystemExit(f"error: {err}") from None
     print(json.dumps(stats, indent=1))
     print(
-        f"run it: python run_recbole_hybrid.py --model=DEAMER --dataset={args.name} --data_path={args.out} "
-        f"--config_files={args.out}/{args.name}.yaml --protocol=loo99",
+        f"run it: python run_recbole_hybrid.py --model=DEAMER --dataset={args.name} "
+        f"--data_path={args.out} --config_files={args.out}/{args.name}.yaml --protocol=loo99",
         file=sys.stderr,
     )
 

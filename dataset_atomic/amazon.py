@@ -65,7 +65,8 @@ def parse_review(row: object, where: str) -> tuple[str, str, float, int, str]:
     rating = number_field(row, "overall", where)
     if not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
         raise ValueError(
-            f"{where}: field overall (rating) {rating:g} is outside {RATING_RANGE[0]:g}..{RATING_RANGE[1]:g}"
+            f"{where}: field overall (rating) {rating:g} is outside "
+            f"{RATING_RANGE[0]:g}..{RATING_RANGE[1]:g}"
         )
     timestamp = number_field(row, "unixReviewTime", where)
     if timestamp != int(timestamp):

@@ -52,8 +52,8 @@ SPLIT_FILES = tuple(
     f"cvae-splits/cf-{part}-{p}-users.dat" for p in SPLIT_PS for part in ("train", "test")
 )
 SPLIT_SOURCE = (
-    "github eelxpeng/CollaborativeVAE (cf-{train,test}-{1,10}-users.dat of its data/<name>/ folder) "
-    "into <raw>/<name>/cvae-splits/"
+    "github eelxpeng/CollaborativeVAE (cf-{train,test}-{1,10}-users.dat of its data/<name>/ "
+    "folder) into <raw>/<name>/cvae-splits/"
 )
 
 
@@ -354,7 +354,9 @@ CITEULIKE_T = DatasetSpec(
     content_files=("mult.dat", "vocabulary.dat", "tag-item.dat", "tags.dat"),
     load_content=load_citeulike_t_content,
     d2v_epochs=10,
-    source="github js05212/citeulike-t (users.dat, mult.dat, vocabulary.dat, tag-item.dat, tags.dat)",
+    source=(
+        "github js05212/citeulike-t (users.dat, mult.dat, vocabulary.dat, tag-item.dat, tags.dat)"
+    ),
 )
 SPECS = {spec.name: spec for spec in (CITEULIKE_A, CITEULIKE_T)}
 

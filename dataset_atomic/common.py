@@ -82,7 +82,8 @@ def write_inter(path: Path, items_by_user: Sequence[np.ndarray]) -> int:
 
 
 def required_token(row: dict, field: str, where: str) -> str:
-    """A non-empty id of a raw record usable as a RecBole token; ValueError naming file:line and field."""
+    """A non-empty id of a raw record usable as a RecBole token; ValueError naming file:line and
+    field."""
     value = row.get(field)
     if value is None or not str(value).strip():
         raise ValueError(f"{where}: field [{field}] is missing or empty: {value!r}")
@@ -93,7 +94,8 @@ def required_token(row: dict, field: str, where: str) -> str:
 
 
 def number_field(row: dict, field: str, where: str) -> float:
-    """A finite number of a raw record (a number or its text); ValueError naming file:line and field."""
+    """A finite number of a raw record (a number or its text); ValueError naming file:line and
+    field."""
     value = row.get(field)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"{where}: field [{field}] is not a number: {value!r}")

@@ -124,7 +124,8 @@ def read_item_map(path: Path) -> list[str]:
         row = _int_field(parts[0], "npy_row_and_inter_itemID", where)
         if row != len(artists):
             raise ValueError(
-                f"{where}: field npy_row_and_inter_itemID is {row}, expected {len(artists)} (rows in order)"
+                f"{where}: field npy_row_and_inter_itemID is {row}, expected {len(artists)} "
+                "(rows in order)"
             )
         artists.append(parts[1].strip())
     if len(set(artists)) != len(artists):
@@ -155,7 +156,8 @@ def load_vectors(path: Path, field: str, n_items: int) -> np.ndarray:
     where = f"{path} (field {field})"
     if matrix.ndim != 2 or matrix.shape[0] != n_items:
         raise ValueError(
-            f"{where}: shape {matrix.shape}, expected ({n_items}, dim): one row per item of {ITEM_MAP_FILE}"
+            f"{where}: shape {matrix.shape}, expected ({n_items}, dim): one row per item of "
+            f"{ITEM_MAP_FILE}"
         )
     if not np.issubdtype(matrix.dtype, np.number):
         raise ValueError(f"{where}: dtype {matrix.dtype} is not numeric")
@@ -163,7 +165,8 @@ def load_vectors(path: Path, field: str, n_items: int) -> np.ndarray:
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise ValueError(
-            f"{where}: row {bad[0]} holds NaN or inf ({len(bad)} such rows, e.g. {bad[:5].tolist()})"
+            f"{where}: row {bad[0]} holds NaN or inf "
+            f"({len(bad)} such rows, e.g. {bad[:5].tolist()})"
         )
     return matrix
 

@@ -60,7 +60,8 @@ def weights_digest(checkpoint):
 
 
 def read_checkpoint(path):
-    """The checkpoint dict, or one clear error (missing, truncated, not a checkpoint, bytes flipped)."""
+    """The checkpoint dict, or one clear error (missing, truncated, not a checkpoint, bytes
+    flipped)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} not found")
     try:

@@ -11,7 +11,8 @@ Priority, lowest first (later wins):
 Every key given in a config file, config_dict or on the command line of run_recbole_hybrid.py /
 run_hyper.py must be one that some yaml of RecBole or of this package declares (or one RecBole
 sets itself): a mistyped key stops the run naming its source and the nearest known key, instead
-of being ignored. Renamed keys (``renamed_keys.py``) are read under their new names, with a warning. (Another program's --key=value options, pytest's say, are left alone.)
+of being ignored. Renamed keys (``renamed_keys.py``) are read under their new names, with a
+warning. (Another program's --key=value options, pytest's say, are left alone.)
 ``check_config_keys: False`` turns the check off (a model of your own with its own keys).
 """
 
@@ -63,11 +64,9 @@ UNDECLARED_KEYS = {
     "search_seed",
     "check_config_keys",
 }
+# RecBole's dataset download lists: dataset names, not keys
 URL_LISTS = ("url.yaml", "kg_url.yaml")
-LAUNCHERS = (
-    "run_recbole_hybrid.py",
-    "run_hyper.py",
-)  # whose --key=value are all configuration  # RecBole's dataset download lists: dataset names, not keys
+LAUNCHERS = ("run_recbole_hybrid.py", "run_hyper.py")  # whose --key=value are all configuration
 
 
 def known_keys():
@@ -87,7 +86,8 @@ def _declared_keys(ours):
 
 
 def check_known_keys(keys, source):
-    """A clear error for the first key of ``source`` no yaml declares, with the nearest known one."""
+    """A clear error for the first key of ``source`` no yaml declares, with the nearest known
+    one."""
     known = known_keys()
     for key in keys:
         if key not in known and key not in renamed_keys.RENAMED:
@@ -118,15 +118,17 @@ def check_protocol_evaluation(final, protocol_config, external):
         and external["eval_args"] != protocol_config["eval_args"]
     ):
         raise ValueError(
-            f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; your settings give "
-            f"{external['eval_args']}: drop eval_args from them, or choose another protocol"
+            f"protocol {protocol} splits with eval_args {protocol_config['eval_args']}; "
+            f"your settings give {external['eval_args']}: drop eval_args from them, "
+            "or choose another protocol"
         )
     if "metrics" in protocol_config and metric_kinds(final.get("metrics")) - metric_kinds(
         protocol_config["metrics"]
     ):
         raise ValueError(
             f"protocol {protocol} evaluates {protocol_config['metrics']}; your settings ask for "
-            f"{final.get('metrics')}, metrics of another kind (ratings vs rankings) that it cannot compute"
+            f"{final.get('metrics')}, metrics of another kind (ratings vs rankings) "
+            "that it cannot compute"
         )
     valid, names = (
         str(final.get("valid_metric") or ""),
@@ -134,8 +136,8 @@ def check_protocol_evaluation(final, protocol_config, external):
     )
     if valid and valid.split("@")[0].lower() not in names:
         raise ValueError(
-            f"valid_metric {valid} is not among the metrics {final.get('metrics')} (protocol {protocol}): "
-            "choose one of them"
+            f"valid_metric {valid} is not among the metrics {final.get('metrics')} "
+            f"(protocol {protocol}): choose one of them"
         )
 
 

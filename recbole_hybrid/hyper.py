@@ -42,7 +42,8 @@ def read_space(params_file):
         name, kind, value = (line.split(None, 2) + ["", ""])[:3]
         if kind not in PARAM_TYPES or not value:
             raise ValueError(
-                f"{params_file}:{number}: expected 'name {'|'.join(PARAM_TYPES)} value', got {line!r}"
+                f"{params_file}:{number}: expected 'name {'|'.join(PARAM_TYPES)} value', "
+                f"got {line!r}"
             )
         if any(name in names for names in space.values()):
             raise ValueError(f"{params_file}:{number}: {name} is searched twice")
@@ -60,7 +61,8 @@ def searched_names(space):
 
 
 def check_fixed(space, fixed_names):
-    """A searched parameter must not be fixed as well (a command-line value would win every trial)."""
+    """A searched parameter must not be fixed as well (a command-line value would win every
+    trial)."""
     clash = sorted(set(searched_names(space)) & set(fixed_names))
     if clash:
         raise ValueError(
@@ -95,7 +97,8 @@ def search_seed(seed):
 
 
 def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list):
-    """RecBole's ``HyperTuning``; ``max_evals``: distinct settings tried (it also caps the exhaustive grid)."""
+    """RecBole's ``HyperTuning``; ``max_evals``: distinct settings tried (it also caps the
+    exhaustive grid)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # hyperopt 0.2.5 imports pkg_resources
         import hyperopt  # noqa: F401
@@ -104,8 +107,8 @@ def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list
         raise ValueError(f"algo [{algo}] must be one of {ALGOS}")
     if algo == "exhaustive" and set(space) != {"choice"}:
         raise ValueError(
-            f"algo exhaustive is a grid over 'choice' parameters; {sorted(set(space) - {'choice'})} "
-            "need algo random or bayes"
+            "algo exhaustive is a grid over 'choice' parameters; "
+            f"{sorted(set(space) - {'choice'})} need algo random or bayes"
         )
     tuner = HyperTuning(
         objective,
@@ -157,7 +160,8 @@ def trials(tuner):
 
 
 def best_trial(tuner):
-    """The trial chosen on validation (``HyperTuning.best_params``; ``chosen``: its parameters as values)."""
+    """The trial chosen on validation (``HyperTuning.best_params``; ``chosen``: its parameters as
+    values)."""
     chosen = tuner.params2str(tuner.best_params)
     return dict(
         next(t for t in trials(tuner) if t["params"] == chosen), chosen=dict(tuner.best_params)
@@ -170,7 +174,8 @@ def export(tuner, output_file):
     best = best_trial(tuner)
     with open(output_file, "a") as out:
         out.write(
-            f"Best on validation (valid score {best['valid_score']:.4f}; test not used for choosing):\n"
+            f"Best on validation (valid score {best['valid_score']:.4f}; "
+            "test not used for choosing):\n"
             f"{best['params']}\n"
         )
 

@@ -36,7 +36,8 @@ def upgrade(settings, source=None):
         other = settings.get(new_key, new_value) if new_key != key else new_value
         if today_value(new_key, other) != new_value:
             raise ValueError(
-                f"{source or 'settings'} give both [{key}] = {value!r} and [{new_key}] = {other!r}: "
+                f"{source or 'settings'} give both [{key}] = {value!r} "
+                f"and [{new_key}] = {other!r}: "
                 f"{key} is the old name of {new_key}; keep {new_key} only"
             )
         if source is not None:

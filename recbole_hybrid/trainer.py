@@ -97,7 +97,8 @@ class PretrainingTrainer(Trainer):
             module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run
         )
         self.logger.info(
-            f"{what} pretraining reused from the cache {path} (same content, architecture and settings)"
+            f"{what} pretraining reused from the cache {path} "
+            "(same content, architecture and settings)"
             if hit
             else f"{what} pretraining saved in {path}: the next run with the same content, "
             "architecture and settings reuses it"
@@ -409,7 +410,8 @@ class LRMMTrainer(Trainer):
     """LRMM (Wang et al., EMNLP 2018): RecBole's Trainer, except that validation always scores
     with every modality (+F) whatever ``missing`` masks on the test set, so the epoch kept does
     not depend on the test condition; and each epoch logs the training MSE, the reconstruction
-    loss, the learned loss weights alpha, beta (eq. 22) and the share of modalities m-drop dropped."""
+    loss, the learned loss weights alpha, beta (eq. 22) and the share of modalities m-drop
+    dropped."""
 
     def _valid_epoch(self, valid_data, show_progress=False):
         with self.model.missing_modalities(None):

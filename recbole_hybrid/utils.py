@@ -58,7 +58,10 @@ def unknown_model_message(model_name):
     same = [n for n in names if n.lower() == model_name.lower()]
     near = same or difflib.get_close_matches(model_name, names, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(near)}?" if near else f"known models: {', '.join(names)}"
-    return f"model [{model_name}] is neither a recbole_hybrid model nor a RecBole model: {hint} (names are case-sensitive)"
+    return (
+        f"model [{model_name}] is neither a recbole_hybrid model nor a RecBole model: {hint} "
+        "(names are case-sensitive)"
+    )
 
 
 def get_trainer(model_type, model_name):

@@ -250,7 +250,8 @@ def test_an_old_and_a_new_name_that_disagree_stop_the_run():
     [
         (
             {"protocol": "rating", "metrics": ["Recall", "NDCG"], "valid_metric": "ndcg@10"},
-            r"protocol rating evaluates \['RMSE', 'MAE'\]; your settings ask for \['Recall', 'NDCG'\]",
+            r"protocol rating evaluates \['RMSE', 'MAE'\]; "
+            r"your settings ask for \['Recall', 'NDCG'\]",
         ),
         (
             {"protocol": "loo99", "valid_metric": "recall@10"},

@@ -537,7 +537,8 @@ def test_lfm2k_item_vectors_and_tags(built_mm, raw_data_root):
     assert (items["tags"] != "").all()  # every artist has tags text
 
 
-# ---------------------------------------------------------------- amazon-mi and lfm2k: malformed raw files
+# ---------------------------------------------------------------- amazon-mi and lfm2k: malformed
+# raw files
 def review_row(
     user="U1", item="I1", rating=5.0, text="Great strings, don't break.", when=1393545600
 ):

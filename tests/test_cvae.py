@@ -267,7 +267,8 @@ def test_pretraining_cache_tells_settings_apart_when_the_whole_vae_trains(tmp_pa
 
 def als_objective(model):
     """What the ALS sweep minimises (U and V given theta), over users and items with
-    training interactions: sum c_ij/2 (r_ij - u_i.v_j)^2 + lambda_u/2 |U|^2 + lambda_v/2 |V - theta|^2."""
+    training interactions: sum c_ij/2 (r_ij - u_i.v_j)^2 + lambda_u/2 |U|^2
+    + lambda_v/2 |V - theta|^2."""
     R = torch.from_numpy(model.train_matrix.toarray()).double()
     users, items = R.sum(1) > 0, R.sum(0) > 0
     R = R[users][:, items]

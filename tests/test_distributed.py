@@ -3,8 +3,8 @@ staged MD-CVAE (content VAE pretraining on rank 0, b-step under DDP, t-step spli
 ranks) on ml-100k, through ``run_recbole_hybrid(..., nproc=2)``.
 
 Checked: the two ranks end training with identical weights (``replica_spread`` 0: every stage
-kept them replicas of one model); their test metrics match a single-process run within TOLERANCE; the
-checkpoint rank 0 saved, evaluated by one process, gives the distributed test metrics within
+kept them replicas of one model); their test metrics match a single-process run within TOLERANCE;
+the checkpoint rank 0 saved, evaluated by one process, gives the distributed test metrics within
 EVAL_TOLERANCE (sharded evaluation: each rank scores half of the users, DistributedSampler
 repeats one of ml-100k's 943 to make halves equal, RecBole averages the two halves).
 

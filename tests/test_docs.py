@@ -74,9 +74,9 @@ def test_readme_keeps_the_ci_test_command_verbatim():
 def models_table():
     """{model name: {column: cell}} of the README's models table (rows naming one or two models)."""
     lines = [
-        l
-        for l in (REPO / "README.md").read_text().split("## Models", 1)[1].splitlines()
-        if l.startswith("|")
+        line
+        for line in (REPO / "README.md").read_text().split("## Models", 1)[1].splitlines()
+        if line.startswith("|")
     ]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = {}

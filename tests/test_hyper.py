@@ -62,7 +62,8 @@ def test_read_space_comments_and_errors(tmp_path):
 
 
 def stub_objective(bigger):
-    """Valid and test scores ranked in opposite orders: choosing on test would pick another trial."""
+    """Valid and test scores ranked in opposite orders: choosing on test would pick another
+    trial."""
 
     def objective(config_dict, config_file_list=None):
         a = config_dict["a"]

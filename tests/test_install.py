@@ -44,8 +44,10 @@ def installed_copy():
 def test_installed_package_finds_its_properties_from_another_directory(tmp_path):
     assert installed_copy(), "in CI the tests must run against the pip-installed package"
     code = (
-        "from recbole_hybrid.config import Config; from recbole_hybrid.properties_path import properties_dir;"
-        "c = Config('ContentKNN', 'ml-100k', config_dict={'state': 'ERROR'}); print(properties_dir(), c['protocol'])"
+        "from recbole_hybrid.config import Config; "
+        "from recbole_hybrid.properties_path import properties_dir;"
+        "c = Config('ContentKNN', 'ml-100k', config_dict={'state': 'ERROR'}); "
+        "print(properties_dir(), c['protocol'])"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(

@@ -87,7 +87,8 @@ def test_mdrop_drops_whole_modalities_at_the_rate():
             for batch in train:
                 out = model(*pairs(batch, model))
                 blocks = out.ae_input[:, : 3 * 16].view(-1, 3, 16)
-                # a dropped (or absent) modality is zero as a whole at m-auto's input, a kept one is not
+                # a dropped (or absent) modality is zero as a whole at m-auto's input, a kept one
+                # is not
                 assert torch.equal(blocks.abs().sum(2) > 0, out.kept)
                 assert torch.equal(out.ae_input[:, 3 * 16 :], out.kept.float())
                 kept.append(out.kept)

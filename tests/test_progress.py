@@ -1,4 +1,5 @@
-"""Long stages report progress: a line when a stage starts, at most one per interval, one at its end."""
+"""Long stages report progress: a line when a stage starts, at most one per interval, one at its
+end."""
 
 import pytest
 

@@ -463,7 +463,8 @@ def test_every_model_declares_what_recommend_can_do():
             assert implements_score_users(cls), cls.__name__
 
 
-# ---- DEAMER, LRMM: several content fields (real data: amazon-mi reviews + meta words, lfm2k vectors) ----
+# ---- DEAMER, LRMM: several content fields (real data: amazon-mi reviews + meta words,
+# lfm2k vectors) ----
 MULTIMODAL = {
     ("DEAMER", "amazon-mi"): {
         "protocol": "loo99",

@@ -296,7 +296,10 @@ def test_comparisons_on_common_split_draws_only():
 
 
 def test_stale_record_detected_and_given_no_verdict(monkeypatch):
-    command = "python benchmarks/run.py --models EASE --datasets ml-100k --protocols strong --out x.json --set reg_weight=300"
+    command = (
+        "python benchmarks/run.py --models EASE --datasets ml-100k --protocols strong "
+        "--out x.json --set reg_weight=300"
+    )
     base = record("EASE", "strong", "test", {"trecall@20": 0.3}, command=command, dataset="ml-100k")
     spec = stale.first_spec(base)
     assert spec == {"reg_weight": 300, "protocol": "strong"}

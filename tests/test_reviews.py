@@ -242,8 +242,6 @@ def test_doc2vec_same_seed_same_vectors():
 
 def test_negatives_are_never_positives():
     n_items = 12
-    users = torch.tensor([1, 1, 2, 3])
-    items = torch.tensor([1, 2, 5, 11])
     dense = torch.zeros(4, n_items, dtype=torch.bool)
     dense[1, 1:11] = True  # user 1 likes 10 of the 11 real items: only item 11 is left
     dense[2, 5] = True

@@ -105,8 +105,9 @@ class HybridDataset(Dataset):
             for field in (self.uid_field, self.iid_field):
                 if types.get(field, "token") != "token":
                     raise ContentError(
-                        f"{os.path.join(dataset_path, self.dataset_name)}.{source} (header): id field "
-                        f"[{field}] is typed {types[field]}, ids must be token ({field}:token)"
+                        f"{os.path.join(dataset_path, self.dataset_name)}.{source} (header): "
+                        f"id field [{field}] is typed {types[field]}, "
+                        f"ids must be token ({field}:token)"
                     )
 
     def _handle_items_without_rows(self):
@@ -118,10 +119,11 @@ class HybridDataset(Dataset):
         share = len(missing) / len(inter_items)
         if self.content_missing == "error" or share > self.config["content_missing_max_share"]:
             raise ContentError(
-                f"{self.item_file_path}: {len(missing)} of the {len(inter_items)} items of the interactions "
-                f"({share:.1%}) have no row in field {self.iid_field}, e.g. {missing[:5]}; add them, or set "
-                "content_missing: zero to give them an all-zero content row with mask False (allowed for at "
-                f"most content_missing_max_share = {self.config['content_missing_max_share']} of the items)"
+                f"{self.item_file_path}: {len(missing)} of the {len(inter_items)} items of the "
+                f"interactions ({share:.1%}) have no row in field {self.iid_field}, e.g. "
+                f"{missing[:5]}; add them, or set content_missing: zero to give them an all-zero "
+                "content row with mask False (allowed for at most content_missing_max_share = "
+                f"{self.config['content_missing_max_share']} of the items)"
             )
         getLogger().warning(
             f"{self.item_file_path}: {len(missing)} items ({share:.1%}) have no content row "

@@ -54,9 +54,10 @@ def check_time_order(dataset):
         dataset.time_field is None or dataset.time_field not in dataset.inter_feat
     ):
         raise ValueError(
-            f"protocol {config['protocol']} splits each user's interactions by time (eval_args order: TO), but "
-            f"{dataset.dataset_name}.inter has no timestamp field loaded (TIME_FIELD: {config['TIME_FIELD']}, "
-            f"loaded columns: {list(dataset.inter_feat.columns)}); use a protocol with a random split (loo99)"
+            f"protocol {config['protocol']} splits each user's interactions by time "
+            f"(eval_args order: TO), but {dataset.dataset_name}.inter has no timestamp field "
+            f"loaded (TIME_FIELD: {config['TIME_FIELD']}, loaded columns: "
+            f"{list(dataset.inter_feat.columns)}); use a protocol with a random split (loo99)"
         )
 
 

@@ -215,7 +215,8 @@ class PairReviews(torch.nn.Module):
 
 
 def group_in_time_order(rows, times, n_rows, keep):
-    """Per row id (user or item), the indices of its entries where ``keep`` is True, oldest first."""
+    """Per row id (user or item), the indices of its entries where ``keep`` is True, oldest
+    first."""
     order = np.lexsort((np.arange(len(rows)), times, rows))
     order = order[keep[order]]
     groups = [[] for _ in range(n_rows)]
@@ -225,7 +226,8 @@ def group_in_time_order(rows, times, n_rows, keep):
 
 
 def cap_groups(groups, cap, seed):
-    """At most ``cap`` entries of each group, a seeded choice, in their order (``max_item_reviews``)."""
+    """At most ``cap`` entries of each group, a seeded choice, in their order
+    (``max_item_reviews``)."""
     if check_cap("max_item_reviews", cap) is None:
         return groups
     rng = np.random.default_rng(seed)

@@ -6,8 +6,8 @@
                               of ... ratings (for NMF and SVD++) of each item in the training set").
                               Review documents are built from what is left. ~: all
   rating_rescale: True        the training labels (``LABEL_FIELD``) min-max scaled to [0, 1] for
-                              models trained with BCE on a label in [0, 1] (RecBole's NeuMF, DeepFM);
-                              ``quick_start.prepare`` maps their predictions back
+                              models trained with BCE on a label in [0, 1] (RecBole's NeuMF,
+                              DeepFM); ``quick_start.prepare`` maps their predictions back
                               (low + (high - low) * p), so RecBole's evaluator computes RMSE / MAE
                               on the rating scale against the unscaled validation / test labels.
 """
@@ -33,7 +33,8 @@ def prepare_training_split(config, train):
 
 
 def check_cap(key, cap):
-    """A per-item cap from yaml (``max_item_train_ratings``, ``max_item_reviews``): ~ or a whole number >= 0."""
+    """A per-item cap from yaml (``max_item_train_ratings``, ``max_item_reviews``): ~ or a whole
+    number >= 0."""
     if cap is not None and (int(cap) != cap or cap < 0):
         raise ValueError(f"{key} {cap}: a number >= 0 (or ~ for all)")
     return cap

@@ -67,7 +67,8 @@ def _eval_loader(config, phase, eval_set, sampler, excluded=None):
         return loader(config, eval_set, sampler, shuffle=False)
     if config["eval_args"]["mode"][phase] != "full":
         raise ValueError(
-            f"protocol {config['protocol']} ranks candidate sets: it needs full ranking (eval_args mode: full)"
+            f"protocol {config['protocol']} ranks candidate sets: it needs full ranking "
+            "(eval_args mode: full)"
         )
     return CandidateFullSortEvalDataLoader(config, eval_set, sampler, excluded_items=excluded)
 
@@ -98,6 +99,7 @@ def data_preparation(config, dataset):
     valid = _eval_loader(config, "valid", split.valid, valid_sampler, split.excluded.get("normal"))
     getLogger().info(
         f"[Training]: train_batch_size = [{config['train_batch_size']}] "
-        f"[Evaluation]: eval_batch_size = [{config['eval_batch_size']}] protocol = [{config['protocol']}]"
+        f"[Evaluation]: eval_batch_size = [{config['eval_batch_size']}] "
+        f"protocol = [{config['protocol']}]"
     )
     return train, valid, tests["test"] if list(tests) == ["test"] else tests

@@ -7,7 +7,9 @@ from recbole.evaluator.base_metric import TopkMetric
 class TRecall(TopkMetric):
     r"""Truncated recall (Multi-VAE, MD-CVAE): hits in the top K over min(K, |R(u)|).
 
-    .. math:: \mathrm{TRecall@K} = \frac{1}{|U|}\sum_u \frac{|\hat R_K(u) \cap R(u)|}{\min(K, |R(u)|)}
+    .. math::
+
+        \mathrm{TRecall@K} = \frac{1}{|U|}\sum_u \frac{|\hat R_K(u) \cap R(u)|}{\min(K, |R(u)|)}
     """
 
     def calculate_metric(self, dataobject):

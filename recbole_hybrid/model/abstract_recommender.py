@@ -5,8 +5,8 @@ What a model can do is declared on its class (``capabilities``, model/capabiliti
 Users and items the model was not trained on (``recbole_hybrid.recommend``) go through one
 method, ``score_users(history, new_content=None, users=None)``: models that fold in users
 (``fold_in``, or ``new_users = True`` without it) implement it, models that score new items
-(``capabilities.scores_new_items``; ``cold_start`` per instance) accept ``new_content`` there. A model that implements it is served by the recommend API and CLI
-with nothing else to add.
+(``capabilities.scores_new_items``; ``cold_start`` per instance) accept ``new_content`` there. A
+model that implements it is served by the recommend API and CLI with nothing else to add.
 """
 
 from dataclasses import dataclass, field

@@ -67,6 +67,6 @@ def check_model_fits_protocol(model_class, protocol):
     if need and not getattr(capabilities_of(model_class), need[0]):
         raise ValueError(
             f"model {model_class.__name__} cannot serve protocol '{protocol}': the protocol "
-            f"{need[1]}, and {model_class.__name__} does not ({need[0]} = False in its capabilities, "
-            "recbole_hybrid/model/capabilities.py)"
+            f"{need[1]}, and {model_class.__name__} does not ({need[0]} = False in its "
+            "capabilities, recbole_hybrid/model/capabilities.py)"
         )

@@ -37,8 +37,8 @@ def check_item_count(n_items, memory_gb, model):
     if n_items > limit:
         raise MemoryError(
             f"{model}: {n_items} items need {MATRICES_AT_ONCE} dense {n_items} x {n_items} float32 "
-            f"matrices ({MATRICES_AT_ONCE * 4 * n_items**2 / 1e9:.1f} GB); at most {limit} items fit "
-            f"in closed_form_memory_gb = {memory_gb}"
+            f"matrices ({MATRICES_AT_ONCE * 4 * n_items**2 / 1e9:.1f} GB); "
+            f"at most {limit} items fit in closed_form_memory_gb = {memory_gb}"
         )
 
 

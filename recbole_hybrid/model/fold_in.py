@@ -46,7 +46,8 @@ class HistoryRows:
 
 
 def fold_in_copy(model, rows):
-    """A shallow copy of ``model`` with ``rows`` installed as its users' histories (the model untouched)."""
+    """A shallow copy of ``model`` with ``rows`` installed as its users' histories (the model
+    untouched)."""
     twin = copy.copy(model)
     for registry in ("_parameters", "_buffers", "_modules"):
         twin.__dict__[registry] = dict(model.__dict__[registry])

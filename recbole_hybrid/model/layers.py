@@ -172,7 +172,8 @@ class ContentVAE(nn.Module):
         self.logvar = nn.Linear(last, latent_dim)
         self.act = activation(act)
         if hidden_sizes:
-            # first decoder layer: latent -> last hidden (own weights, as the reference's latent_out)
+            # first decoder layer: latent -> last hidden (own weights, as the reference's
+            # latent_out)
             self.latent_out = nn.Linear(latent_dim, last)
             rev = sizes[::-1]
             if tied:

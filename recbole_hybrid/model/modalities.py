@@ -96,7 +96,8 @@ def content_encoders(
     if dense_field is not None:
         if not dense_field:
             raise ContentError(
-                f"the dense modality needs dense_field: a float_seq field of {dataset.item_file_path}"
+                "the dense modality needs dense_field: a float_seq field of "
+                f"{dataset.item_file_path}"
             )
         encoders["dense"] = vector_encoder(model, dataset, dense_field, hidden)
         encoders["dense"].field = dense_field
@@ -163,7 +164,8 @@ def new_item_encodings(encoder, new_content, n_new, device):
         return _absent(encoder, n_new, device)
     if encoder.field not in new_content:
         raise ContentError(
-            f"new items: no field [{encoder.field}] (the model reads it; given: {sorted(new_content)})"
+            f"new items: no field [{encoder.field}] "
+            f"(the model reads it; given: {sorted(new_content)})"
         )
     values = new_content[encoder.field]
     if isinstance(encoder, VectorEncoder):

@@ -6,7 +6,8 @@ text-retrieval choices, fitted on the training items' content and applied to new
   min_df   words in fewer than min_df training items weigh 0 (a word no training item has
            weighs as one in a single item: it still lengthens a new item's row)
   max_df   words in more than this share of the items weigh 0 (stop words, as a share)
-  bm25_k1  > 0: Okapi BM25 instead of tf x idf: tf' = tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))
+  bm25_k1  > 0: Okapi BM25 instead of tf x idf:
+           tf' = tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))
            with idf log(1 + (N - df + 0.5) / (df + 0.5)); ``bm25_b`` is b
 Rows are then L2-normalised (cosine). The defaults (raw, log, 1, 1.0, no BM25) are plain TF-IDF.
 """
@@ -34,7 +35,8 @@ class TermWeighting:
     def __post_init__(self):
         if self.tf not in TF_MODES or self.idf not in IDF_MODES:
             raise ValueError(
-                f"tf_weight [{self.tf}] must be one of {TF_MODES}, idf_weight [{self.idf}] one of {IDF_MODES}"
+                f"tf_weight [{self.tf}] must be one of {TF_MODES}, "
+                f"idf_weight [{self.idf}] one of {IDF_MODES}"
             )
         if (
             not 0 < self.max_df <= 1
@@ -43,8 +45,9 @@ class TermWeighting:
             or not 0 <= self.bm25_b <= 1
         ):
             raise ValueError(
-                f"min_df >= 1, 0 < max_df <= 1, bm25_k1 >= 0 and 0 <= bm25_b <= 1 needed; got min_df "
-                f"{self.min_df}, max_df {self.max_df}, bm25_k1 {self.bm25_k1}, bm25_b {self.bm25_b}"
+                "min_df >= 1, 0 < max_df <= 1, bm25_k1 >= 0 and 0 <= bm25_b <= 1 needed; "
+                f"got min_df {self.min_df}, max_df {self.max_df}, bm25_k1 {self.bm25_k1}, "
+                f"bm25_b {self.bm25_b}"
             )
 
     @classmethod

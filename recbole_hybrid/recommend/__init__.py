@@ -13,12 +13,14 @@ fold-in part of protocol ``strong``; for a new user, the history given) are left
 evaluation. New users and new items go through the model's ``score_users`` (the one interface
 of ``ContentRecommender``): a model that implements it (and sets ``cold_start`` for new items)
 is served here with nothing to add; a model reading several ``.item`` fields (DEAMER, LRMM:
-``new_item_fields``) gets them as {field: values}. RecBole's models that fold in users from their history
-(autoencoders, EASE, ItemKNN) are served through ``install_fold_in`` on a copy of the model.
+``new_item_fields``) gets them as {field: values}. RecBole's models that fold in users from
+their history (autoencoders, EASE, ItemKNN) are served through ``install_fold_in`` on a copy of
+the model.
 
 Command line (``--help`` for all options):
     python -m recbole_hybrid.recommend --checkpoint saved/X.pth --user 196 186 --k 20
-    python -m recbole_hybrid.recommend --checkpoint saved/X.pth --history 50 172 --new-items new.item --output top.csv
+    python -m recbole_hybrid.recommend --checkpoint saved/X.pth --history 50 172 \
+        --new-items new.item --output top.csv
 """
 
 from recbole_hybrid.recommend.abilities import (  # noqa: F401

@@ -16,7 +16,8 @@ from recbole_hybrid.model.abstract_recommender import ContentRecommender
 @dataclass
 class NewItems:
     ids: list  # external item ids
-    content: object  # raw content rows [J, model.content_width] (CSR), or {field: J values} (new_item_fields)
+    # raw content rows [J, model.content_width] (CSR), or {field: J values} (new_item_fields)
+    content: object
 
 
 def _parse_value(value, ftype, separator, where, field):

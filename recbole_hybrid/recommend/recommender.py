@@ -104,7 +104,8 @@ class Recommender:
         )
 
     def candidate_mask(self, candidates, new):
-        """Bool [n_items + J]: the items that may be recommended (never RecBole's padding item 0)."""
+        """Bool [n_items + J]: the items that may be recommended (never RecBole's padding
+        item 0)."""
         keep = np.zeros(self.dataset.item_num, dtype=bool)
         if candidates is None:
             keep[1:] = True

@@ -3,7 +3,8 @@ r"""AddEASE (ADD-EASE): two EASE models, one on interactions and one on content,
 Reference: Olivier Jeunen, Jan Van Balen and Bart Goethals, "Closed-Form Models for
 Collaborative Filtering with Side-Information", RecSys 2020 (late-breaking results).
 
-    B_X = EASE(X^T X, lambda),   B_S = EASE(S S^T, lambda_S),   B = (1 - m) B_X + m B_S,   s_u = x_u B
+    B_X = EASE(X^T X, lambda),   B_S = EASE(S S^T, lambda_S),
+    B = (1 - m) B_X + m B_S,   s_u = x_u B
 
 with X the interactions (users x items), S the item content (``content_field``, sparse, as
 ``content_norm`` rows: each content dimension a pseudo-user of the content model) and m the

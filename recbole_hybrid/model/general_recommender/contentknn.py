@@ -80,7 +80,8 @@ class ContentKNN(ContentRecommender):
         return torch.from_numpy(scores.astype(np.float32)).to(self.device)
 
     def scores(self, history, item_vectors):
-        """cos(p_u, x_j) [B, n] of users with history rows ``history`` (CSR) and items ``item_vectors``."""
+        """cos(p_u, x_j) [B, n] of users with history rows ``history`` (CSR) and items
+        ``item_vectors``."""
         scores = (self.user_profiles(history) @ item_vectors.T).toarray()
         return torch.from_numpy(scores.astype(np.float32)).to(self.device)
 
@@ -89,10 +90,12 @@ class ContentKNN(ContentRecommender):
         return self.scores(self.interaction_matrix[users], self.item_vectors).view(-1)
 
     def score_users(self, history, new_content=None, users=None):
-        """``ContentRecommender.score_users``: profiles from the history rows, new items from content."""
+        """``ContentRecommender.score_users``: profiles from the history rows, new items from
+        content."""
         if new_content is not None and not self.cold_start:
             raise ValueError(
-                "ContentKNN with item_reviews: True has no cold-start path (new items have no reviews)"
+                "ContentKNN with item_reviews: True has no cold-start path "
+                "(new items have no reviews)"
             )
         items = self.item_vectors
         if new_content is not None:

@@ -1,7 +1,8 @@
 """CVAE: Collaborative Variational Autoencoder (Li & She, KDD'17; ../shared/papers/CVAE.md).
 
 Implements the MAP estimate of section 2.2 (eq. 1):
-  users  u_i ~ N(0, lambda_u^-1 I);  items  v_j = v_j^dagger + z_j,  v_j^dagger ~ N(0, lambda_v^-1 I)
+  users  u_i ~ N(0, lambda_u^-1 I);  items  v_j = v_j^dagger + z_j,
+                                             v_j^dagger ~ N(0, lambda_v^-1 I)
   content z_j ~ q_phi(z | x_j) = N(mu_j, diag sigma_j^2)  (item content VAE, 200-100, sigmoid,
           inference and generation weights tied), x_j ~ Ber(f_theta(z_j))
   R_ij ~ N(u_i^T v_j, C_ij^-1),  C_ij = a if R_ij = 1 else b
@@ -71,7 +72,8 @@ def normalize_content(content, mode, scale=None):
 
 def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=None):
     """Closed-form ALS for every row r of the 0/1 matrix R (rows x cols) at once:
-    x_r = (b Y_+^T Y_+ + (a - b) sum_{c in R_r} y_c y_c^T + lam I)^-1 (a sum_{c in R_r} y_c + lam p_r),
+    x_r = (b Y_+^T Y_+ + (a - b) sum_{c in R_r} y_c y_c^T + lam I)^-1
+          (a sum_{c in R_r} y_c + lam p_r),
     where Y_+ are the rows of Y with at least one interaction (as the authors' code), or the
     rows marked in ``active`` (bool, len(Y)): the model's, when R holds only new rows."""
     n_rows, k = R.shape[0], Y.shape[1]
@@ -160,7 +162,8 @@ class CVAE(ContentRecommender):
     def content_loss(self, items, coupled=True, kl_weight=1.0):
         """Batch mean of lambda_r * (-ELBO) (+ lambda_v/2 ||v_j - z_j||^2 for items with training
         interactions, every item with ``untrained_items: als``) + lambda_w/2 ||W||^2.
-        ``coupled=False``: the VAE alone; ``kl_weight`` < 1 only while pretraining with KL warm-up."""
+        ``coupled=False``: the VAE alone; ``kl_weight`` < 1 only while pretraining with KL
+        warm-up."""
         x = self.content_rows(items)
         logits, mu, logvar = self.content_vae(x)
         loss = self.lambda_r * (

@@ -169,7 +169,8 @@ class DEAMER(ContentRecommender):
         return F.relu(self.item_fuse(self.dropout(torch.cat(parts, 1))))  # z_v (eqs. 7-8)
 
     def _encodings(self):
-        """(h_u of every user, z_v of every item), computed once until the weights change (evaluation)."""
+        """(h_u of every user, z_v of every item), computed once until the weights change
+        (evaluation)."""
         if self._cache is None:
             self._cache = (
                 encode_all(self.user_vectors, self.n_users, self.device),
@@ -205,7 +206,8 @@ class DEAMER(ContentRecommender):
         return logit, low + (high - low) * torch.sigmoid(self.rating_out(x).squeeze(-1))  # eq. 10
 
     def _rating_biases(self, e_u, e_v):
-        """W_R's user and item terms, w_u . e_u and w_v . e_v: the user and item biases of eq. 10."""
+        """W_R's user and item terms, w_u . e_u and w_v . e_v: the user and item biases of
+        eq. 10."""
         emb, w = e_u.shape[1], self.rating_out.weight[0]
         return e_u @ w[:emb], e_v @ w[-emb:]
 
@@ -254,8 +256,8 @@ class DEAMER(ContentRecommender):
     def score_users(self, history, new_content=None, users=None):
         """``ContentRecommender.score_users`` (in eval mode): ``predict``'s score, the exposure (the
         rating with ``predict_rating``). Known ``users``: their own h_u, e_u; new users: h_u from
-        their history (``user_document: history``; with reviews: an error, she has none), e_u = 0. New items:
-        the missing-reviews vector, their metadata / dense vector, e_v = 0."""
+        their history (``user_document: history``; with reviews: an error, she has none), e_u = 0.
+        New items: the missing-reviews vector, their metadata / dense vector, e_v = 0."""
         h_all, z_all = self._encodings()
         n_new = new_item_count(new_content)
         z_v = torch.cat([z_all, self._new_item_vectors(new_content, n_new)])
@@ -282,7 +284,8 @@ class DEAMER(ContentRecommender):
         return self._fuse_items(parts)
 
     def _score_all_pairs(self, h_u, z_v, users, n_new):
-        """``predict`` [B, N] of every (h_u, z_v) pair, through W_L and W_R split by input (no [B, N, d])."""
+        """``predict`` [B, N] of every (h_u, z_v) pair, through W_L and W_R split by input (no
+        [B, N, d])."""
         logit = (h_u * self.exposure_out.weight[0]) @ z_v.T + self.exposure_out.bias  # eq. 9
         if not self.predict_rating:
             return torch.sigmoid(logit)

@@ -79,9 +79,9 @@ class Tower(nn.Module):
         """[h_1, ..., h_depth]; ``x`` dense or sparse. The deepest level computed is linear
         only when it is the network's top (a truncated network ends in the activation)."""
         out, h = [], x
-        for l, linear in enumerate(self.linears[: depth or self.depth]):
+        for level, linear in enumerate(self.linears[: depth or self.depth]):
             h = linear_any(h, linear.weight, linear.bias)
-            if l < self.depth - 1:
+            if level < self.depth - 1:
                 h = self.act(h)
             out.append(h)
         return out
@@ -94,7 +94,11 @@ class Tower(nn.Module):
         if self.design == "multilevel":
             return torch.cat(hs, 1)
         return torch.cat(
-            [self.branches[l](h) if l < self.depth - 1 else h for l, h in enumerate(hs)], 1
+            [
+                self.branches[level](h) if level < self.depth - 1 else h
+                for level, h in enumerate(hs)
+            ],
+            1,
         )
 
 
@@ -207,7 +211,8 @@ class DualNet(ContentRecommender):
         rating_matrix = as_csr(rating_matrix)
         if rating_matrix.shape[1] != self.n_items:
             raise ValueError(
-                f"history rows have {rating_matrix.shape[1]} columns, the model knows {self.n_items} items"
+                f"history rows have {rating_matrix.shape[1]} columns, "
+                f"the model knows {self.n_items} items"
             )
         rows = self._known_columns(rating_matrix)
         return self.user_net.matching(self.history_rows(np.arange(rows.shape[0]), rows))

@@ -19,7 +19,8 @@ pair's review is never in them).
                                then dropout (``dropout_prob``, "after the recurrent layer")
   m-drop (eqs. 13-15)          in training each available modality of a sample is zeroed with
                                probability p_m (``mdrop_prob``), never all of a sample's (below)
-  m-auto (eqs. 17-18)          per modality g: e_hid^g = sigm(W_vh^g x~ + b), e_recon^g = W_hv^g e_hid^g + b
+  m-auto (eqs. 17-18)          per modality g: e_hid^g = sigm(W_vh^g x~ + b),
+                               e_recon^g = W_hv^g e_hid^g + b
   shared layer (eq. 11)        s^ = w^T ReLU(W_s [e~^u, e~^o, e~^m, e~^v] + b_s) + b
   L = alpha MSE(s^, s) + beta sum_g (||e_recon^g - e^g||^2 + lambda_rho H^g)   (eqs. 19-22)
 
@@ -44,10 +45,10 @@ Choices where the paper is silent or not applicable here:
   * H^g (eq. 20) is the KL sparsity penalty of the autoencoder's sigmoid units, rho_hat their mean
     activation over the batch; rho = ``sparsity_target``, lambda_rho = ``sparsity_weight``.
   * alpha, beta (eq. 22, "learnable"): a raw learnable weight would fall to 0, so they follow the
-    uncertainty weighting of Kendall, Gal & Cipolla (CVPR 2018): alpha = exp(-s_1), beta = exp(-s_2),
-    L = exp(-s_1) L_reg + s_1 + exp(-s_2) sum_g L_recon^g + s_2 with learnable s (init 0). At the
-    optimum alpha = 1 / L_reg, beta = 1 / sum_g L_recon^g. The L2 term of eq. 19 is RecBole's
-    ``weight_decay``.
+    uncertainty weighting of Kendall, Gal & Cipolla (CVPR 2018): alpha = exp(-s_1),
+    beta = exp(-s_2), L = exp(-s_1) L_reg + s_1 + exp(-s_2) sum_g L_recon^g + s_2 with learnable
+    s (init 0). At the optimum alpha = 1 / L_reg, beta = 1 / sum_g L_recon^g. The L2 term of
+    eq. 19 is RecBole's ``weight_decay``.
   * m-drop: the paper's eqs. 13-15 leave the per-modality rate unclear; here ``mdrop_prob`` is
     exactly each modality's drop rate. A sample with n available modalities draws independent
     drops with probability q_n; if all n are drawn, one of them, picked uniformly, is kept. Its
@@ -147,7 +148,8 @@ def keep_modalities(available, q, generator=None):
 
 
 def kl_sparsity(hidden, rho, eps=1e-6):
-    """H of eq. 20: sum over units of KL(rho || rho_hat), rho_hat = mean activation over the batch."""
+    """H of eq. 20: sum over units of KL(rho || rho_hat), rho_hat = mean activation over the
+    batch."""
     rho_hat = hidden.mean(0).clamp(eps, 1 - eps)
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
 
@@ -265,13 +267,15 @@ class LRMM(ContentRecommender):
         self.register_buffer("drop_q", torch.tensor(drop_probabilities(p, n)), persistent=False)
 
     def _init_train_missing(self, p, seed, dataset):
-        """``train_missing_prob`` (Table 3): each training (user, item) pair lacks each of its available
-        modalities with probability p, fixed (seeded by ``seed``), one always kept (as m-drop's draw)."""
+        """``train_missing_prob`` (Table 3): each training (user, item) pair lacks each of its
+        available modalities with probability p, fixed (seeded by ``seed``), one always kept (as
+        m-drop's draw)."""
         p, n = float(p or 0.0), len(self.modalities)
         if not 0.0 <= p <= (n - 1) / n:
             raise ValueError(
-                f"train_missing_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] with the "
-                f"{n} modalities {list(self.modalities)} (a training pair always keeps one)"
+                f"train_missing_prob {p}: must be in [0, (n-1)/n] = [0, {(n - 1) / n:.3f}] "
+                f"with the {n} modalities {list(self.modalities)} "
+                "(a training pair always keeps one)"
             )
         self.train_missing_prob = p
         if p == 0:
@@ -353,7 +357,8 @@ class LRMM(ContentRecommender):
     # ---- missing modalities at inference
     @contextmanager
     def missing_modalities(self, missing):
-        """Within the block, eval-mode predictions mask ``missing`` (a condition, see ``_condition``)."""
+        """Within the block, eval-mode predictions mask ``missing`` (a condition, see
+        ``_condition``)."""
         previous = self.inference_missing
         self.inference_missing = self._condition(missing, "missing")
         try:
@@ -362,7 +367,8 @@ class LRMM(ContentRecommender):
             self.inference_missing = previous
 
     def test_condition(self, split):
-        """Context for scoring test split ``split``: its ``missing_splits`` mask, else ``missing``."""
+        """Context for scoring test split ``split``: its ``missing_splits`` mask, else
+        ``missing``."""
         return self.missing_modalities(sorted(self.test_splits.get(split, self.test_missing)))
 
     # ---- the network
@@ -398,7 +404,8 @@ class LRMM(ContentRecommender):
         return torch.stack([e for e, _ in pairs], 1), torch.stack([m for _, m in pairs], 1)
 
     def _encodings(self):
-        """{g: (e^g, mask) of every user (U) or item}, computed once until the weights change (evaluation)."""
+        """{g: (e^g, mask) of every user (U) or item}, computed once until the weights change
+        (evaluation)."""
         if self._cache is None:
             self._cache = {}
             for g, enc in self.encoders.items():
@@ -414,7 +421,8 @@ class LRMM(ContentRecommender):
         return keep_modalities(available, self.drop_q)
 
     def training_absent(self, users, items):
-        """[B, n] bool: the modalities the training pairs lack in the data (``train_missing_prob``), or None."""
+        """[B, n] bool: the modalities the training pairs lack in the data
+        (``train_missing_prob``), or None."""
         if self.train_missing_prob <= 0:
             return None
         keys = users.long() * self.n_items + items.long()
@@ -427,8 +435,9 @@ class LRMM(ContentRecommender):
         return self._rate(embeddings, available, self._bias_terms(users, items), absent)
 
     def _rate(self, embeddings, available, biases, absent=None):
-        """The network from the pairs' e^g [B, n, d], availability [B, n] and (b_u, b_v) [B, 2] (or None);
-        ``absent`` [B, n]: modalities missing from the training data (``train_missing_prob``)."""
+        """The network from the pairs' e^g [B, n, d], availability [B, n] and (b_u, b_v) [B, 2]
+        (or None); ``absent`` [B, n]: modalities missing from the training data
+        (``train_missing_prob``)."""
         if self.training:
             if absent is not None:  # as if the data had never had them: no input, no target
                 available = available & ~absent
@@ -471,7 +480,8 @@ class LRMM(ContentRecommender):
         return biases * torch.stack(on, 1)
 
     def reconstruction_loss(self, out):
-        """sum_g ||e_recon^g - e^g||^2 (mean over the samples that have g; e^g detached) + lambda_rho H^g."""
+        """sum_g ||e_recon^g - e^g||^2 (mean over the samples that have g; e^g detached)
+        + lambda_rho H^g."""
         total = 0.0
         for j, g in enumerate(self.modalities):
             has = out.available[:, j]
@@ -517,7 +527,8 @@ class LRMM(ContentRecommender):
         )
 
     def full_sort_predict(self, interaction, chunk=1 << 16):
-        """Predicted ratings of every item for each user (ranking protocols), [n_users * n_items]."""
+        """Predicted ratings of every item for each user (ranking protocols),
+        [n_users * n_items]."""
         users = interaction[self.USER_ID]
         pairs_u = users.repeat_interleave(self.n_items)
         pairs_i = torch.arange(self.n_items, device=users.device).repeat(len(users))

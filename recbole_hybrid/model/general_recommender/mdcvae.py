@@ -12,9 +12,11 @@ V (n_items x K_v), coupled to an item content VAE (``layers.ContentVAE``):
   eq. (4)  v_j = z_b + z_t  =>  v_j | z_t ~ N(z_t, lambda_v^-1 I)
   eq. (5)  r ~ Multi(softmax(V h(u) + b), #Int) h = MLP_{u,gen}(u), identity without hidden layers
   eq. (10) b-step (user VAE, content fixed):
-           min  -E_q log p(r | u) + beta KL(q(u|r) || p(u)) + lambda_v ||V - Mu_t||^2 + lambda_W/2 sum ||W_b||^2
+           min  -E_q log p(r | u) + beta KL(q(u|r) || p(u)) + lambda_v ||V - Mu_t||^2
+                + lambda_W/2 sum ||W_b||^2
   eq. (11) t-step (content VAE, V fixed):
-           min  -E_q log p(x | z_t) + KL(q(z_t|x) || p(z_t)) + lambda_v ||v_j - mu_t,j||^2 + lambda_W/2 sum ||W_t||^2
+           min  -E_q log p(x | z_t) + KL(q(z_t|x) || p(z_t)) + lambda_v ||v_j - mu_t,j||^2
+                + lambda_W/2 sum ||W_t||^2
   eq. (13) out-of-matrix items: V_surr = [V_old ; mu_t(content of new items)].
 
 Choices (where the paper is silent, the authors' code decides; deviations are marked):
@@ -65,7 +67,8 @@ from recbole_hybrid.model.user_rows import SparseRows
 class MDCVAE(ContentRecommender, AutoEncoderMixin):
     input_type = InputType.PAIRWISE
     input_rows = "user"
-    # new users folded in from their history; items without training interactions scored from content
+    # new users folded in from their history; items without training interactions scored from
+    # content
     capabilities = Capabilities(folds_in_users=True, scores_new_items=True)
     symmetric = False
 
