@@ -223,12 +223,21 @@ def test_saved_settings_are_read_under_todays_names_silently():
 
     from recbole_hybrid.renamed_keys import upgrade
 
-    saved = {"vae_hidden_sizes": [200, 100], "lambda_v": 10.0, "content_norm": "item_max", "t_epochs": 1}
+    saved = {
+        "vae_hidden_sizes": [200, 100],
+        "lambda_v": 10.0,
+        "content_norm": "item_max",
+        "t_epochs": 1,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         today = upgrade(saved)
-    assert list(today.items()) == [("content_hidden_sizes", [200, 100]), ("lambda_v", 10.0),
-                                   ("content_norm", "max"), ("content_epochs", 1)]
+    assert list(today.items()) == [
+        ("content_hidden_sizes", [200, 100]),
+        ("lambda_v", 10.0),
+        ("content_norm", "max"),
+        ("content_epochs", 1),
+    ]
 
 
 def test_an_old_and_a_new_name_that_disagree_stop_the_run():
