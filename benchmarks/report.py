@@ -158,8 +158,10 @@ def paper_value(value):
 def table(rows, metrics, paper_models, link):
     """Markdown lines: one row per record, then the paper's models that have no record here."""
     lines = [
-        "| model | from | " + " | ".join(metrics) + " | s/epoch | peak MB | record | source |",
-        "|---" * (len(metrics) + 6) + "|",
+        "| model | from | "
+        + " | ".join(metrics)
+        + " | s/epoch | train s | peak MB | record | source |",
+        "|---" * (len(metrics) + 7) + "|",
     ]
     for r in rows:
         paper = paper_models.get(display_name(r), {})
@@ -169,16 +171,24 @@ def table(rows, metrics, paper_models, link):
         lines.append(
             f"| {display_name(r)} | {'ours' if r['model'] in OURS else 'RecBole'} | "
             + " | ".join(cell(r, paper, m) for m in metrics)
-            + f" | {r['epoch_seconds']} | {r['peak_mem_mb']:.0f} | {state} "
+            + f" | {r['epoch_seconds']} | {train_seconds(r)} | {r['peak_mem_mb']:.0f} | {state} "
             f"| [{r['source']}]({link(r['source'])}) |"
         )
     for name in sorted(set(paper_models) - {display_name(r) for r in rows}):
         lines.append(
             f"| {name} *(not run)* | | "
             + " | ".join(cell(None, paper_models[name], m) for m in metrics)
-            + " | | | | |"
+            + " | | | | | |"
         )
     return lines
+
+
+def train_seconds(record):
+    """Wall seconds from data to a trained model (build + fit, pretraining included); '–' for
+    records made before runs kept fit_seconds."""
+    if "fit_seconds" not in record:
+        return "–"
+    return f"{record.get('build_seconds', 0.0) + record['fit_seconds']:.0f}"
 
 
 def current(rows):
@@ -428,8 +438,9 @@ def header(records, results_dir, out_dir, plots):
     legend = (
         "Test-set metrics (RecBole's names); epochs and hyperparameters chosen on validation; "
         "mean ± std where a record has several seeds. *(paper x)*: the paper's figure "
-        "(`benchmarks/paper_figures.yaml`); *from*: this package's model or RecBole's; s/epoch and "
-        "peak MB as recorded by `benchmarks/run.py`; *Paired over split draws*: each paper model "
+        "(`benchmarks/paper_figures.yaml`); *from*: this package's model or RecBole's; s/epoch, "
+        "train s (data to trained model, pretraining included) and peak MB as recorded by "
+        "`benchmarks/run.py`; *Paired over split draws*: each paper model "
         "minus each baseline, draw by draw, with the 95 % interval of the mean difference: it "
         "*beats* a baseline only where the interval excludes 0, and a verdict against an untuned "
         "baseline (*baseline tuned: no*) proves nothing. *record*: **stale** when its command now "

@@ -135,6 +135,15 @@ def se_metrics(metrics):
     return {k: round(v / len(metrics) ** 0.5, 4) for k, v in std_metrics(metrics).items()}
 
 
+def mean_seconds(runs, *names):
+    """{name: mean over the runs} of the timings every run has (older runs lack the newer ones)."""
+    return {
+        name: round(sum(r[name] for r in runs) / len(runs), 3)
+        for name in names
+        if all(name in r for r in runs)
+    }
+
+
 def records_for(model, dataset, protocol, split, runs, command, variant=None, split_seeds=None):
     base = {
         "model": model,
@@ -143,11 +152,7 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
         **({"variant": variant} if variant else {}),
         "epoch_seconds": round(sum(r["epoch_seconds"] for r in runs) / len(runs), 3),
         "eval_seconds": round(sum(r["eval_seconds"] for r in runs) / len(runs), 3),
-        **(
-            {"build_seconds": round(sum(r["build_seconds"] for r in runs) / len(runs), 3)}
-            if all("build_seconds" in r for r in runs)
-            else {}
-        ),
+        **mean_seconds(runs, "build_seconds", "fit_seconds", "pretrain_seconds"),
         "peak_mem_mb": max(r["peak_mem_mb"] for r in runs),
         "epochs": [r["epochs"] for r in runs] if len(runs) > 1 else runs[0]["epochs"],
         "best_epoch": [r["best_epoch"] for r in runs] if len(runs) > 1 else runs[0]["best_epoch"],

@@ -93,7 +93,9 @@ def run(spec):
     config, (train_data, valid_data, test_data), trainer, build_seconds = build(spec)
     log = EpochLog()
     trainer.epoch_hooks.append(log)
+    start = time.perf_counter()
     best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_seconds = time.perf_counter() - start  # pretraining, epochs and validation
     start = time.perf_counter()
     if spec.get("test", True):
         test_result = evaluate_test(trainer, test_data, load_best_model=True)
@@ -111,6 +113,8 @@ def run(spec):
         "valid_seconds": round(sum(log.valid_seconds) / max(len(log.valid_seconds), 1), 3),
         "eval_seconds": round(eval_seconds, 3),
         "build_seconds": round(build_seconds, 3),
+        "fit_seconds": round(fit_seconds, 3),
+        "pretrain_seconds": round(getattr(trainer, "pretrain_seconds", 0.0), 3),
         "epochs": len(log.train_seconds),
         "best_epoch": best_epoch(log.valid_outputs, config),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

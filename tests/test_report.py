@@ -54,7 +54,12 @@ def small(tmp_path):
     curve = {"recall@20": 0.1, "recall@50": 0.2, "recall@100": 0.3}
     first = [
         record(
-            "MDCVAE", "strong", "test", {"trecall@20": 0.3123, "trecall@40": 0.4, "ndcg@100": 0.3}
+            "MDCVAE",
+            "strong",
+            "test",
+            {"trecall@20": 0.3123, "trecall@40": 0.4, "ndcg@100": 0.3},
+            build_seconds=12.4,
+            fit_seconds=100.2,
         ),
         record("MultiVAE", "strong", "test", {"trecall@20": 0.1111, "ndcg@100": 0.1}),
         record("DualNet", "fixed", "P=10", curve),
@@ -136,13 +141,14 @@ def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeyp
     ):
         assert row(page, name)
     assert row(page, "MDCVAE") == (
-        "| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 900 | unverified | "
+        "| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 113 | 900 | unverified | "
         "[first](../results/first.md) |"
     )  # strong: the yaml's columns only
     assert (
         "0.2222 ± 0.0100" in row(page, "MultiVAE") and "0.1111" not in page
     )  # the newest record of a key
     assert "| RecBole |" in row(page, "MultiVAE") and "- MultiVAE: three seeds" in page
+    assert "| 1.5 | – | 900 |" in row(page, "MultiVAE")  # made before records kept fit_seconds
     assert "(paper 0.236)" in row(page, "CVAE *(not run)*")
     assert "0.2500 (paper 0.290)" in row(page, "MDsymCVAE")
     assert "- paper: P, Table 3 (`../shared/papers/P.md`); lambda_v = 50" in page
