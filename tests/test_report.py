@@ -346,6 +346,32 @@ def test_committed_readme_headline_is_current():
     assert report.readme_with_headline(readme, report.headline(records, papers)) == readme, (
         "README.md's headline table is stale: python benchmarks/report.py"
     )
+    assert report.readme_with_main_job(readme, report.load_main_job()) == readme, (
+        "README.md's main job lines are stale: python benchmarks/report.py"
+    )
+
+
+def test_main_job_lines_state_time_metrics_and_second_run():
+    record = {
+        "cores": 2,
+        "load_before": [0.1, 0.2],
+        "commit": "abc1234",
+        "date": "2026-12-06",
+        "seconds": 540.0,
+        "second_run_seconds": 300.0,
+        "valid": {"recall@20": 0.3251},
+        "test": {"recall@20": 0.3262},
+    }
+    [line] = report.main_job_lines(record)
+    assert "2 cores" in line and "9.0 min" in line and "5.0 min" in line
+    assert "validation recall@20 0.3251" in line and "test recall@20 0.3262" in line
+    assert "Not measured yet" in report.main_job_lines(None)[0]
+
+
+def test_the_timed_command_is_the_readmes():
+    from readme_main import MAIN_COMMAND
+
+    assert f"&& {MAIN_COMMAND}\n" in (REPO / "README.md").read_text()
 
 
 def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
