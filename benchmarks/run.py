@@ -190,15 +190,21 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
     return records
 
 
+RECORD_DIRS = [
+    f":(exclude){d}"
+    for d in ("benchmarks/results", "benchmarks/tuning", "benchmarks/speed", "results")
+]
+
+
 def code_version():
     """The commit the runs use (``+dirty`` with uncommitted changes), for provenance."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=HERE,
+        dirty = subprocess.run(  # changed code, not the records being written
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *RECORD_DIRS],
+            cwd=HERE.parent,
             capture_output=True,
             text=True,
         ).stdout.strip()
