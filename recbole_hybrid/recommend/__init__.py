@@ -23,7 +23,7 @@ Command line (``--help`` for all options):
         --new-items new.item --output top.csv
 """
 
-from recbole_hybrid.recommend.abilities import (  # noqa: F401
+from recbole_hybrid.recommend.abilities import (
     COLD_START,
     FOLD_IN,
     CapabilityError,
@@ -33,7 +33,25 @@ from recbole_hybrid.recommend.abilities import (  # noqa: F401
     models_with,
     require,
 )
-from recbole_hybrid.recommend.cli import main  # noqa: F401
-from recbole_hybrid.recommend.loading import load_data_and_model, scoring_history  # noqa: F401
-from recbole_hybrid.recommend.new_items import NewItems, read_new_items  # noqa: F401
-from recbole_hybrid.recommend.recommender import Recommender, UnknownIdError  # noqa: F401
+from recbole_hybrid.recommend.cli import main
+from recbole_hybrid.recommend.loading import load_data_and_model, scoring_history
+from recbole_hybrid.recommend.new_items import NewItems, read_new_items
+from recbole_hybrid.recommend.recommender import Recommender, UnknownIdError
+
+__all__ = [
+    "COLD_START",
+    "FOLD_IN",
+    "CapabilityError",
+    "NewItems",
+    "Recommender",
+    "UnknownIdError",
+    "capabilities",
+    "implements_score_users",
+    "load_data_and_model",
+    "main",
+    "model_classes",
+    "models_with",
+    "read_new_items",
+    "require",
+    "scoring_history",
+]
