@@ -10,6 +10,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 from recbole.utils import init_logger, init_seed
 
@@ -103,6 +104,9 @@ def run(spec):
     else:  # a tuning trial: chosen on validation, the test split is never scored
         tests = {}
     eval_seconds = time.perf_counter() - start
+    # the best epoch's checkpoint served the test above; a closed form's is items x items, and
+    # a suite writes hundreds of them: none is kept
+    Path(trainer.saved_model_file).unlink(missing_ok=True)
     return {
         "tests": {name: with_ties(metrics) for name, metrics in tests.items()},
         "valid_metrics": with_ties(best_valid) if best_valid else {},
