@@ -4,7 +4,8 @@ For a model and a baseline run on the same draws of one (dataset, protocol, spli
 per-draw differences of the protocol's metric give a mean and its 95 % interval
 (Student's t over the draws). Verdict: "beats" when the interval lies wholly on the better
 side of 0, "loses to" when wholly on the worse side, "ties" otherwise. Fewer than two common
-draws give no interval and no verdict.
+draws give no interval; fewer than ``MIN_DRAWS`` give the interval but no verdict, and a
+baseline with fewer is never the bar of the headline table.
 
 Draws are what a record's runs differ in: ``split_seeds`` (benchmarks/run.py --split-seeds),
 ``fixed_seeds`` (the random P-split files), or ``seeds`` where the protocol's split follows
@@ -31,6 +32,7 @@ VERDICT_METRIC = {
     "loo-rating": "rmse",
 }
 SPLIT_SEED_PROTOCOLS = ("strong", "cold", "in-matrix")  # split drawn from split_seed, not from seed
+MIN_DRAWS = 5  # common draws a verdict needs
 
 
 def lower_is_better(metric):
@@ -56,8 +58,11 @@ def paired_interval(diffs, level=0.95):
     return mean, mean - half, mean + half
 
 
-def verdict(low, high, metric):
-    """ "beats" / "loses to" / "ties" for an interval of (model - baseline) on ``metric``."""
+def verdict(low, high, metric, n=MIN_DRAWS):
+    """ "beats" / "loses to" / "ties" for an interval of (model - baseline) on ``metric`` over
+    ``n`` draws; no verdict under MIN_DRAWS draws."""
+    if n < MIN_DRAWS:
+        return f"{n} draws: no verdict"
     better_low, better_high = (-high, -low) if lower_is_better(metric) else (low, high)
     if better_low > 0:
         return "beats"
@@ -84,7 +89,7 @@ def compare(model_record, baseline_record, metric):
         "low": low,
         "high": high,
         "better_on": sum(sign * d > 0 for d in diffs),
-        "verdict": verdict(low, high, metric),
+        "verdict": verdict(low, high, metric, len(common)),
     }
 
 
@@ -143,7 +148,7 @@ def mean_interval(values, level=0.95):
 
 
 def best_tuned_baseline(protocol, rows, metric):
-    """The tuned baseline with the best mean over its draws (≥ 2), or None."""
+    """The tuned baseline with the best mean over its draws (≥ MIN_DRAWS), or None."""
     sign = -1 if lower_is_better(metric) else 1
     candidates = [
         r
@@ -151,7 +156,7 @@ def best_tuned_baseline(protocol, rows, metric):
         if r["model"] not in PAPER_MODELS
         and is_default(r)
         and tuned(r)
-        and len(draws(r, metric)) >= 2
+        and len(draws(r, metric)) >= MIN_DRAWS
     ]
     return max(
         candidates,
@@ -186,7 +191,7 @@ def headline_lines(sections, papers):
                 verdict = (
                     (found["verdict"] + ("" if tuned(r) else " (model untuned)"))
                     if found
-                    else "no tuned baseline yet"
+                    else f"no tuned baseline on {MIN_DRAWS} draws yet"
                 )
                 where = f"{dataset} · {protocol}" + ("" if split == "test" else f" · {split}")
                 lines.append(

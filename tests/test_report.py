@@ -265,9 +265,9 @@ def test_comparisons_on_common_split_draws_only():
             **draws,
         )
 
-    knn = ranked("ContentKNN", (0.20, 0.21, 0.22, 0.50), split_seeds=[0, 1, 2, 3])
+    knn = ranked("ContentKNN", (0.20, 0.21, 0.22, 0.23, 0.24, 0.50), split_seeds=[0, 1, 2, 3, 4, 5])
     ease = ranked("EASE", (0.30, 0.31, 0.32), split_seeds=[0, 1, 2], tuning={"trials": 8})
-    mdcvae = ranked("MDCVAE", (0.31, 0.32, 0.35), split_seeds=[2, 1, 0])
+    mdcvae = ranked("MDCVAE", (0.31, 0.32, 0.35, 0.30, 0.29), split_seeds=[2, 1, 0, 3, 4])
     model_seeds = ranked(
         "MDsymCVAE", (0.9, 0.9, 0.9), seeds=[0, 1, 2]
     )  # strong's split fixed: not draws
@@ -276,9 +276,11 @@ def test_comparisons_on_common_split_draws_only():
         for c in compare.comparisons("strong", [knn, ease, mdcvae, model_seeds])
     }
     assert set(found) == {"ContentKNN", "EASE"}
-    assert found["ContentKNN"]["draws"] == [2, 1, 0]  # draw 3 only the baseline ran
-    assert found["ContentKNN"]["better_on"] == 3 and found["ContentKNN"]["verdict"] == "beats"
+    assert found["ContentKNN"]["draws"] == [2, 1, 0, 3, 4]  # draw 5 only the baseline ran
+    assert found["ContentKNN"]["better_on"] == 5 and found["ContentKNN"]["verdict"] == "beats"
     assert found["EASE"]["mean"] == pytest.approx((-0.01 + 0.01 + 0.05) / 3)  # draws 2, 1, 0
+    # three common draws: the interval is shown, the verdict withheld (MIN_DRAWS = 5)
+    assert found["EASE"]["verdict"] == "3 draws: no verdict"
     lines = compare.comparison_lines("strong", [knn, ease, mdcvae, model_seeds])
     assert "| MDCVAE | EASE | yes | 3 | +0.0167 |" in "\n".join(lines)
     bias = record(
@@ -286,16 +288,16 @@ def test_comparisons_on_common_split_draws_only():
         "rating",
         "test",
         {"rmse": 0.85},
-        per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83)],
-        seeds=[0, 1, 2],
+        per_seed=[{"rmse": r} for r in (0.87, 0.84, 0.83, 0.85, 0.86)],
+        seeds=[0, 1, 2, 3, 4],
     )  # rating's split follows the seed: draws
     lrmm = record(
         "LRMM",
         "rating",
         "-U",
         {"rmse": 0.85},
-        per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83)],
-        seeds=[0, 1, 2],
+        per_seed=[{"rmse": r} for r in (0.88, 0.83, 0.83, 0.86, 0.87)],
+        seeds=[0, 1, 2, 3, 4],
     )
     (c,) = compare.comparisons("rating", [lrmm], [bias])  # baseline from split test
     assert c["better_on"] == 1 and c["verdict"] == "ties"
@@ -382,22 +384,26 @@ def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
             "test",
             {"trecall@20": 0},
             per_seed=[{"trecall@20": v} for v in values],
-            split_seeds=[0, 1, 2],
+            split_seeds=list(range(len(values))),
             state=(stale.CURRENT, None),
             **extra,
         )
 
     rows = [
-        ranked("MDCVAE", (0.30, 0.32, 0.31), tuning={"trials": 5}),
-        ranked("EASE", (0.33, 0.35, 0.34), tuning={"trials": 8}),
-        ranked("ContentKNN", (0.20, 0.21, 0.22), tuning={"trials": 8}),
-        ranked("MultiVAE", (0.40, 0.41, 0.42)),
-    ]  # untuned: never the bar
+        ranked("MDCVAE", (0.30, 0.32, 0.31, 0.30, 0.32), tuning={"trials": 5}),
+        ranked("EASE", (0.33, 0.35, 0.34, 0.33, 0.35), tuning={"trials": 8}),
+        ranked("ContentKNN", (0.20, 0.21, 0.22, 0.20, 0.22), tuning={"trials": 8}),
+        ranked("CEASE", (0.50, 0.51, 0.52), tuning={"trials": 8}),  # 3 draws: never the bar
+        ranked("MultiVAE", (0.40, 0.41, 0.42, 0.40, 0.42)),  # untuned: never the bar
+        ranked("DualNet", (0.30, 0.31, 0.32)),  # 3 draws: shown, no verdict
+    ]
     papers = {("toy", "strong", "test"): {"models": {"MDCVAE": {"trecall@20": 0.303}}}}
     lines = compare.headline_lines({("toy", "strong"): {"test": rows}}, papers)
     assert lines[2:] == [
-        "| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0248 (3) | "
-        "EASE 0.3400 ± 0.0248 (3) | loses to |"
+        "| toy · strong | MDCVAE | trecall@20 | 0.303 | 0.3100 ± 0.0124 (5) | "
+        "EASE 0.3400 ± 0.0124 (5) | loses to |",
+        "| toy · strong | DualNet | trecall@20 |  | 0.3100 ± 0.0248 (3) | "
+        "EASE 0.3400 ± 0.0124 (5) | 3 draws: no verdict (model untuned) |",
     ]
 
 
