@@ -22,6 +22,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
 from recbole_hybrid.distributed import Ranks, module_tensors
+from recbole_hybrid.optimizers import fused
 from recbole_hybrid.model.pretrain import (
     cached_pretraining,
     content_checksum,
@@ -63,6 +64,10 @@ class PretrainingTrainer(Trainer):
         self.pretrain_seconds = 0.0
         self.ranks = Ranks(config["device"])
         self.progress = ProgressLog(config["progress_interval"], self.logger.info)
+
+    def _build_optimizer(self, **kwargs):
+        """RecBole's optimizer; Adam as torch's fused kernel (recbole_hybrid/optimizers.py)."""
+        return fused(super()._build_optimizer(**kwargs))
 
     def _pretrain(self, train_data):
         raise NotImplementedError

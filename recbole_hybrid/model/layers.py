@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recbole_hybrid.model.likelihoods import bernoulli_nll, multinomial_nll
+
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
@@ -220,11 +222,10 @@ class ContentVAE(nn.Module):
         return self.decode(z), mu, logvar
 
     def nll(self, logits, x):
-        """-log p(x | z) per row."""
-        x = dense(x)
+        """-log p(x | z) per row (x dense or sparse: model/likelihoods.py)."""
         if self.likelihood == "bernoulli":
-            return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        return -(F.log_softmax(logits, 1) * x).sum(1)
+            return bernoulli_nll(logits, x)
+        return multinomial_nll(logits, x)
 
     def loss(self, x, beta=1.0):
         """Negative ELBO per row (eq. 8's content part): -E_q log p(x|z_t) + beta KL(q||p)."""

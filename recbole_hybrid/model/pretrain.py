@@ -19,6 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, mask_noise, reparameterize
+from recbole_hybrid.model.likelihoods import bernoulli_nll
+from recbole_hybrid.optimizers import adam
 
 
 def _batches(n, batch_size, rng):
@@ -30,9 +32,9 @@ def reconstruction_loss(kind, out, x, act):
     """``bce``: inputs in [0, 1], cross-entropy on logits ``out``; ``mse``: inputs in the
     activation's range (e.g. tanh codes), squared error of ``act(out)``. Summed per row."""
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
+        return bernoulli_nll(out, x)  # x dense or sparse
     if kind == "mse":
-        return (act(out) - x).pow(2).sum(1)
+        return (act(out) - dense(x)).pow(2).sum(1)
     raise ValueError(f"unknown reconstruction loss [{kind}]: bce or mse")
 
 
@@ -63,7 +65,7 @@ def train_dae_layer(
     nn.init.xavier_uniform_(encoder.weight, generator=generator)
     nn.init.zeros_(encoder.bias)
     dec_bias = nn.Parameter(torch.zeros(in_dim))
-    optimizer = torch.optim.Adam(list(encoder.parameters()) + [dec_bias], lr=lr)
+    optimizer = adam(list(encoder.parameters()) + [dec_bias], lr=lr)
     report(stage, 0, epochs)
     for epoch in range(epochs):
         total = 0.0
@@ -71,7 +73,7 @@ def train_dae_layer(
             x = rows(idx)
             h = act(linear_any(mask_noise(x, noise, generator), encoder.weight, encoder.bias))
             loss = reconstruction_loss(
-                recon, F.linear(h, encoder.weight.t(), dec_bias), dense(x), act
+                recon, F.linear(h, encoder.weight.t(), dec_bias), x, act
             ).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -95,7 +97,7 @@ def train_latent_layer(codes, latent_dim, epochs, lr, batch_size, seed, report=n
         nn.init.xavier_uniform_(layer.weight, generator=generator)
         nn.init.zeros_(layer.bias)
     params = [*mu.parameters(), *logvar.parameters(), *out.parameters()]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = adam(params, lr=lr)
     report("latent layer", 0, epochs)
     for epoch in range(epochs):
         total = 0.0

@@ -10,6 +10,7 @@ hold:
                                  values: forward and weight gradient follow the non-zeros
   multinomial log-likelihood     sum_j r_uj log softmax(l_u)_j
                                  = sum_j r_uj l_uj - (sum_j r_uj) logsumexp(l_u), gathered
+                                 (model/likelihoods.py, gradient in one pass)
 The math is the dense path's (tests/test_user_rows.py: same loss and gradients, dropout off).
 """
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from recbole_hybrid.model.likelihoods import multinomial_nll_parts, row_sums
 
 
 @dataclass
@@ -70,10 +73,7 @@ class SparseRows:
         return SparseRows(self.items, values, self.row, self.offsets, self.n_rows)
 
     def row_sums(self, values=None):
-        values = self.values if values is None else values
-        return torch.zeros(self.n_rows, device=values.device, dtype=values.dtype).index_add_(
-            0, self.row, values
-        )
+        return row_sums(self.values if values is None else values, self.row, self.n_rows)
 
     def normalized(self, eps=1e-12):
         """Each row at unit L2 length (``F.normalize``)."""
@@ -90,9 +90,8 @@ class SparseRows:
         )
 
     def multinomial_log_likelihood(self, logits):
-        """sum_j r_uj log softmax(logits_u)_j per row, [B]."""
-        picked = logits[self.row, self.items] * self.values
-        return self.row_sums(picked) - self.row_sums() * torch.logsumexp(logits, 1)
+        """sum_j r_uj log softmax(logits_u)_j per row, [B] (model/likelihoods.py)."""
+        return -multinomial_nll_parts(logits, self.row, self.items, self.values)
 
     def to_dense(self, n_items):
         dense = torch.zeros(self.n_rows, n_items, device=self.values.device)

@@ -181,7 +181,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         """Logits of eq. (5): V h(u) + b."""
         h = self.dec_mlp(u) if self.hidden else u
         V = self.V if V is None else V
-        return h @ V.t() + (self.item_bias if bias is None else bias)
+        return F.linear(h, V, self.item_bias if bias is None else bias)  # one fused addmm
 
     def forward(self, rating_matrix):
         mu, logvar = self.encode(rating_matrix)
@@ -260,8 +260,9 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         else:
             nll = -(F.log_softmax(logits, 1) * rows).sum(1).mean()
         kl = self.kl_weight() * gaussian_kl(mu, logvar).mean()
-        mask = torch.from_numpy(self.has_content).to(self.device)
-        reg_v = self.lambda_v * (self.V[mask] - self.z_t[mask]).pow(2).sum(1).mean()
+        has_content = torch.from_numpy(self.has_content).to(self.device, self.V.dtype)
+        gap = (self.V - self.z_t).pow(2).sum(1)  # over items with content: no row copies
+        reg_v = self.lambda_v * (gap * has_content).sum() / has_content.sum()
         return nll, kl, reg_v + self.lambda_w * l2_weights(self.user_vae_weights())
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
