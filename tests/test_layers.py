@@ -1,10 +1,11 @@
 """Shared blocks: the content VAE gives the same loss and gradients on sparse and dense input."""
 
+import pytest
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse
+from recbole_hybrid.model.layers import ContentVAE, csr_rows_sparse, l2_weights
 from recbole_hybrid.model.layers import mask_noise
 from recbole_hybrid.model.pretrain import pretrain_dae_stack, reconstruction_loss
 
@@ -73,3 +74,14 @@ def test_stacked_dae_pretraining_learns_each_layer():
     assert error(linears[1], dec_biases[1], h, "mse") < 0.8 * error(
         fresh, torch.zeros(32), h, "mse"
     )
+
+
+def test_l2_weights_matches_the_squared_norm_and_its_gradient():
+    ws = [torch.randn(3, 4, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    ws.append(torch.randn(5, dtype=torch.float64).requires_grad_())
+    got = l2_weights(ws) * 3.0
+    got.backward()
+    assert got.item() == pytest.approx(3.0 * sum((w.detach() ** 2).sum().item() for w in ws) / 2)
+    for w in ws:
+        assert torch.allclose(w.grad, 3.0 * w.detach())
+    assert l2_weights([]) == 0.0

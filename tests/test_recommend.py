@@ -129,6 +129,19 @@ def user_tokens(t, n, start=1):
     return list(t.dataset.field2id_token[t.dataset.uid_field][start : start + n])
 
 
+def same_list_up_to_ties(items_a, scores_a, items_b, scores_b, tol=1e-5):
+    """Two top-k lists of one user from two paths (batch sizes round differently): every item
+    has the same score in both, or is missing from one list while tied with its last item."""
+    for items, scores, other_items, other_scores in (
+        (items_a, scores_a, items_b, scores_b),
+        (items_b, scores_b, items_a, scores_a),
+    ):
+        other = dict(zip(other_items, other_scores))
+        for item, score in zip(items, scores):
+            expected = other.get(item, other_scores[-1])
+            assert abs(score - expected) <= tol, (item, score, expected)
+
+
 def training_items(t, user):
     """External ids of the items the model scores ``user`` from (her training history)."""
     uid = t.dataset.token2id(t.dataset.uid_field, user)
@@ -256,8 +269,7 @@ def test_new_user_list_follows_the_history_given(trained, name):
     assert not set(top_a) & set(histories["A"]) and not set(top_b) & set(histories["B"])
     if name in HISTORY_ONLY:  # a new user with a known user's history is that user
         (known,), (known_scores,) = ranked(t.rec.recommend(users=[a], k=10), [a])
-        assert top_a == known
-        np.testing.assert_allclose(scores_a, known_scores, rtol=1e-5, atol=1e-6)
+        same_list_up_to_ties(top_a, scores_a, known, known_scores)
 
 
 def test_one_new_user_from_a_plain_list(trained):

@@ -57,12 +57,33 @@ class MLP(nn.Module):
 
 
 def linear_any(x, weight, bias=None):
-    """``F.linear`` that also takes a sparse ``x`` (bag-of-words rows): x W^T + b by sparse
-    matmul, so the cost of a first layer follows x's non-zeros, not the vocabulary size."""
+    """``F.linear`` that also takes a sparse ``x`` (bag-of-words rows): x W^T + b as a sum of
+    the rows of W^T that x's non-zeros select (``F.embedding_bag``), so the cost of a first
+    layer follows x's non-zeros, not the vocabulary size. Fastest when W^T is contiguous
+    (``input_major_``)."""
     if not x.is_sparse:
         return F.linear(x, weight, bias)
-    out = torch.sparse.mm(x, weight.t())
+    x = x.coalesce()
+    rows, cols = x.indices()
+    counts = torch.bincount(rows, minlength=x.shape[0])
+    out = F.embedding_bag(
+        cols,
+        weight.t(),
+        torch.cumsum(counts, 0) - counts,
+        mode="sum",
+        per_sample_weights=x.values().to(weight.dtype),
+    )
     return out if bias is None else out + bias
+
+
+def input_major_(linear):
+    """Keep a Linear's weight W [out, in] as the transpose of a contiguous [in, out] matrix:
+    the same values, shape and state_dict, but the rows of W^T that a sparse input selects
+    (``linear_any``) are read and their gradient accumulated without copying W^T every batch
+    (torch gives the gradient the parameter's layout). For layers fed sparse rows."""
+    weight = linear.weight
+    linear.weight = nn.Parameter(weight.detach().t().contiguous().t(), weight.requires_grad)
+    return linear
 
 
 def mask_noise(x, level, generator=None):
@@ -169,6 +190,8 @@ class ContentVAE(nn.Module):
         self.likelihood, self.tied, self.latent_dim = likelihood, tied, latent_dim
         sizes = [input_dim] + list(hidden_sizes)
         self.encoder = MLP(sizes, act=act, last_activation=act) if hidden_sizes else nn.Identity()
+        if hidden_sizes:
+            input_major_(self.encoder.linears[0])  # fed sparse bag-of-words rows
         last = sizes[-1]
         self.mu = nn.Linear(last, latent_dim)
         self.logvar = nn.Linear(last, latent_dim)
@@ -260,8 +283,23 @@ def csr_rows_sparse(matrix, rows, device="cpu"):
     ).coalesce()
 
 
+class _HalfSquaredNorm(torch.autograd.Function):
+    """sum_p ||p||^2 / 2 and its gradient p, without the temporaries of p.pow(2).sum():
+    one norm per matrix forward, one product backward."""
+
+    @staticmethod
+    def forward(ctx, *params):
+        ctx.save_for_backward(*params)
+        return sum(torch.linalg.vector_norm(p).square() for p in params) / 2  # any layout
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(p * grad for p in ctx.saved_tensors)
+
+
 def l2_weights(params):
-    return sum(p.pow(2).sum() for p in params) / 2 if params else 0.0
+    """sum ||W||^2 / 2 over the weight matrices ``params`` (weight decay lambda_W / 2 ||W||^2)."""
+    return _HalfSquaredNorm.apply(*params) if params else 0.0
 
 
 def xavier_init(module):

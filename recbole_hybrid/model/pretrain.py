@@ -18,7 +18,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_hybrid.model.layers import dense, gaussian_kl, linear_any, mask_noise, reparameterize
+from recbole_hybrid.model.layers import (
+    dense,
+    gaussian_kl,
+    input_major_,
+    linear_any,
+    mask_noise,
+    reparameterize,
+)
 from recbole_hybrid.model.likelihoods import bernoulli_nll
 from recbole_hybrid.optimizers import adam
 
@@ -61,7 +68,7 @@ def train_dae_layer(
     or sparse; in [0, 1] for ``recon='bce'``). Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    encoder = nn.Linear(in_dim, out_dim)
+    encoder = input_major_(nn.Linear(in_dim, out_dim))
     nn.init.xavier_uniform_(encoder.weight, generator=generator)
     nn.init.zeros_(encoder.bias)
     dec_bias = nn.Parameter(torch.zeros(in_dim))

@@ -48,6 +48,7 @@ from recbole_hybrid.model.capabilities import Capabilities
 from recbole_hybrid.model.layers import (
     activation,
     csr_rows_sparse,
+    input_major_,
     l2_normalize_rows,
     linear_any,
     mask_noise,
@@ -65,6 +66,7 @@ class Tower(nn.Module):
         super().__init__()
         dims = [input_dim] + list(sizes)
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        input_major_(self.linears[0])  # fed sparse rows (histories, bag-of-words)
         self.act = activation(act)
         self.design = design
         self.branches = (

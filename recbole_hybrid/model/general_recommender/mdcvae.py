@@ -57,6 +57,7 @@ from recbole_hybrid.model.layers import (
     csr_rows_sparse,
     gaussian_kl,
     glorot_,
+    input_major_,
     l2_weights,
     reparameterize,
     xavier_init,
@@ -118,7 +119,7 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
             self.enc_mlp = MLP(hidden + [2 * self.latent_dim], act="tanh")
             self.dec_mlp = MLP([self.latent_dim] + hidden[::-1], act="tanh", last_activation="tanh")
         else:
-            self.enc_logvar = nn.Linear(self.n_items, self.latent_dim)
+            self.enc_logvar = input_major_(nn.Linear(self.n_items, self.latent_dim))
         self.register_buffer("z_t", torch.zeros(self.n_items, self.item_dim), persistent=False)
         xavier_init(self)
         glorot_(self.V)
