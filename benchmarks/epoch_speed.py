@@ -67,7 +67,9 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--set", nargs="*", default=[], help="key=value for both models")
     parser.add_argument(
-        "--out", help="append the record to this JSON list (benchmarks/speed/speed.json)"
+        "--out",
+        help="add the record to this JSON list (benchmarks/speed/speed.json), replacing the "
+        "record of the same command",
     )
     args = parser.parse_args()
     command = "python " + " ".join(
@@ -121,6 +123,7 @@ def main():
     if args.out:
         path = Path(args.out)
         records = json.loads(path.read_text()) if path.exists() else []
+        records = [r for r in records if r["command"] != command]  # the same command: remeasured
         path.write_text(json.dumps(records + [record], indent=1) + "\n")
         path.with_suffix(".md").write_text(speed_table(records + [record]))
 
