@@ -80,7 +80,8 @@ def cached_result(result_file, spec):
     if not result_file.exists():
         return None
     stored = json.loads(result_file.read_text())
-    return stored["result"] if stored.get("spec") == spec else None
+    as_stored = json.loads(json.dumps(spec, default=str))  # tuples (hyperopt's choices) as lists
+    return stored["result"] if stored.get("spec") == as_stored else None
 
 
 def run_process(model, dataset, config, log_dir, resume=False, test=True):

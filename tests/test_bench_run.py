@@ -58,6 +58,11 @@ def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monk
         == 0.9
     )
     assert len(calls) == 3
+    # a tuning trial's setting holds tuples (hyperopt's choices); its stored spec, lists
+    trial = dict(config, mlp_hidden_size=(600,))
+    run.run_process("MultiVAE", "citeulike-t", trial, tmp_path, test=False)
+    assert run.run_process("MultiVAE", "citeulike-t", trial, tmp_path, resume=True, test=False)
+    assert len(calls) == 4  # reused, not trained again
 
 
 def test_log_names_carry_the_seed_and_the_settings():
