@@ -39,13 +39,20 @@ def lower_is_better(metric):
     return metric.split("@")[0] in smaller_metrics
 
 
-def draws(record, metric):
-    """{draw: value of ``metric``} of a record run on several split draws, else {}."""
+def draw_seeds(record):
+    """The split draws a record ran on ([] when its split was fixed)."""
     seeds = record.get("split_seeds") or record.get("fixed_seeds")
     if not seeds and record["protocol"] not in SPLIT_SEED_PROTOCOLS:
         seeds = record.get("seeds")
+    return seeds or []
+
+
+def draws(record, metric):
+    """{draw: value of ``metric``} of a record run on several split draws, else {}."""
     return {
-        d: run[metric] for d, run in zip(seeds or [], record.get("per_seed") or []) if metric in run
+        d: run[metric]
+        for d, run in zip(draw_seeds(record), record.get("per_seed") or [])
+        if metric in run
     }
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 import stale
-from compare import MIN_DRAWS, comparison_lines, headline_lines
+from compare import MIN_DRAWS, comparison_lines, draw_seeds, headline_lines, is_default
 from run import key
 
 HERE = Path(__file__).resolve().parent
@@ -171,6 +171,9 @@ def table(rows, metrics, paper_models, link):
     for r in rows:
         paper = paper_models.get(display_name(r), {})
         state = r["state"][0] if r["state"][0] != stale.STALE else "**stale**"
+        n = len(draw_seeds(r)) or 1
+        if is_default(r) and n < MIN_DRAWS:  # no verdict from it
+            state += f" · {n} draw{'s' if n > 1 else ''}"
         if r["metrics"].get("tied_users"):
             state += f" · **tied {r['metrics']['tied_users']:.0%}**"
         lines.append(
@@ -451,7 +454,9 @@ def header(records, results_dir, out_dir, plots):
         "draws, and a "
         "verdict against an untuned "
         "baseline (*baseline tuned: no*) proves nothing. *record*: **stale** when its command now "
-        "runs another setting (benchmarks/stale.py; no verdict), *unverified* when it was made "
+        "runs another setting (benchmarks/stale.py; no verdict), *k draws* when a default "
+        f"setting ran on fewer than {MIN_DRAWS} split draws (no verdict), *unverified* when it "
+        "was made "
         "before records kept their resolved config, *current* otherwise; *tied x %*: the share of "
         "users whose candidates all scored the same (their metrics measure the order of ties). "
         f"Every metric and the commands that produced them: {links}."

@@ -141,7 +141,7 @@ def test_tables_models_paper_figures_without_matplotlib(small, tmp_path, monkeyp
     ):
         assert row(page, name)
     assert row(page, "MDCVAE") == (
-        "| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 113 | 900 | unverified | "
+        "| MDCVAE | ours | 0.3123 (paper 0.303) | 0.3000 | 1.5 | 113 | 900 | unverified · 1 draw | "
         "[first](../results/first.md) |"
     )  # strong: the yaml's columns only
     assert (
@@ -417,3 +417,32 @@ def test_rows_with_tied_users_are_flagged(tmp_path):
     (results / "x.json").write_text(json.dumps(rows))
     page = report.write_report(results, tmp_path / "out", tmp_path / "none.yaml").read_text()
     assert "**tied 97%**" in row(page, "EASE") and "tied" not in row(page, "CVAE")
+
+
+def test_default_records_on_fewer_than_five_draws_are_marked(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    draws = [{"trecall@20": v} for v in (0.3, 0.31, 0.32, 0.33, 0.34)]
+    rows = [
+        record("EASE", "strong", "test", {"trecall@20": 0.3}),
+        record(
+            "CEASE",
+            "strong",
+            "test",
+            {"trecall@20": 0.3},
+            per_seed=draws[:3],
+            split_seeds=[0, 1, 2],
+        ),
+        record(
+            "MultiVAE",
+            "strong",
+            "test",
+            {"trecall@20": 0.3},
+            per_seed=draws,
+            split_seeds=[0, 1, 2, 3, 4],
+        ),
+    ]
+    (results / "x.json").write_text(json.dumps(rows))
+    page = report.write_report(results, tmp_path / "out", tmp_path / "none.yaml").read_text()
+    assert "· 1 draw " in row(page, "EASE") and "· 3 draws" in row(page, "CEASE")
+    assert "draw" not in row(page, "MultiVAE")
