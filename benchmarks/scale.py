@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,7 @@ def config_dict(model, data_root, workdir):
 def measure_one(model, factor, epochs, data_root):
     """This process: build ``model`` on the factor's copies, pretrain, time ``epochs`` epochs."""
     import torch
-    from epoch_speed import build_pretrained, one_epoch
+    from epoch_speed import build_pretrained, one_epoch, peak_mb
 
     torch.set_num_threads(1)
     name = f"{BASE}-x{factor}"
@@ -104,7 +103,7 @@ def measure_one(model, factor, epochs, data_root):
         "build_seconds": round(build, 2),  # data, split and model (a neighbourhood model fits here)
         "pretrain_seconds": round(pretrain, 2),
         "epoch_seconds": [round(s, 2) for s in log.train_seconds],
-        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_mb": peak_mb(),
         "load_after": [round(x, 2) for x in os.getloadavg()],  # other jobs slow every stage
     }
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recbole_hybrid.model.likelihoods import bernoulli_nll, multinomial_nll
+from recbole_hybrid.model.user_rows import SparseRows
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -58,21 +59,12 @@ class MLP(nn.Module):
 
 def linear_any(x, weight, bias=None):
     """``F.linear`` that also takes a sparse ``x`` (bag-of-words rows): x W^T + b as a sum of
-    the rows of W^T that x's non-zeros select (``F.embedding_bag``), so the cost of a first
+    the rows of W^T that x's non-zeros select (``SparseRows.matmul``), so the cost of a first
     layer follows x's non-zeros, not the vocabulary size. Fastest when W^T is contiguous
     (``input_major_``)."""
     if not x.is_sparse:
         return F.linear(x, weight, bias)
-    x = x.coalesce()
-    rows, cols = x.indices()
-    counts = torch.bincount(rows, minlength=x.shape[0])
-    out = F.embedding_bag(
-        cols,
-        weight.t(),
-        torch.cumsum(counts, 0) - counts,
-        mode="sum",
-        per_sample_weights=x.values().to(weight.dtype),
-    )
+    out = SparseRows.from_sparse(x).matmul(weight.t())
     return out if bias is None else out + bias
 
 

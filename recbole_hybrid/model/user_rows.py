@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from recbole_hybrid.model.likelihoods import multinomial_nll_parts, row_sums
+from recbole_hybrid.model.likelihoods import multinomial_nll_parts, row_sums, sparse_parts
 
 
 @dataclass
@@ -41,32 +41,33 @@ class SparseRows:
     def from_dense(cls, matrix):
         """Rows of a dense [B, n] rating matrix (its non-zeros, by item within a row)."""
         row, items = matrix.nonzero(as_tuple=True)
-        counts = torch.bincount(row, minlength=len(matrix))
-        return cls(
-            items, matrix[row, items].float(), row, torch.cumsum(counts, 0) - counts, len(matrix)
-        )
+        return cls.from_entries(row, items, matrix[row, items].float(), len(matrix))
+
+    @classmethod
+    def from_sparse(cls, matrix):
+        """Rows of a sparse COO [B, n] matrix (its stored values, by column within a row)."""
+        row, items, values = sparse_parts(matrix)
+        return cls.from_entries(row, items, values, matrix.shape[0])
+
+    @classmethod
+    def from_entries(cls, row, items, values, n_rows):
+        """Rows from their entries, sorted by row."""
+        counts = torch.bincount(row, minlength=n_rows)
+        return cls(items, values, row, torch.cumsum(counts, 0) - counts, n_rows)
 
     @classmethod
     def _from_padded(cls, ids, values):
         stored = ids > 0
-        counts = stored.sum(1)
-        row = torch.arange(len(ids), device=ids.device).repeat_interleave(counts)
-        return cls(ids[stored], values[stored], row, torch.cumsum(counts, 0) - counts, len(ids))
+        row = torch.arange(len(ids), device=ids.device).repeat_interleave(stored.sum(1))
+        return cls.from_entries(row, ids[stored], values[stored], len(ids))
 
     def first_columns(self, n):
         """The rows' entries of items < ``n`` (an encoder layer that knows n items)."""
         keep = self.items < n
         if bool(keep.all()):
             return self
-        counts = torch.zeros(self.n_rows, dtype=torch.long, device=keep.device).index_add_(
-            0, self.row, keep.long()
-        )
-        return SparseRows(
-            self.items[keep],
-            self.values[keep],
-            self.row[keep],
-            torch.cumsum(counts, 0) - counts,
-            self.n_rows,
+        return SparseRows.from_entries(
+            self.row[keep], self.items[keep], self.values[keep], self.n_rows
         )
 
     def with_values(self, values):
@@ -86,7 +87,11 @@ class SparseRows:
     def matmul(self, weight):
         """r W: [B, d] for ``weight`` [n_items, d]."""
         return F.embedding_bag(
-            self.items, weight, self.offsets, mode="sum", per_sample_weights=self.values
+            self.items,
+            weight,
+            self.offsets,
+            mode="sum",
+            per_sample_weights=self.values.to(weight.dtype),
         )
 
     def multinomial_log_likelihood(self, logits):

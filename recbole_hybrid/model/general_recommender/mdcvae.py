@@ -121,6 +121,10 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         else:
             self.enc_logvar = input_major_(nn.Linear(self.n_items, self.latent_dim))
         self.register_buffer("z_t", torch.zeros(self.n_items, self.item_dim), persistent=False)
+        # 1 for items with content: the items eq. (10)'s coupling term averages over
+        self.register_buffer(
+            "with_content", torch.from_numpy(self.has_content).float(), persistent=False
+        )
         xavier_init(self)
         glorot_(self.V)
         if not self.symmetric:
@@ -261,9 +265,8 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         else:
             nll = -(F.log_softmax(logits, 1) * rows).sum(1).mean()
         kl = self.kl_weight() * gaussian_kl(mu, logvar).mean()
-        has_content = torch.from_numpy(self.has_content).to(self.device, self.V.dtype)
         gap = (self.V - self.z_t).pow(2).sum(1)  # over items with content: no row copies
-        reg_v = self.lambda_v * (gap * has_content).sum() / has_content.sum()
+        reg_v = self.lambda_v * (gap * self.with_content).sum() / self.with_content.sum()
         return nll, kl, reg_v + self.lambda_w * l2_weights(self.user_vae_weights())
 
     def content_loss(self, items, coupled=True, kl_weight=1.0):
