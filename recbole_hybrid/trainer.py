@@ -22,7 +22,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
 from recbole_hybrid.distributed import Ranks, module_tensors
-from recbole_hybrid.optimizers import fused
+from recbole_hybrid.optimizers import fused, model_parameters
 from recbole_hybrid.model.pretrain import (
     cached_pretraining,
     content_checksum,
@@ -41,10 +41,6 @@ PRETRAIN_SETTINGS = (
     "pretrain_kl_anneal_epochs",
     "seed",
 )
-
-
-def optimizer_params(optimizer):
-    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 class PretrainingTrainer(Trainer):
@@ -119,7 +115,7 @@ class PretrainingTrainer(Trainer):
         if loss is not None:
             self._check_nan(loss)
             loss.backward()
-        total = self.ranks.average_gradients(optimizer_params(optimizer), len(rows))
+        total = self.ranks.average_gradients(model_parameters(optimizer), len(rows))
         optimizer.step()
         return 0.0 if loss is None else loss.item() * (len(rows) / total)
 

@@ -51,6 +51,7 @@ from recbole_hybrid.model.layers import (
     normalize_bow,
     xavier_init,
 )
+from recbole_hybrid.model.user_rows import SparseRows
 
 
 ROW_MODES = {"max": "max", "binary": "binary"}  # content_norm -> normalize_bow mode
@@ -70,29 +71,35 @@ def normalize_content(content, mode, scale=None):
     raise ValueError(f"content_norm [{mode}]: max, word_max or binary")
 
 
-def confidence_weighted_solve(R, Y, lam, a, b, prior=None, chunk=20000, active=None):
+def confidence_weighted_solve(R, Y, lam, a, b, prior=None, active=None):
     """Closed-form ALS for every row r of the 0/1 matrix R (rows x cols) at once:
     x_r = (b Y_+^T Y_+ + (a - b) sum_{c in R_r} y_c y_c^T + lam I)^-1
           (a sum_{c in R_r} y_c + lam p_r),
     where Y_+ are the rows of Y with at least one interaction (as the authors' code), or the
-    rows marked in ``active`` (bool, len(Y)): the model's, when R holds only new rows."""
+    rows marked in ``active`` (bool, len(Y)): the model's, when R holds only new rows.
+    Each row's sum of outer products is one sparse row times the matrix of the y_c y_c^T
+    (flattened), and the systems are solved by Cholesky (LU where one is not positive
+    definite)."""
     n_rows, k = R.shape[0], Y.shape[1]
     active = torch.from_numpy(np.asarray(R.getnnz(axis=0) > 0 if active is None else active))
     y_active = Y[active]
     base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
-    A = base.expand(n_rows, k, k).clone()
-    coo = R.tocoo()
-    rows, cols = (
+    coo = sp.coo_matrix(R)  # by row, as from a CSR matrix
+    rows = SparseRows.from_entries(
         torch.from_numpy(coo.row.astype(np.int64)),
         torch.from_numpy(coo.col.astype(np.int64)),
+        torch.ones(coo.nnz, dtype=Y.dtype),
+        n_rows,
     )
-    for start in range(0, len(rows), chunk):
-        y = Y[cols[start : start + chunk]]
-        A.index_add_(0, rows[start : start + chunk], (a - b) * y.unsqueeze(2) * y.unsqueeze(1))
-    rhs = torch.zeros(n_rows, k, dtype=Y.dtype).index_add_(0, rows, a * Y[cols])
+    outer = (Y.unsqueeze(2) * Y.unsqueeze(1)).reshape(len(Y), k * k)
+    A = rows.matmul(outer).view(n_rows, k, k).mul_(a - b).add_(base)
+    rhs = rows.matmul(Y).mul_(a)
     if prior is not None:
         rhs += lam * prior
-    return torch.linalg.solve(A, rhs)
+    factor, info = torch.linalg.cholesky_ex(A)
+    if bool(info.any()):
+        return torch.linalg.solve(A, rhs)
+    return torch.cholesky_solve(rhs.unsqueeze(2), factor).squeeze(2)
 
 
 class CVAE(ContentRecommender):
