@@ -32,6 +32,27 @@ def test_closed_form_matches_a_direct_solve():
         assert np.allclose(B[others, j], b, atol=1e-4) and B[j, j] == 0
 
 
+def test_untrained_items_dropped_from_the_inputs():
+    """``inputs``: an item outside them has a zero row of B, its column is the ridge regression
+    on the inputs, and an input's column is EASE among the inputs (direct solves)."""
+    rng = np.random.default_rng(0)
+    rows = (rng.random((40, 8)) < 0.4).astype(np.float32)
+    inputs = np.array([1, 1, 1, 0, 1, 1, 0, 1], bool)
+    reg = 3.0
+    B = ease_weights(gram(sp.csr_matrix(rows)), reg, inputs)
+    kept = np.flatnonzero(inputs)
+    assert not B[~inputs].any()
+    for j in range(8):
+        others = [i for i in kept if i != j]
+        A = rows[:, others]
+        b = np.linalg.solve(A.T @ A + reg * np.eye(len(others)), A.T @ rows[:, j])
+        assert np.allclose(B[others, j], b, atol=1e-4) and B[j, j] == 0
+    assert np.allclose(
+        ease_weights(gram(sp.csr_matrix(rows)), reg, np.ones(8, bool)),
+        ease_weights(gram(sp.csr_matrix(rows)), reg),
+    )
+
+
 def build(model, **settings):
     config = Config(
         model, "ml-100k", config_dict=dict(QUIET, **dict({"content_field": "class"}, **settings))
@@ -53,7 +74,13 @@ def test_cease_without_side_rows_is_ease():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "model, settings", [("CEASE", {"side_weight": 3.0}), ("AddEASE", {"side_mix": 0.5})]
+    "model, settings",
+    [
+        ("CEASE", {"side_weight": 3.0}),
+        ("CEASE", {"side_weight": 3.0, "untrained_inputs": "drop"}),
+        ("AddEASE", {"side_mix": 0.5}),
+        ("AddEASE", {"side_mix": 0.5, "untrained_inputs": "drop"}),
+    ],
 )
 def test_new_item_with_a_warm_items_content_is_ranked_for_its_fans(model, settings):
     """A new item (no interactions) whose title words equal the most popular item w's is ranked,

@@ -49,16 +49,40 @@ def gram(rows, weight=1.0):
     return np.asarray((rows.T @ rows).toarray(), dtype=np.float32) * np.float32(weight**2)
 
 
-def ease_weights(gram_matrix, reg):
-    """B of EASE for Gram matrix ``gram_matrix`` (modified in place) and L2 weight ``reg`` > 0."""
+def ease_weights(gram_matrix, reg, inputs=None):
+    """B of EASE for Gram matrix ``gram_matrix`` (modified in place) and L2 weight ``reg`` > 0.
+
+    ``inputs`` (bool per item, optional): the items a history can hold. The others' rows of B
+    are 0 and their columns the ridge regression on the inputs, B_IO = P G_IO with
+    P = (G_II + lambda I)^{-1} (an output not among the inputs needs no diag(B) = 0); B_II is
+    EASE on G_II. Weight never rests on an item that no user's row will contain."""
     if not reg > 0:
         raise ValueError(f"reg_weight {reg}: the closed form needs a positive L2 weight")
+    if inputs is not None and not inputs.all():
+        return _ease_on_inputs(gram_matrix, reg, np.flatnonzero(inputs))
     gram_matrix[np.diag_indices_from(gram_matrix)] += np.float32(reg)
     inverse = spd_inverse(gram_matrix)
     del gram_matrix
     weights = inverse / -np.diag(inverse)
     np.fill_diagonal(weights, 0.0)
     return weights.astype(np.float32, copy=False)
+
+
+def _ease_on_inputs(gram_matrix, reg, inputs):
+    outputs = np.setdiff1d(np.arange(len(gram_matrix)), inputs)
+    weights = np.zeros_like(gram_matrix, dtype=np.float32)
+    cross = gram_matrix[np.ix_(inputs, outputs)]
+    square = gram_matrix[np.ix_(inputs, inputs)]
+    del gram_matrix
+    square[np.diag_indices_from(square)] += np.float32(reg)
+    inverse = spd_inverse(square)
+    del square
+    weights[np.ix_(inputs, outputs)] = inverse @ cross
+    del cross
+    inner = inverse / -np.diag(inverse)
+    np.fill_diagonal(inner, 0.0)
+    weights[np.ix_(inputs, inputs)] = inner
+    return weights
 
 
 class ItemItemRecommender(ContentRecommender):
@@ -77,6 +101,9 @@ class ItemItemRecommender(ContentRecommender):
         super().__init__(config, dataset)
         self.dummy_param = nn.Parameter(torch.zeros(1))  # RecBole's trainer needs one
         self.memory_gb = config["closed_form_memory_gb"]
+        self.untrained_inputs = config["untrained_inputs"]
+        if self.untrained_inputs not in ("keep", "drop"):
+            raise ValueError(f"untrained_inputs [{self.untrained_inputs}]: keep or drop")
         check_item_count(self.n_items, self.memory_gb, type(self).__name__)
         content = self.item_content(dataset, config["content_field"])
         if not content.is_sparse:
@@ -96,6 +123,13 @@ class ItemItemRecommender(ContentRecommender):
 
     def item_weights(self, interactions, side_rows):
         raise NotImplementedError
+
+    def inputs(self, interactions):
+        """The items a history may hold, for ``ease_weights``: every item (None), or with
+        ``untrained_inputs: drop`` those with training interactions."""
+        if self.untrained_inputs == "keep":
+            return None
+        return np.asarray(interactions.getnnz(axis=0) > 0)
 
     @property
     def content_matrix(self):

@@ -9,7 +9,8 @@ Collaborative Filtering with Side-Information", RecSys 2020 (late-breaking resul
 with X the interactions (users x items), S the item content (``content_field``, sparse, as
 ``content_norm`` rows: each content dimension a pseudo-user of the content model) and m the
 mix ``side_mix``, chosen on validation. An item without training interactions is scored by
-B_S alone.
+B_S alone; ``untrained_inputs: drop`` keeps such items out of B_S's inputs
+(closed_form.ease_weights; B_X has none).
 """
 
 from recbole_hybrid.model.closed_form import ItemItemRecommender, ease_weights, gram
@@ -26,5 +27,6 @@ class AddEASE(ItemItemRecommender):
     def item_weights(self, interactions, side_rows):
         """B = (1 - m) EASE(X^T X, lambda) + m EASE(S S^T, lambda_S)."""
         weights = ease_weights(gram(interactions), self.reg_weight) * (1 - self.side_mix)
-        weights += ease_weights(gram(side_rows), self.side_reg_weight) * self.side_mix
+        side = ease_weights(gram(side_rows), self.side_reg_weight, self.inputs(interactions))
+        weights += side * self.side_mix
         return weights

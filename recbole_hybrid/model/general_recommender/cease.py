@@ -11,6 +11,7 @@ the items' content as extra rows, each content dimension a pseudo-user of weight
 so item-item weights learn from co-occurrence and shared content alike. S is the item
 content (``content_field``, sparse) as ``content_norm`` rows. ``side_weight: 0`` is EASE. An
 item without training interactions has a zero X column: its weights come from its content.
+``untrained_inputs: drop`` keeps such items out of the inputs (closed_form.ease_weights).
 """
 
 from recbole_hybrid.model.closed_form import ItemItemRecommender, ease_weights, gram
@@ -23,4 +24,8 @@ class CEASE(ItemItemRecommender):
 
     def item_weights(self, interactions, side_rows):
         """B = EASE(X^T X + w^2 S S^T, lambda)."""
-        return ease_weights(gram(interactions) + gram(side_rows, self.side_weight), self.reg_weight)
+        return ease_weights(
+            gram(interactions) + gram(side_rows, self.side_weight),
+            self.reg_weight,
+            self.inputs(interactions),
+        )
