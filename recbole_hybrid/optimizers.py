@@ -18,22 +18,19 @@ def transposed_contiguous(p):
 
 class _StepsTransposes:
     def __init__(self, params, **kwargs):
-        self._params = list(params)
-        self._views = [(p, p.detach().t()) for p in self._params if transposed_contiguous(p)]
+        self._model_params = list(params)
+        self._views = [(p, p.detach().t()) for p in self._model_params if transposed_contiguous(p)]
         stepped = {id(p): view for p, view in self._views}
-        super().__init__([stepped.get(id(p), p) for p in self._params], **kwargs)
+        super().__init__([stepped.get(id(p), p) for p in self._model_params], **kwargs)
 
     def model_parameters(self):
-        return list(self._params)
+        return list(self._model_params)
 
-    @torch.no_grad()
     def step(self, closure=None):
+        loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-            closure = None
-        else:
-            loss = None
         for p, view in self._views:
             view.grad = None if p.grad is None else p.grad.t()
         super().step()
