@@ -80,16 +80,21 @@ def spd_inverse(matrix):
     """``np.linalg.inv`` of a symmetric positive definite matrix, by Cholesky in torch.
 
     Same type (ndarray / np.matrix) and dtype as numpy's; a matrix that is not positive
-    definite goes to ``np.linalg.inv``.
+    definite goes to ``np.linalg.inv``. The result is C-ordered: scipy's sparse @ dense copies
+    any other layout of its dense operand at every product (a scoring batch of EASE). Both
+    transposes below are free and exact: the Cholesky factorisation reads one triangle of the
+    symmetric input, and torch's inverse of a Cholesky factor is exactly symmetric.
     """
     n, started = matrix.shape[0], time.perf_counter()
     if n >= LOGGED_INVERSE:
         getLogger().info(f"inverting the {n} x {n} Gram matrix (Cholesky, {matrix.dtype}) ...")
-    dense = torch.from_numpy(np.ascontiguousarray(matrix))
+    array = np.asarray(matrix)
+    dense = torch.from_numpy(array.T if array.flags.f_contiguous else np.ascontiguousarray(array))
     factor, info = torch.linalg.cholesky_ex(dense)
     if int(info) != 0:
         return np.linalg.inv(matrix)
-    inverse = torch.cholesky_inverse(factor).numpy()
+    inverse = torch.cholesky_inverse(factor)
+    inverse = (inverse.mT if inverse.mT.is_contiguous() else inverse.contiguous()).numpy()
     if n >= LOGGED_INVERSE:
         getLogger().info(
             f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s"

@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -72,6 +73,21 @@ def test_spd_inverse_matches_numpy_type_and_values():
     # EASE's B = P / -diag(P) keeps its column-wise meaning with the np.matrix result
     b = inverse / (-np.diag(inverse))
     np.testing.assert_allclose(b[3, 7], -inverse[3, 7] / inverse[7, 7], rtol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_spd_inverse_is_c_ordered_whatever_the_input_layout(order):
+    """scipy's sparse @ dense copies a dense operand that is not C-ordered at every product, so
+    EASE's B must come out C-ordered (torch returns the inverse column-major)."""
+    from recbole_hybrid.compat import spd_inverse
+
+    rng = np.random.default_rng(1)
+    x = rng.random((300, 80)).astype(np.float32)
+    gram = np.array(x.T @ x + np.eye(80, dtype=np.float32), order=order)
+    inverse = spd_inverse(gram)
+    assert inverse.flags.c_contiguous
+    np.testing.assert_allclose(inverse, np.linalg.inv(gram), rtol=1e-3, atol=1e-5)
+    assert np.array_equal(inverse, inverse.T)
 
 
 def test_spd_inverse_of_a_matrix_not_positive_definite_is_numpys():
