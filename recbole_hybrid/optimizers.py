@@ -17,6 +17,8 @@ def transposed_contiguous(p):
 
 
 class _StepsTransposes:
+    """An optimizer mixin: transposed weights are stepped through their contiguous views."""
+
     def __init__(self, params, **kwargs):
         self._model_params = list(params)
         self._views = [(p, p.detach().t()) for p in self._model_params if transposed_contiguous(p)]
