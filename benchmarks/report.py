@@ -174,8 +174,9 @@ def table(rows, metrics, paper_models, link):
         n = len(draw_seeds(r)) or 1
         if is_default(r) and n < MIN_DRAWS:  # no verdict from it
             state += f" · {n} draw{'s' if n > 1 else ''}"
-        if r["metrics"].get("tied_users"):
-            state += f" · **tied {r['metrics']['tied_users']:.0%}**"
+        tied = r["metrics"].get("tied_users")
+        if tied:  # under 1 %: one decimal, so a small share does not read "0%"
+            state += f" · **tied {tied:.0%}**" if tied >= 0.01 else f" · **tied {tied:.1%}**"
         lines.append(
             f"| {display_name(r)} | {'ours' if r['model'] in OURS else 'RecBole'} | "
             + " | ".join(cell(r, paper, m) for m in metrics)

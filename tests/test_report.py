@@ -201,7 +201,7 @@ def test_committed_results_every_model_and_paper_figure():
     sections = page.split("\n### ")
     for r in records:
         section = next(s for s in sections if s.startswith(f"{r['dataset']} · {r['protocol']}\n"))
-        split = section.split(f"**{r['split']}**\n")[1].split("**")[0]
+        split = section.split(f"**{r['split']}**\n")[1].split("\n**")[0]  # to the next split
         assert row(split, report.display_name(r)), r
     shown = 0
     for (dataset, protocol, split), group in papers.items():
