@@ -63,6 +63,11 @@ def ease_weights(gram_matrix, reg, inputs=None):
     gram_matrix[np.diag_indices_from(gram_matrix)] += np.float32(reg)
     inverse = spd_inverse(gram_matrix)
     del gram_matrix
+    return _constrained_weights(inverse)
+
+
+def _constrained_weights(inverse):
+    """B = I - P diagMat(1 / diag(P)) from P = (G + lambda I)^{-1}: diag(B) = 0."""
     weights = inverse / -np.diag(inverse)
     np.fill_diagonal(weights, 0.0)
     return weights.astype(np.float32, copy=False)
@@ -79,9 +84,7 @@ def _ease_on_inputs(gram_matrix, reg, inputs):
     del square
     weights[np.ix_(inputs, outputs)] = inverse @ cross
     del cross
-    inner = inverse / -np.diag(inverse)
-    np.fill_diagonal(inner, 0.0)
-    weights[np.ix_(inputs, inputs)] = inner
+    weights[np.ix_(inputs, inputs)] = _constrained_weights(inverse)
     return weights
 
 
