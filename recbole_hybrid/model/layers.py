@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recbole_hybrid.model.likelihoods import bernoulli_nll, multinomial_nll
+from recbole_hybrid.model.shared_weight import shared_weight
 from recbole_hybrid.model.user_rows import SparseRows
 
 ACTIVATIONS = {
@@ -201,28 +202,37 @@ class ContentVAE(nn.Module):
             self.latent_out = nn.Linear(latent_dim, input_dim)
         self.n_hidden = len(hidden_sizes)
 
-    def encode(self, x):
-        """(mu_t, logvar_t) of content rows ``x`` (dense, or sparse: see ``linear_any``)."""
+    def encode(self, x, first_rows=None):
+        """(mu_t, logvar_t) of content rows ``x`` (dense, or sparse: see ``linear_any``).
+        ``first_rows``: the first layer's W^T from ``shared_weight`` (training)."""
         if self.n_hidden:
             first, act = self.encoder.linears[0], self.encoder.acts[0]
-            h = act(linear_any(x, first.weight, first.bias))
+            if first_rows is None:
+                h = linear_any(x, first.weight, first.bias)
+            elif x.is_sparse:  # gradient: the selected rows only, added by shared_weight
+                h = SparseRows.from_sparse(x).matmul(first_rows, sparse_grad=True) + first.bias
+            else:
+                h = F.linear(x, first_rows.t(), first.bias)
+            h = act(h)
             for linear, act in zip(self.encoder.linears[1:], self.encoder.acts[1:]):
                 h = act(linear(h))
         else:
             h = dense(x)
         return self.mu(h), self.logvar(h).clamp(-20, 10)
 
-    def decode(self, z):
-        """Logits of p(x | z)."""
+    def decode(self, z, first_rows=None):
+        """Logits of p(x | z); ``first_rows`` as in ``encode`` (tied last layer)."""
         h = self.latent_out(z)
         if not self.n_hidden:
             return h
         h = self.act(h)
         if self.tied:
-            weights = [lin.weight for lin in self.encoder.linears][::-1]  # [out, in] each
-            for i, (w, b) in enumerate(zip(weights, self.dec_biases)):
-                h = F.linear(h, w.t(), b)
-                if i < len(weights) - 1:
+            rows = [lin.weight.t() for lin in self.encoder.linears][::-1]  # W^T [in, out] each
+            if first_rows is not None:
+                rows[-1] = first_rows
+            for i, (w, b) in enumerate(zip(rows, self.dec_biases)):
+                h = F.linear(h, w, b)
+                if i < len(rows) - 1:
                     h = self.act(h)
             return h
         for i, lin in enumerate(self.dec_linears):
@@ -232,9 +242,26 @@ class ContentVAE(nn.Module):
         return h
 
     def forward(self, x):
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, self.training)
-        return self.decode(z), mu, logvar
+        return self.penalized(x, 0.0)[:3]
+
+    def penalized(self, x, lambda_w):
+        """(logits, mu, logvar, lambda_w / 2 sum ||W||^2 over ``weights()``): the forward pass
+        and the weight decay of eqs. 10-11. With tied layers the first layer's weight goes
+        through ``shared_weight``, so its three gradients (encoder, decoder, decay) are added
+        in one pass."""
+        first_rows = decay = None
+        if self.tied and self.n_hidden:
+            first = self.encoder.linears[0].weight
+            first_rows, last_rows, decay = shared_weight(first, with_norm=lambda_w != 0)
+            others = [w for w in self.weights() if w is not first]
+        else:
+            last_rows, others = None, self.weights()
+        mu, logvar = self.encode(x, first_rows)
+        logits = self.decode(reparameterize(mu, logvar, self.training), last_rows)
+        if lambda_w == 0:
+            return logits, mu, logvar, 0.0
+        decay = l2_weights(others) if decay is None else decay + l2_weights(others)
+        return logits, mu, logvar, lambda_w * decay
 
     def nll(self, logits, x):
         """-log p(x | z) per row (x dense or sparse: model/likelihoods.py)."""
@@ -242,10 +269,11 @@ class ContentVAE(nn.Module):
             return bernoulli_nll(logits, x)
         return multinomial_nll(logits, x)
 
-    def loss(self, x, beta=1.0):
-        """Negative ELBO per row (eq. 8's content part): -E_q log p(x|z_t) + beta KL(q||p)."""
-        logits, mu, logvar = self.forward(x)
-        return self.nll(logits, x) + beta * gaussian_kl(mu, logvar), mu, logvar
+    def loss(self, x, beta=1.0, lambda_w=0.0):
+        """(negative ELBO per row (eq. 8's content part): -E_q log p(x|z_t) + beta KL(q||p),
+        mu, logvar, the weight decay of ``penalized``)."""
+        logits, mu, logvar, decay = self.penalized(x, lambda_w)
+        return self.nll(logits, x) + beta * gaussian_kl(mu, logvar), mu, logvar, decay
 
     @torch.no_grad()
     def mu_t(self, x):

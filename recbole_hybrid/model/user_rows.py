@@ -84,14 +84,16 @@ class SparseRows:
     def dropout(self, p, training):
         return self.with_values(F.dropout(self.values, p, training=training))
 
-    def matmul(self, weight):
-        """r W: [B, d] for ``weight`` [n_items, d]."""
+    def matmul(self, weight, sparse_grad=False):
+        """r W: [B, d] for ``weight`` [n_items, d]; ``sparse_grad``: W's gradient as its
+        selected rows only (a sparse tensor)."""
         return F.embedding_bag(
             self.items,
             weight,
             self.offsets,
             mode="sum",
             per_sample_weights=self.values.to(weight.dtype),
+            sparse=sparse_grad,
         )
 
     def multinomial_log_likelihood(self, logits):

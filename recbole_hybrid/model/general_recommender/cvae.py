@@ -47,7 +47,6 @@ from recbole_hybrid.model.layers import (
     ContentVAE,
     csr_rows_sparse,
     gaussian_kl,
-    l2_weights,
     normalize_bow,
     xavier_init,
 )
@@ -172,7 +171,7 @@ class CVAE(ContentRecommender):
         ``coupled=False``: the VAE alone; ``kl_weight`` < 1 only while pretraining with KL
         warm-up."""
         x = self.content_rows(items)
-        logits, mu, logvar = self.content_vae(x)
+        logits, mu, logvar, decay = self.content_vae.penalized(x, self.lambda_w)
         loss = self.lambda_r * (
             self.content_vae.nll(logits, x) + kl_weight * gaussian_kl(mu, logvar)
         )
@@ -183,7 +182,7 @@ class CVAE(ContentRecommender):
             loss = loss + (
                 pull if self.untrained_items == "als" else pull * self.has_train[idx].to(loss.dtype)
             )
-        return loss.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
+        return loss.mean() + decay
 
     def after_pretraining(self):
         """theta = mu(x), V = theta (the authors' start of the joint stage)."""

@@ -273,8 +273,10 @@ class MDCVAE(ContentRecommender, AutoEncoderMixin):
         """t-step loss, eq. (11), for a batch of item ids (V fixed). ``coupled=False``:
         the content VAE's own negative ELBO (pretraining; ``kl_weight`` for KL warm-up)."""
         x = self.content_rows(items)
-        elbo, mu, _ = self.content_vae.loss(x, beta=self.content_beta * kl_weight)
-        loss = elbo.mean() + self.lambda_w * l2_weights(self.content_vae.weights())
+        elbo, mu, _, decay = self.content_vae.loss(
+            x, beta=self.content_beta * kl_weight, lambda_w=self.lambda_w
+        )
+        loss = elbo.mean() + decay
         if coupled:
             items_t = torch.as_tensor(np.asarray(items), device=self.device)
             keep = torch.from_numpy(self.trained[np.asarray(items)]).to(self.device)
