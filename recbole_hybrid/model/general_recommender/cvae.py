@@ -77,28 +77,40 @@ def confidence_weighted_solve(R, Y, lam, a, b, prior=None, active=None):
     where Y_+ are the rows of Y with at least one interaction (as the authors' code), or the
     rows marked in ``active`` (bool, len(Y)): the model's, when R holds only new rows.
     Each row's sum of outer products is one sparse row times the matrix of the y_c y_c^T
-    (flattened), and the systems are solved by Cholesky (LU where one is not positive
-    definite)."""
+    (flattened); the rows without entries share one system (b Y_+^T Y_+ + lam I)."""
     n_rows, k = R.shape[0], Y.shape[1]
     active = torch.from_numpy(np.asarray(R.getnnz(axis=0) > 0 if active is None else active))
     y_active = Y[active]
     base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
-    coo = sp.coo_matrix(R)  # by row, as from a CSR matrix
+    out = torch.zeros(n_rows, k, dtype=Y.dtype)
+    rated = np.asarray(R.getnnz(axis=1) > 0)
+    if prior is not None and not rated.all():
+        unrated = torch.from_numpy(~rated)
+        out[unrated] = solve_systems(base, lam * prior[unrated].T).T
+    if not rated.any():
+        return out
+    coo = sp.coo_matrix(R[rated])  # by row, as from a CSR matrix
     rows = SparseRows.from_entries(
         torch.from_numpy(coo.row.astype(np.int64)),
         torch.from_numpy(coo.col.astype(np.int64)),
         torch.ones(coo.nnz, dtype=Y.dtype),
-        n_rows,
+        coo.shape[0],
     )
     outer = (Y.unsqueeze(2) * Y.unsqueeze(1)).reshape(len(Y), k * k)
-    A = rows.matmul(outer).view(n_rows, k, k).mul_(a - b).add_(base)
+    A = rows.matmul(outer).view(coo.shape[0], k, k).mul_(a - b).add_(base)
     rhs = rows.matmul(Y).mul_(a)
     if prior is not None:
-        rhs += lam * prior
+        rhs += lam * prior[torch.from_numpy(rated)]
+    out[torch.from_numpy(rated)] = solve_systems(A, rhs.unsqueeze(2)).squeeze(2)
+    return out
+
+
+def solve_systems(A, rhs):
+    """A^-1 rhs (batched): by Cholesky, or by LU where a system is not positive definite."""
     factor, info = torch.linalg.cholesky_ex(A)
     if bool(info.any()):
         return torch.linalg.solve(A, rhs)
-    return torch.cholesky_solve(rhs.unsqueeze(2), factor).squeeze(2)
+    return torch.cholesky_solve(rhs, factor)
 
 
 class CVAE(ContentRecommender):
