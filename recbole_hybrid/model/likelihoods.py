@@ -60,7 +60,8 @@ class _MultinomialNLL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         shifted, sums, totals, rows, cols, values = ctx.saved_tensors
-        g = shifted * (grad * totals / sums).unsqueeze(1)
+        # in place: a second backward through this graph fails on the saved tensor's version
+        g = shifted.mul_((grad * totals / sums).unsqueeze(1))
         g.index_put_((rows, cols), -values * grad[rows], accumulate=True)
         return g, None, None, None
 
