@@ -8,8 +8,8 @@ its rows added), the decoder's and the decay's (lambda_W W), added one by one.
 
 ``shared_weight`` gives both layers their view of W^T through one node that receives the three
 parts together: the encoder's arrives sparse (only the selected rows), and the node adds it
-and the decay term into the decoder's gradient in place. Same gradient, two passes over W
-instead of about six (tests/test_shared_weight.py).
+and the decay term into the decoder's gradient in place: the same gradient without the
+zero-filled encoder gradient and the W-sized sums (tests/test_shared_weight.py).
 """
 
 import torch
