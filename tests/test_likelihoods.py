@@ -42,3 +42,15 @@ def test_bernoulli_on_large_logits_stays_finite():
     nll.sum().backward()
     assert torch.isfinite(nll).all() and torch.isfinite(logits.grad).all()
     assert nll.item() == pytest.approx(F.softplus(torch.tensor(0.0)).item(), rel=1e-5)
+
+
+def test_multinomial_backward_twice_raises_instead_of_reading_the_scaled_softmax():
+    """The backward scales the saved softmax in place: a second backward through the same graph
+    must fail loudly."""
+    logits = torch.randn(3, 6, requires_grad=True)
+    x = torch.zeros(3, 6)
+    x[0, 1], x[2, 4] = 1.0, 2.0
+    loss = multinomial_nll(logits, x.to_sparse()).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="inplace"):
+        loss.backward()
