@@ -176,7 +176,7 @@ def table(rows, metrics, paper_models, link):
             state += f" · {n} draw{'s' if n > 1 else ''}"
         tied = r["metrics"].get("tied_users")
         if tied:  # under 1 %: one decimal, so a small share does not read "0%"
-            state += f" · **tied {tied:.0%}**" if tied >= 0.01 else f" · **tied {tied:.1%}**"
+            state += f" · **tied {tied:.{0 if tied >= 0.01 else 1}%}**"
         lines.append(
             f"| {display_name(r)} | {'ours' if r['model'] in OURS else 'RecBole'} | "
             + " | ".join(cell(r, paper, m) for m in metrics)

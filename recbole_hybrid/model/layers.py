@@ -249,19 +249,18 @@ class ContentVAE(nn.Module):
         and the weight decay of eqs. 10-11. With tied layers the first layer's weight goes
         through ``shared_weight``, so its three gradients (encoder, decoder, decay) are added
         in one pass."""
-        first_rows = decay = None
         if self.tied and self.n_hidden:
             first = self.encoder.linears[0].weight
             first_rows, last_rows, decay = shared_weight(first, with_norm=lambda_w != 0)
             others = [w for w in self.weights() if w is not first]
         else:
-            last_rows, others = None, self.weights()
+            first_rows = last_rows = None
+            decay, others = 0.0, self.weights()
         mu, logvar = self.encode(x, first_rows)
         logits = self.decode(reparameterize(mu, logvar, self.training), last_rows)
         if lambda_w == 0:
             return logits, mu, logvar, 0.0
-        decay = l2_weights(others) if decay is None else decay + l2_weights(others)
-        return logits, mu, logvar, lambda_w * decay
+        return logits, mu, logvar, lambda_w * (decay + l2_weights(others))
 
     def nll(self, logits, x):
         """-log p(x | z) per row (x dense or sparse: model/likelihoods.py)."""

@@ -19,6 +19,7 @@ class _SharedWeight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, with_norm):
         ctx.save_for_backward(weight)
+        ctx.with_norm = with_norm
         norm = torch.linalg.vector_norm(weight).square() / 2 if with_norm else weight.new_zeros(())
         return weight.t(), weight.t(), norm
 
@@ -26,19 +27,13 @@ class _SharedWeight(torch.autograd.Function):
     def backward(ctx, grad_encoder, grad_decoder, grad_norm):
         (weight,) = ctx.saved_tensors
         rows = weight.t()
-        if grad_decoder is None or grad_decoder.layout != torch.strided:
-            grad = torch.zeros_like(rows, memory_format=torch.contiguous_format)
-            if grad_decoder is not None:
-                grad += grad_decoder
+        # the decoder's weight gradient is a fresh matrix product; anything else is copied
+        grad = grad_decoder.contiguous()
+        if grad_encoder.is_sparse:
+            grad.index_add_(0, grad_encoder._indices()[0], grad_encoder._values())
         else:
-            # the decoder's weight gradient is a fresh matrix product; anything else is copied
-            grad = grad_decoder if grad_decoder.is_contiguous() else grad_decoder.contiguous()
-        if grad_encoder is not None:
-            if grad_encoder.is_sparse:
-                grad.index_add_(0, grad_encoder._indices()[0], grad_encoder._values())
-            else:
-                grad += grad_encoder
-        if grad_norm is not None and bool(grad_norm != 0):
+            grad += grad_encoder
+        if ctx.with_norm:
             grad.add_(rows, alpha=float(grad_norm))
         return grad.t(), None
 

@@ -83,13 +83,12 @@ def confidence_weighted_solve(R, Y, lam, a, b, prior=None, active=None):
     y_active = Y[active]
     base = b * y_active.T @ y_active + lam * torch.eye(k, dtype=Y.dtype)
     out = torch.zeros(n_rows, k, dtype=Y.dtype)
-    rated = np.asarray(R.getnnz(axis=1) > 0)
+    rated = torch.from_numpy(np.asarray(R.getnnz(axis=1) > 0))
     if prior is not None and not rated.all():
-        unrated = torch.from_numpy(~rated)
-        out[unrated] = solve_systems(base, lam * prior[unrated].T).T
+        out[~rated] = solve_systems(base, lam * prior[~rated].T).T
     if not rated.any():
         return out
-    coo = sp.coo_matrix(R[rated])  # by row, as from a CSR matrix
+    coo = sp.coo_matrix(R[rated.numpy()])  # by row, as from a CSR matrix
     rows = SparseRows.from_entries(
         torch.from_numpy(coo.row.astype(np.int64)),
         torch.from_numpy(coo.col.astype(np.int64)),
@@ -100,8 +99,8 @@ def confidence_weighted_solve(R, Y, lam, a, b, prior=None, active=None):
     A = rows.matmul(outer).view(coo.shape[0], k, k).mul_(a - b).add_(base)
     rhs = rows.matmul(Y).mul_(a)
     if prior is not None:
-        rhs += lam * prior[torch.from_numpy(rated)]
-    out[torch.from_numpy(rated)] = solve_systems(A, rhs.unsqueeze(2)).squeeze(2)
+        rhs += lam * prior[rated]
+    out[rated] = solve_systems(A, rhs.unsqueeze(2)).squeeze(2)
     return out
 
 
