@@ -4,18 +4,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recbole_hybrid.model.likelihoods import bernoulli_nll, multinomial_nll
+from recbole_hybrid.model.likelihoods import SOFTPLUS_ROWS, bernoulli_nll, multinomial_nll
 
 
-def batch(seed=0):
+def batch(seed=0, n_rows=6):
     g = torch.Generator().manual_seed(seed)
-    logits = (torch.randn(6, 40, generator=g, dtype=torch.float64) * 5).requires_grad_()
-    x = torch.rand(6, 40, generator=g, dtype=torch.float64)
-    x = x * (torch.rand(6, 40, generator=g, dtype=torch.float64) < 0.2)  # sparse, in [0, 1]
+    logits = (torch.randn(n_rows, 40, generator=g, dtype=torch.float64) * 5).requires_grad_()
+    x = torch.rand(n_rows, 40, generator=g, dtype=torch.float64)
+    x = x * (torch.rand(n_rows, 40, generator=g, dtype=torch.float64) < 0.2)  # sparse, in [0, 1]
     x[2] = 0  # an empty row
     return logits, x
 
 
+@pytest.mark.parametrize("n_rows", [6, 2 * SOFTPLUS_ROWS + 5])  # one part, and several
 @pytest.mark.parametrize(
     "ours, theirs",
     [
@@ -23,9 +24,10 @@ def batch(seed=0):
         (multinomial_nll, lambda y, x: -(F.log_softmax(y, 1) * x)),
     ],
 )
-def test_sparse_target_matches_the_dense_form_and_its_gradient(ours, theirs):
-    logits, x = batch()
-    weights = torch.arange(1.0, 7.0, dtype=torch.float64)  # a non-uniform upstream gradient
+def test_sparse_target_matches_the_dense_form_and_its_gradient(ours, theirs, n_rows):
+    logits, x = batch(n_rows=n_rows)
+    # a non-uniform upstream gradient
+    weights = torch.arange(1.0, n_rows + 1.0, dtype=torch.float64)
     expected = theirs(logits, x).sum(1)
     (grad_expected,) = torch.autograd.grad((expected * weights).sum(), logits)
     got = ours(logits, x.to_sparse())

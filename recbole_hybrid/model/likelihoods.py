@@ -30,13 +30,19 @@ def row_sums(values, rows, n_rows):
     return out.index_add_(0, rows, values)
 
 
+# rows per softplus temporary: a few MB that the allocator reuses, where a whole batch's
+# [rows x vocabulary] buffer is fresh memory paged in at every batch
+SOFTPLUS_ROWS = 64
+
+
 class _BernoulliNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, rows, cols, values):
         ctx.save_for_backward(logits, rows, cols, values)
         # softplus(l) = log(e^l + e^0); torch's logaddexp is the faster kernel on CPU
-        softplus = torch.logaddexp(logits, logits.new_zeros(()))
-        return softplus.sum(1) - row_sums(logits[rows, cols] * values, rows, len(logits))
+        zero = logits.new_zeros(())
+        softplus = [torch.logaddexp(part, zero).sum(1) for part in logits.split(SOFTPLUS_ROWS)]
+        return torch.cat(softplus) - row_sums(logits[rows, cols] * values, rows, len(logits))
 
     @staticmethod
     def backward(ctx, grad):
