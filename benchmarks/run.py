@@ -281,7 +281,11 @@ def protocol_key(record):
 
 def load_tuned(path):
     """{(model, dataset, protocol text): tuning record} of a tuning file (benchmarks/tune.py)."""
-    return {protocol_key(r): r for r in json.loads(Path(path).read_text())} if path else {}
+    if not path:
+        return {}
+    if not Path(path).exists():
+        raise SystemExit(f"--tuned {path}: no such file (benchmarks/tune.py --out writes it)")
+    return {protocol_key(r): r for r in json.loads(Path(path).read_text())}
 
 
 def apply_tuning(config, tuning, overrides):

@@ -49,7 +49,8 @@ def suite_commands(suite, tables=None):
         for dataset in table["datasets"]:
             for protocol in table["protocols"]:
                 for model in table["models"]:
-                    if model not in suite.get("untuned", []):
+                    tuned = model not in suite.get("untuned", [])
+                    if tuned:
                         space = table.get("spaces", {}).get(model) or repo_path(
                             params_file_for(model)
                         )
@@ -86,8 +87,7 @@ def suite_commands(suite, tables=None):
                             "--protocols",
                             protocol,
                             *settings,
-                            "--tuned",
-                            table["tuning"],
+                            *(["--tuned", table["tuning"]] if tuned else []),
                             "--split-seeds",
                             *draws,
                             "--out",

@@ -263,6 +263,8 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
     assert stored["tuning"]["chosen"] == {"reg_weight": 100.0} and stored["tuning"]["trials"] == 3
     with pytest.raises(SystemExit, match="tuned .* and also given with --set"):
         run.apply_tuning({}, record, {"reg_weight": 5})
+    with pytest.raises(SystemExit, match="no-such.json: no such file"):
+        run.load_tuned(str(tmp_path / "no-such.json"))
 
 
 def test_headline_suite_tunes_each_model_then_runs_every_draw():
@@ -281,6 +283,10 @@ def test_headline_suite_tunes_each_model_then_runs_every_draw():
     assert {c[c.index("--model") + 1] for c in tunes} == {
         c[c.index("--models") + 1] for c in runs
     } - {"MostPop"}
+    # a model with nothing to tune runs without a tuning file (it may not exist yet)
+    assert all(
+        ("--tuned" in c) == (c[c.index("--models") + 1] not in spec["untuned"]) for c in runs
+    )
     for tune_step in tunes:  # each tuning runs before the draws of its model, dataset and protocol
         model, dataset = (
             tune_step[tune_step.index("--model") + 1],
