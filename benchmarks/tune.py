@@ -33,7 +33,7 @@ from run import (
     run_specs,
 )
 
-from recbole_hybrid.hyper import ALGOS, params_file_for, read_space, tune
+from recbole_hybrid.hyper import ALGOS, params_file_for, read_space, searched_names, tune
 
 TRIAL_LOGS = HERE / "results" / "logs"  # beside the runs' results, which are committed for --resume
 
@@ -116,6 +116,15 @@ def tuning_table(records):
     return "\n".join(lines) + "\n"
 
 
+def trial_config(settings, overrides, model, dataset, space):
+    """The settings every trial shares: the settings file's, less the keys the space searches
+    (defaults the search decides, as run.py --tuned's chosen setting overrides them), under
+    the --set overrides (a searched key given there stops the search: hyper.check_fixed)."""
+    searched = set(searched_names(space))
+    config = model_config(settings, overrides, model, dataset)
+    return {k: v for k, v in config.items() if k in overrides or k not in searched}
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,10 +154,10 @@ def main():
     args = parser.parse_args()
     settings, overrides = parse_settings(args)
     protocol, split = parse_protocol(args.protocol)
-    config = model_config(settings, overrides, args.model, args.dataset)
-    [fixed] = run_specs(args.model, args.dataset, protocol, split, config, split_seeds=[args.draw])
     params_file = args.params_file or params_file_for(args.model)
     space = read_space(params_file)
+    config = trial_config(settings, overrides, args.model, args.dataset, space)
+    [fixed] = run_specs(args.model, args.dataset, protocol, split, config, split_seeds=[args.draw])
     out = Path(args.out)
     objective = TrialProcess(args.model, args.dataset, TRIAL_LOGS, args.resume)
     result = tune(

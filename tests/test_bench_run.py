@@ -267,6 +267,18 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
         run.load_tuned(str(tmp_path / "no-such.json"))
 
 
+def test_a_searched_key_of_the_settings_file_is_left_to_the_search():
+    import tune
+
+    space = {"choice": {"item_reviews": [False, True]}}
+    settings = {"ContentKNN": {"item_reviews": True, "k": 50}}
+    config = tune.trial_config(settings, {}, "ContentKNN", "amazon-mi", space)
+    assert config == {"k": 50}
+    # given with --set it stays, and the search refuses it (hyper.check_fixed)
+    pinned = tune.trial_config(settings, {"item_reviews": False}, "ContentKNN", "amazon-mi", space)
+    assert pinned["item_reviews"] is False
+
+
 def test_headline_suite_tunes_each_model_then_runs_every_draw():
     import suite
     import yaml
