@@ -337,6 +337,11 @@ def build_parser():
     parser.add_argument(
         "--dry-run", action="store_true", help="with --suite: print its commands only"
     )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="with --suite: what each step's files already hold (trials, draws, process hours)",
+    )
     parser.add_argument("--models", nargs="+")
     parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--protocols", nargs="+", default=["recbole"])
@@ -394,7 +399,7 @@ def main():
     if args.suite:
         from suite import run_suite
 
-        return run_suite(args.suite, args.tables, args.dry_run)
+        return run_suite(args.suite, args.tables, args.dry_run, args.status)
     if not (args.models and args.datasets and args.out):
         parser.error("--models, --datasets and --out are required (or --suite)")
     out = Path(args.out)

@@ -3,9 +3,14 @@ for each table, dataset and protocol, each model is tuned (benchmarks/tune.py) a
 every draw with its chosen setting (benchmarks/run.py --tuned --split-seeds). Every command
 resumes what exists, so running the suite again goes on where it stopped.
 
-    python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run]
+    python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run | --status]
+
+``--status`` reads, for each step, what its files already hold (trials, draws) and the process
+seconds they took, without running anything.
 """
 
+import glob
+import json
 import os
 import shlex
 import subprocess
@@ -17,6 +22,7 @@ import yaml
 from recbole_hybrid.hyper import grid_size, params_file_for, read_space
 
 HERE = Path(__file__).resolve().parent
+STATUS_KEYS = ("--model", "--models", "--dataset", "--datasets", "--protocol", "--protocols")
 
 
 def search_args(space_file, budget, whole_grid=False):
@@ -98,18 +104,98 @@ def suite_commands(suite, tables=None):
     return commands
 
 
-def run_suite(name, tables=None, dry_run=False):
-    """Run (or with ``dry_run`` print) every step of ``benchmarks/suites/<name>.yaml``."""
+def process_seconds(result):
+    """Seconds of one finished process: build, fit and test evaluation (older results without
+    ``fit_seconds``: epochs x (epoch + validation seconds))."""
+    fit = result.get("fit_seconds")
+    if fit is None:
+        fit = (result.get("epochs") or 1) * (
+            (result.get("epoch_seconds") or 0) + (result.get("valid_seconds") or 0)
+        )
+    return (result.get("build_seconds") or 0) + fit + (result.get("eval_seconds") or 0)
+
+
+def option(argv, name):
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def tuning_status(argv):
+    """(done, text, seconds) of a tune.py step: its record, else the trials finished so far."""
+    import run
+
+    model, dataset = option(argv, "--model"), option(argv, "--dataset")
+    protocol_text = option(argv, "--protocol")
+    out = HERE.parent / option(argv, "--out")
+    record = run.load_tuned(out).get((model, dataset, protocol_text)) if out.exists() else None
+    settings = yaml.safe_load((HERE.parent / option(argv, "--settings")).read_text() or "{}")
+    protocol, split = run.parse_protocol(protocol_text)
+    config = run.model_config(settings, {}, model, dataset)
+    [spec] = run.run_specs(model, dataset, protocol, split, config, split_seeds=[0])
+    prefix = "trial-" + run.run_tag(model, dataset, spec).rsplit("-", 1)[0] + "-"
+    results = [
+        json.loads(f.read_text())["result"]
+        for f in (HERE / "results" / "logs").glob(f"{glob.escape(prefix)}*.json")
+    ]
+    seconds = sum(process_seconds(r) for r in results)
+    budget = option(argv, "--max-evals") or grid_size(
+        read_space(HERE.parent / option(argv, "--params-file"))
+    )
+    if record:
+        return True, f"tuned, {record['trials']} trials", seconds
+    return False, f"{len(results)} of {budget} trials", seconds
+
+
+def draws_status(argv):
+    """(done, text, seconds) of a run.py step: the draws whose process finished."""
+    import run
+
+    args = run.build_parser().parse_args(argv[1:])
+    [model], [dataset], [protocol_text] = args.models, args.datasets, args.protocols
+    for name in ("settings", "tuned"):  # files named from the repository's root
+        if getattr(args, name):
+            setattr(args, name, str(HERE.parent / getattr(args, name)))
+    if args.tuned and (model, dataset, protocol_text) not in (
+        run.load_tuned(args.tuned) if Path(args.tuned).exists() else {}
+    ):
+        return False, "waits for its tuning", 0.0
+    specs, _ = run.record_specs(args, model, dataset, protocol_text)
+    results = []
+    for spec in specs:
+        tag = run.run_tag(model, dataset, spec)
+        stored = run.cached_result(
+            HERE / "results" / "logs" / f"{tag}.json",
+            {"model": model, "dataset": dataset, "config": spec},
+        )
+        if stored is not None:
+            results.append(stored)
+    seconds = sum(process_seconds(r) for r in results)
+    return len(results) == len(specs), f"{len(results)} of {len(specs)} draws", seconds
+
+
+def run_suite(name, tables=None, dry_run=False, status=False):
+    """Run (or with ``dry_run`` print, with ``status`` report) every step of
+    ``benchmarks/suites/<name>.yaml``."""
     path = HERE / "suites" / f"{name}.yaml"
     if not path.is_file():
         raise SystemExit(
             f"no suite {path}; suites: {sorted(p.stem for p in (HERE / 'suites').glob('*.yaml'))}"
         )
     commands = suite_commands(yaml.safe_load(path.read_text()), tables)
+    done, total_seconds = 0, 0.0
     for i, argv in enumerate(commands, 1):
-        print(
-            f"[suite {name} {i}/{len(commands)}] python " + " ".join(shlex.quote(a) for a in argv),
-            flush=True,
-        )
+        head = f"[suite {name} {i}/{len(commands)}]"
+        if status:
+            step = tuning_status if argv[0] == "benchmarks/tune.py" else draws_status
+            finished, text, seconds = step(argv)
+            done, total_seconds = done + finished, total_seconds + seconds
+            what = " ".join(argv[argv.index(k) + 1] for k in argv if k in STATUS_KEYS)
+            print(f"{head} {argv[0]} {what}: {text}, {seconds / 3600:.2f} h", flush=True)
+            continue
+        print(f"{head} python " + " ".join(shlex.quote(a) for a in argv), flush=True)
         if not dry_run:
             subprocess.run([sys.executable, *argv], cwd=HERE.parent, check=True)
+    if status:
+        print(
+            f"{done} of {len(commands)} steps done; their finished processes took "
+            f"{total_seconds / 3600:.1f} h (one core each, as the records time them)"
+        )

@@ -316,3 +316,56 @@ def test_headline_suite_tunes_each_model_then_runs_every_draw():
     ease = next(c for c in tunes if c[c.index("--model") + 1] == "EASE")
     mdcvae = next(c for c in tunes if c[c.index("--model") + 1] == "MDCVAE")
     assert "exhaustive" in ease and mdcvae[mdcvae.index("--max-evals") + 1] == str(spec["budget"])
+
+
+def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatch):
+    """--status reads what a step's files hold: trials before and after the tuning record, then
+    the draws of the chosen setting, with the seconds their processes took."""
+    import suite
+
+    monkeypatch.setattr(suite, "HERE", tmp_path / "benchmarks")
+    monkeypatch.chdir(tmp_path)  # the test's own record_specs call reads the step's files
+    logs = tmp_path / "benchmarks" / "results" / "logs"
+    logs.mkdir(parents=True)
+    (tmp_path / "settings.yaml").write_text("EASE: {}\n")
+    (tmp_path / "space.hyper").write_text("reg_weight choice [1.0, 2.0]\n")
+    common = ["--settings", "settings.yaml"]
+    tune_step = ["benchmarks/tune.py", "--model", "EASE", "--dataset", "citeulike-a"]
+    tune_step += ["--protocol", "strong", *common, "--params-file", "space.hyper"]
+    tune_step += ["--algo", "exhaustive", "--out", "tuning.json", "--resume"]
+    run_step = ["benchmarks/run.py", "--models", "EASE", "--datasets", "citeulike-a"]
+    run_step += ["--protocols", "strong", *common, "--tuned", "tuning.json"]
+    run_step += ["--split-seeds", "0", "1", "--out", "out.json", "--resume"]
+
+    def finish(config, seconds, trial):
+        tag = ("trial-" if trial else "") + run.run_tag("EASE", "citeulike-a", config)
+        spec = {"model": "EASE", "dataset": "citeulike-a", "config": config}
+        result = {"build_seconds": 1.0, "fit_seconds": seconds - 1.0, "eval_seconds": 0.0}
+        (logs / f"{tag}.json").write_text(json.dumps({"spec": spec, "result": result}))
+
+    protocol, split = run.parse_protocol("strong")
+    [base] = run.run_specs("EASE", "citeulike-a", protocol, split, {}, split_seeds=[0])
+    assert suite.tuning_status(tune_step) == (False, "0 of 2 trials", 0.0)
+    finish(dict(base, reg_weight=1.0), 60.0, trial=True)
+    assert suite.tuning_status(tune_step) == (False, "1 of 2 trials", 60.0)
+    assert suite.draws_status(run_step) == (False, "waits for its tuning", 0.0)
+
+    tuned = {"model": "EASE", "dataset": "citeulike-a", "protocol": "strong", "trials": 2}
+    tuned["chosen"] = {"reg_weight": 1.0}
+    (tmp_path / "tuning.json").write_text(json.dumps([tuned]))
+    assert suite.tuning_status(tune_step) == (True, "tuned, 2 trials", 60.0)
+    assert suite.draws_status(run_step) == (False, "0 of 2 draws", 0.0)
+    specs, _ = run.record_specs(
+        run.build_parser().parse_args(run_step[1:]), "EASE", "citeulike-a", "strong"
+    )
+    for spec in specs:
+        finish(spec, 30.0, trial=False)
+    assert suite.draws_status(run_step) == (True, "2 of 2 draws", 60.0)
+
+
+def test_process_seconds_of_an_older_result_without_fit_seconds():
+    import suite
+
+    older = {"build_seconds": 2.0, "epochs": 3, "epoch_seconds": 4.0, "valid_seconds": 1.0}
+    assert suite.process_seconds(older) == 2.0 + 3 * 5.0
+    assert suite.process_seconds(dict(older, fit_seconds=7.0, eval_seconds=1.0)) == 10.0
