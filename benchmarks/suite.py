@@ -172,21 +172,36 @@ def draws_status(argv):
     return len(results) == len(specs), f"{len(results)} of {len(specs)} draws", seconds
 
 
-def run_suite(name, tables=None, dry_run=False, status=False):
-    """Run (or with ``dry_run`` print, with ``status`` report) every step of
-    ``benchmarks/suites/<name>.yaml``."""
+def load_suite(name, tables=None):
+    """The commands of ``benchmarks/suites/<name>.yaml`` (``suite_commands``)."""
     path = HERE / "suites" / f"{name}.yaml"
     if not path.is_file():
         raise SystemExit(
             f"no suite {path}; suites: {sorted(p.stem for p in (HERE / 'suites').glob('*.yaml'))}"
         )
-    commands = suite_commands(yaml.safe_load(path.read_text()), tables)
+    return suite_commands(yaml.safe_load(path.read_text()), tables)
+
+
+def step_status(argv):
+    """(done, text, seconds) of one step (``tuning_status`` / ``draws_status``)."""
+    return (tuning_status if argv[0] == "benchmarks/tune.py" else draws_status)(argv)
+
+
+def suite_progress(name):
+    """(steps done, steps, process seconds so far) of a whole suite."""
+    statuses = [step_status(argv) for argv in load_suite(name)]
+    return sum(s[0] for s in statuses), len(statuses), sum(s[2] for s in statuses)
+
+
+def run_suite(name, tables=None, dry_run=False, status=False):
+    """Run (or with ``dry_run`` print, with ``status`` report) every step of
+    ``benchmarks/suites/<name>.yaml``."""
+    commands = load_suite(name, tables)
     done, total_seconds = 0, 0.0
     for i, argv in enumerate(commands, 1):
         head = f"[suite {name} {i}/{len(commands)}]"
         if status:
-            step = tuning_status if argv[0] == "benchmarks/tune.py" else draws_status
-            finished, text, seconds = step(argv)
+            finished, text, seconds = step_status(argv)
             done, total_seconds = done + finished, total_seconds + seconds
             what = " ".join(argv[argv.index(k) + 1] for k in argv if k in STATUS_KEYS)
             print(f"{head} {argv[0]} {what}: {text}, {seconds / 3600:.2f} h", flush=True)

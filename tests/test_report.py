@@ -351,6 +351,15 @@ def test_committed_readme_headline_is_current():
     assert report.readme_with_main_job(readme, report.load_main_job()) == readme, (
         "README.md's main job lines are stale: python benchmarks/report.py"
     )
+    assert report.readme_with_suite(readme, report.suite_progress("headline")) == readme, (
+        "README.md's suite line is stale: python benchmarks/report.py"
+    )
+
+
+def test_suite_line_gives_progress_then_the_total_time():
+    partial_line = report.suite_lines((30, 91, 36000.0))[0]
+    assert "30 of 91 steps done, 10.0 process-hours so far" in partial_line
+    assert "about 5 h on a 2-core machine" in report.suite_lines((91, 91, 36000.0))[0]
 
 
 def test_main_job_lines_state_time_metrics_and_second_run():
