@@ -561,12 +561,12 @@ def suite_lines(progress, name="headline"):
     status = f"`python benchmarks/run.py --suite {name} --status`"
     if done == steps:
         return [
-            f"The whole suite took {hours:.0f} process-hours (one core each): about "
-            f"{hours / 2:.0f} h on a 2-core machine ({status})."
+            f"The whole suite took {hours:.0f} process-hours (CPU time, or wall-clock for older "
+            f"records): about {hours / 2:.0f} h on a 2-core machine ({status})."
         ]
     return [
-        f"Suite progress: {done} of {steps} steps done, {hours:.1f} process-hours so far (one "
-        f"core each); the tables fill in as steps finish ({status})."
+        f"Suite progress: {done} of {steps} steps done, {hours:.1f} process-hours so far (CPU "
+        f"time, or wall-clock for older records); the tables fill in as steps finish ({status})."
     ]
 
 

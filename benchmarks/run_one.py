@@ -122,6 +122,7 @@ def run(spec):
         "epochs": len(log.train_seconds),
         "best_epoch": best_epoch(log.valid_outputs, config),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_seconds": round(time.process_time(), 3),  # the whole process, imports included
         "seed": config["seed"],
         "config": resolved_config(config),
     }

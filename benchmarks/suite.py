@@ -105,8 +105,11 @@ def suite_commands(suite, tables=None):
 
 
 def process_seconds(result):
-    """Seconds of one finished process: build, fit and test evaluation (older results without
-    ``fit_seconds``: epochs x (epoch + validation seconds))."""
+    """Seconds of one finished process: its CPU time; older results without it: the wall-clock
+    seconds of build, fit and test evaluation (longer where processes shared cores), and
+    without ``fit_seconds`` either: epochs x (epoch + validation seconds)."""
+    if result.get("cpu_seconds") is not None:
+        return result["cpu_seconds"]
     fit = result.get("fit_seconds")
     if fit is None:
         fit = (result.get("epochs") or 1) * (
@@ -212,5 +215,5 @@ def run_suite(name, tables=None, dry_run=False, status=False):
     if status:
         print(
             f"{done} of {len(commands)} steps done; their finished processes took "
-            f"{total_seconds / 3600:.1f} h (one core each, as the records time them)"
+            f"{total_seconds / 3600:.1f} h (CPU time, or wall-clock for older records)"
         )

@@ -363,9 +363,10 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     assert suite.draws_status(run_step) == (True, "2 of 2 draws", 60.0)
 
 
-def test_process_seconds_of_an_older_result_without_fit_seconds():
+def test_process_seconds_cpu_time_else_the_wall_clock_timings():
     import suite
 
     older = {"build_seconds": 2.0, "epochs": 3, "epoch_seconds": 4.0, "valid_seconds": 1.0}
     assert suite.process_seconds(older) == 2.0 + 3 * 5.0
     assert suite.process_seconds(dict(older, fit_seconds=7.0, eval_seconds=1.0)) == 10.0
+    assert suite.process_seconds(dict(older, fit_seconds=7.0, cpu_seconds=4.5)) == 4.5
