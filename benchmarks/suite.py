@@ -130,7 +130,8 @@ def tuning_status(argv):
     protocol_text = option(argv, "--protocol")
     out = HERE.parent / option(argv, "--out")
     record = run.load_tuned(out).get((model, dataset, protocol_text)) if out.exists() else None
-    settings = yaml.safe_load((HERE.parent / option(argv, "--settings")).read_text() or "{}")
+    settings_file = option(argv, "--settings")
+    settings = yaml.safe_load((HERE.parent / settings_file).read_text()) if settings_file else {}
     protocol, split = run.parse_protocol(protocol_text)
     config = run.model_config(settings, {}, model, dataset)
     [spec] = run.run_specs(model, dataset, protocol, split, config, split_seeds=[0])

@@ -361,6 +361,8 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     for spec in specs:
         finish(spec, 30.0, trial=False)
     assert suite.draws_status(run_step) == (True, "2 of 2 draws", 60.0)
+    no_settings = [a for a in tune_step if a not in common]  # a table without a settings file
+    assert suite.tuning_status(no_settings) == (True, "tuned, 2 trials", 60.0)
 
 
 def test_process_seconds_cpu_time_else_the_wall_clock_timings():
