@@ -84,17 +84,29 @@ def cached_result(result_file, spec):
     return stored["result"] if stored.get("spec") == as_stored else None
 
 
-def run_process(model, dataset, config, log_dir, resume=False, test=True):
-    """Run one process (or, with ``resume``, reuse its stored result when the spec is the
-    same); each finished process's result is stored next to its log with the commit it ran.
-    ``test=False``: validation only (a tuning trial)."""
-    spec = {
+def process_spec(model, dataset, config, test=True):
+    """What a process runs (``run_one.py``'s argument), stored beside its result."""
+    return {
         "model": model,
         "dataset": dataset,
         "config": config,
         **({} if test else {"test": False}),
     }
-    tag = ("" if test else "trial-") + run_tag(model, dataset, config)
+
+
+def process_tag(model, dataset, config, test=True):
+    """File name of a process's log and result (a tuning trial's starts with ``trial-``)."""
+    return ("" if test else "trial-") + run_tag(model, dataset, config)
+
+
+def run_process(model, dataset, config, log_dir, resume=False, test=True):
+    """Run one process (or, with ``resume``, reuse its stored result when the spec is the
+    same); each finished process's result is stored next to its log with the commit it ran.
+    ``test=False``: validation only (a tuning trial)."""
+    spec, tag = (
+        process_spec(model, dataset, config, test),
+        process_tag(model, dataset, config, test),
+    )
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
     if resume and (result := cached_result(result_file, spec)) is not None:

@@ -135,7 +135,7 @@ def tuning_status(argv):
     protocol, split = run.parse_protocol(protocol_text)
     config = run.model_config(settings, {}, model, dataset)
     [spec] = run.run_specs(model, dataset, protocol, split, config, split_seeds=[0])
-    prefix = "trial-" + run.run_tag(model, dataset, spec).rsplit("-", 1)[0] + "-"
+    prefix = run.process_tag(model, dataset, spec, test=False).rsplit("-", 1)[0] + "-"
     results = [
         json.loads(f.read_text())["result"]
         for f in (HERE / "results" / "logs").glob(f"{glob.escape(prefix)}*.json")
@@ -165,10 +165,9 @@ def draws_status(argv):
     specs, _ = run.record_specs(args, model, dataset, protocol_text)
     results = []
     for spec in specs:
-        tag = run.run_tag(model, dataset, spec)
         stored = run.cached_result(
-            HERE / "results" / "logs" / f"{tag}.json",
-            {"model": model, "dataset": dataset, "config": spec},
+            HERE / "results" / "logs" / f"{run.process_tag(model, dataset, spec)}.json",
+            run.process_spec(model, dataset, spec),
         )
         if stored is not None:
             results.append(stored)
