@@ -102,6 +102,8 @@ def process_tag(model, dataset, config, test=True):
 def run_process(model, dataset, config, log_dir, resume=False, test=True):
     """Run one process (or, with ``resume``, reuse its stored result when the spec is the
     same); each finished process's result is stored next to its log with the commit it ran.
+    The process keeps a training snapshot beside them; with ``resume`` an interrupted process
+    goes on from it (same spec and code: run_one.py), and it is removed with the result stored.
     ``test=False``: validation only (a tuning trial)."""
     spec, tag = (
         process_spec(model, dataset, config, test),
@@ -109,13 +111,18 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     )
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
+    snapshot = log_dir / f"{tag}.snapshot.pth"
     if resume and (result := cached_result(result_file, spec)) is not None:
         print(f"REUSED {result_file} (commit {result.get('commit')})", flush=True)
         return result
+    if not resume:
+        discard(snapshot)
     commit = code_version()  # the code the process starts with
-    with open(log_file, "w") as log:
+    command = [sys.executable, str(HERE / "run_one.py"), json.dumps(spec)]
+    mode = "a" if snapshot.exists() else "w"  # an interrupted process's log goes on
+    with open(log_file, mode) as log:
         proc = subprocess.run(
-            [sys.executable, str(HERE / "run_one.py"), json.dumps(spec)],
+            command + ["--snapshot", str(snapshot)],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -126,7 +133,14 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}): {tail[0]}  [log: {log_file}]")
     result = dict(json.loads(lines[-1][len("RESULT_JSON ") :]), commit=commit)
     result_file.write_text(json.dumps({"spec": spec, "result": result}) + "\n")
+    discard(snapshot)
     return result
+
+
+def discard(snapshot):
+    """Remove a training snapshot and the one being written when the process was killed."""
+    for path in (snapshot, Path(f"{snapshot}.partial")):
+        path.unlink(missing_ok=True)
 
 
 def mean_metrics(metrics):

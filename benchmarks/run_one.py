@@ -4,19 +4,34 @@ seconds, peak memory). Called by benchmarks/run.py; usable alone:
 
     python benchmarks/run_one.py \
         '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
+
+``--snapshot PATH``: training writes a snapshot there at most every SNAPSHOT_SECONDS
+(recbole_hybrid/training_snapshot.py), and a process started again with the same spec and code
+resumes from it, to the same result as without the interruption. run.py passes it and removes
+the snapshot once the result is stored.
 """
 
+import argparse
+import hashlib
 import json
 import resource
 import sys
 import time
 from pathlib import Path
 
+import recbole
+import torch
+
 from recbole.utils import init_logger, init_seed
 
 from recbole_hybrid.config import Config
 from recbole_hybrid.epoch_clock import EpochLog
 from recbole_hybrid.quick_start import evaluate_test, prepare
+from recbole_hybrid.training_snapshot import TrainingSnapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT_SECONDS = 180  # at most this much training is lost when a process is killed
+FIRST_PROCESS = {"fit_seconds": 0.0, "cpu_seconds": 0.0, "resumed_at_epochs": []}  # nothing earlier
 
 RESULT_PREFIX = "RESULT_JSON "
 # keys of the machine or the run's output, not of the setting (left out of a record's config)
@@ -90,13 +105,62 @@ def build(spec):
     return config, data, trainer, time.perf_counter() - start
 
 
-def run(spec):
+def code_digest():
+    """sha256 of the code a run's numbers depend on: the package, the property files, this
+    script, and RecBole's and torch's versions. A snapshot resumes only under the same."""
+    digest = hashlib.sha256(f"{recbole.__version__} {torch.__version__}".encode())
+    files = [ROOT / "benchmarks" / "run_one.py"] + sorted(
+        p
+        for folder in ("recbole_hybrid", "properties")
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def resume_training(trainer, train_data, log, spec, path):
+    """(fit's callback, what the earlier processes took) with a snapshot at ``path``: an
+    existing one of this spec and code is restored into ``trainer`` and ``log`` first."""
+    snapshot = TrainingSnapshot(
+        trainer, train_data, path, {"spec": spec, "code": code_digest()}, SNAPSHOT_SECONDS
+    )
+    earlier, state = FIRST_PROCESS, snapshot.stored()
+    if state is not None:
+        extra = snapshot.restore(state)
+        vars(log).update(extra["log"])
+        earlier = dict(extra["earlier"])
+        earlier["resumed_at_epochs"] = earlier["resumed_at_epochs"] + [trainer.start_epoch]
+        trainer.logger.info(f"resumed from the snapshot {path} at epoch {trainer.start_epoch}")
+    elif Path(path).exists():
+        trainer.logger.info(f"snapshot {path} is of another spec or code: training from the start")
+    start = time.perf_counter()
+    progress = lambda: {
+        "log": dict(vars(log)),
+        "earlier": dict(
+            earlier,
+            fit_seconds=earlier["fit_seconds"] + time.perf_counter() - start,
+            cpu_seconds=earlier["cpu_seconds"] + time.process_time(),
+        ),
+    }
+    return snapshot.saver(progress), earlier
+
+
+def run(spec, snapshot=None):
     config, (train_data, valid_data, test_data), trainer, build_seconds = build(spec)
     log = EpochLog()
     trainer.epoch_hooks.append(log)
+    callback, earlier = (
+        resume_training(trainer, train_data, log, spec, snapshot)
+        if snapshot
+        else (None, FIRST_PROCESS)
+    )
     start = time.perf_counter()
-    best_score, best_valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-    fit_seconds = time.perf_counter() - start  # pretraining, epochs and validation
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=callback)
+    best_score, best_valid = trainer.best_valid_score, trainer.best_valid_result
+    # pretraining, epochs and validation, of this process and the earlier ones
+    fit_seconds = earlier["fit_seconds"] + time.perf_counter() - start
     start = time.perf_counter()
     if spec.get("test", True):
         test_result = evaluate_test(trainer, test_data, load_best_model=True)
@@ -122,12 +186,21 @@ def run(spec):
         "epochs": len(log.train_seconds),
         "best_epoch": best_epoch(log.valid_outputs, config),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "cpu_seconds": round(time.process_time(), 3),  # the whole process, imports included
+        # the whole process, imports included (+ the earlier ones' up to the snapshot resumed)
+        "cpu_seconds": round(earlier["cpu_seconds"] + time.process_time(), 3),
         "seed": config["seed"],
         "config": resolved_config(config),
+        **(
+            {"resumed_at_epochs": earlier["resumed_at_epochs"]}
+            if earlier["resumed_at_epochs"]
+            else {}
+        ),
     }
 
 
 if __name__ == "__main__":
-    spec = json.loads(sys.argv[1])
-    print(RESULT_PREFIX + json.dumps(run(spec)), flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", help="JSON: model, dataset, config (and test: false for a trial)")
+    parser.add_argument("--snapshot", help="file of the training snapshot to write and resume")
+    args = parser.parse_args()
+    print(RESULT_PREFIX + json.dumps(run(json.loads(args.spec), args.snapshot)), flush=True)

@@ -15,7 +15,7 @@ import run_one  # noqa: E402
 
 def fake_runner(calls, recall):
     def fake_run(cmd, stdout, stderr, text):
-        calls.append(json.loads(cmd[-1]))
+        calls.append(json.loads(cmd[2]))  # python run_one.py SPEC --snapshot PATH
         result = {
             "tests": {"test": {"recall@20": recall}},
             "epoch_seconds": 1.0,
@@ -63,6 +63,67 @@ def test_resume_reuses_only_a_finished_process_with_the_same_spec(tmp_path, monk
     run.run_process("MultiVAE", "citeulike-t", trial, tmp_path, test=False)
     assert run.run_process("MultiVAE", "citeulike-t", trial, tmp_path, resume=True, test=False)
     assert len(calls) == 4  # reused, not trained again
+
+
+def test_a_snapshot_is_resumed_by_resume_only_and_removed_with_the_result(tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "code_version", lambda: "abc1234")
+    config = {"protocol": "strong"}
+    tag = run.run_tag("MultiVAE", "citeulike-a", config)
+    snapshot, log = tmp_path / f"{tag}.snapshot.pth", tmp_path / f"{tag}.log"
+    seen = []
+
+    def killed(cmd, stdout, stderr, text):  # trains a while, writes a snapshot, is killed
+        assert cmd[3:] == ["--snapshot", str(snapshot)]
+        seen.append(snapshot.exists())
+        stderr.write("epoch 0\n")
+        snapshot.write_text("state")
+        return types.SimpleNamespace(returncode=-9, stdout="")
+
+    monkeypatch.setattr(run.subprocess, "run", killed)
+    for resume in (False, True):
+        with pytest.raises(RuntimeError, match="exit -9"):
+            run.run_process("MultiVAE", "citeulike-a", config, tmp_path, resume=resume)
+    assert seen == [False, True] and snapshot.exists()  # the second went on from the first's
+    assert log.read_text() == "epoch 0\nepoch 0\n"  # and its log from the first's
+    with pytest.raises(RuntimeError):  # without --resume: from the start
+        run.run_process("MultiVAE", "citeulike-a", config, tmp_path)
+    assert seen[-1] is False and log.read_text() == "epoch 0\n"
+
+    Path(f"{snapshot}.partial").write_text("half")  # killed while writing the next one
+    monkeypatch.setattr(run.subprocess, "run", fake_runner([], 0.5))
+    run.run_process("MultiVAE", "citeulike-a", config, tmp_path, resume=True)
+    assert list(tmp_path.glob("*.pth*")) == []  # the result is stored: nothing left to resume
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_an_interrupted_process_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_one, "SNAPSHOT_SECONDS", 0)
+    spec = {
+        "model": "MultiVAE",
+        "dataset": "ml-100k",
+        "config": {"epochs": 4, "train_batch_size": 512, "state": "ERROR", "topk": [10]},
+    }
+    straight = run_one.run(spec)
+    path = tmp_path / "snapshot.pth"
+    save = run_one.TrainingSnapshot.save
+
+    def save_then_die(self, epoch_idx, extra=None):
+        save(self, epoch_idx, extra)
+        if epoch_idx == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_one.TrainingSnapshot, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_one.run(spec, path)
+    monkeypatch.setattr(run_one.TrainingSnapshot, "save", save)
+    resumed = run_one.run(spec, path)
+    assert resumed["resumed_at_epochs"] == [2] and "resumed_at_epochs" not in straight
+    for key in ("tests", "valid_metrics", "valid_score", "epochs", "best_epoch", "config"):
+        assert resumed[key] == straight[key], key
+    assert resumed["cpu_seconds"] > resumed["fit_seconds"] > 0
+    # another code (or spec): the snapshot is not resumed
+    monkeypatch.setattr(run_one, "code_digest", lambda: "other code")
+    assert "resumed_at_epochs" not in run_one.run(spec, path)
 
 
 def test_log_names_carry_the_seed_and_the_settings():
@@ -180,7 +241,7 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
     calls = []
 
     def fake_run(cmd, stdout, stderr, text):
-        spec = json.loads(cmd[-1])
+        spec = json.loads(cmd[2])
         calls.append(spec)
         reg = spec["config"].get("reg_weight", 0)
         result = {

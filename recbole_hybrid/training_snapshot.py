@@ -1,0 +1,153 @@
+"""Exact resume of an interrupted training (one process). A snapshot, written at the end of a
+validated epoch (RecBole's ``fit`` callback, after early stopping and the best-model file),
+holds everything the remaining epochs depend on:
+
+  * the model's weights and buffers, and every plain attribute of each of its modules (counters
+    such as MultiVAE's ``update`` or MD-CVAE's ``total_anneal_steps``);
+  * every optimizer the trainer holds (MD-CVAE's content optimizer, DualNet's side optimizers);
+  * the trainer's progress: next epoch, early-stopping count, best score and result, the
+    best-model file, the per-epoch losses, whether pretraining is done;
+  * the random states: torch, numpy, python and the training loader's generator;
+  * ``extra``: whatever the caller keeps beside the trainer (benchmarks: epoch timings).
+
+A rebuilt trainer that restores it trains the remaining epochs as if it had never stopped, to
+the bit (tests/test_training_snapshot.py). A snapshot records an ``identity`` (what was run,
+with which code); one of another identity is not resumed. No snapshot is written after the last
+epoch: what remains then is the test, and a snapshot of a one-epoch model (the closed forms:
+an items x items matrix) would cost more than it saves.
+"""
+
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from recbole_hybrid.compat import legacy_torch_load
+
+PLAIN = (bool, int, float, str, type(None))
+TRAINER_PROGRESS = (
+    "cur_step",
+    "best_valid_score",
+    "best_valid_result",
+    "train_loss_dict",
+    "saved_model_file",
+    "pretrained",
+    "pretrain_seconds",
+)
+
+
+def module_attributes(model):
+    """{module name: {attribute: value}} of the plain public attributes of every module."""
+    return {
+        name: {k: v for k, v in vars(module).items() if isinstance(v, PLAIN) and k[0] != "_"}
+        for name, module in model.named_modules()
+    }
+
+
+def trainer_optimizers(trainer):
+    """{name: optimizer} of every optimizer the trainer holds, directly or in a dict."""
+    found = {}
+    for name, value in vars(trainer).items():
+        values = value.items() if isinstance(value, dict) else [("", value)]
+        for key, item in values:
+            if isinstance(item, torch.optim.Optimizer):
+                found[f"{name}.{key}" if key else name] = item
+    return found
+
+
+def random_states(train_data):
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "loader": train_data.generator.get_state(),
+    }
+
+
+def set_random_states(train_data, states):
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    train_data.generator.set_state(states["loader"])
+
+
+def finished(trainer, epoch_idx):
+    """Whether ``fit`` ends after this epoch (its last one, or RecBole's early stop)."""
+    return epoch_idx + 1 >= trainer.epochs or trainer.cur_step > trainer.stopping_step
+
+
+class TrainingSnapshot:
+    """The snapshot at ``path`` of ``trainer`` training on ``train_data``. ``saver(extra)`` is
+    ``fit``'s ``callback_fn``: it writes a snapshot when ``interval`` seconds have passed since the
+    last one (0: every validated epoch); ``restore()`` loads one of the same ``identity``."""
+
+    def __init__(self, trainer, train_data, path, identity, interval=0.0):
+        self.trainer, self.train_data = trainer, train_data
+        self.path, self.identity, self.interval = str(path), identity, interval
+        self.last = time.monotonic()
+
+    def state(self, epoch_idx, extra):
+        trainer, model = self.trainer, self.trainer.model
+        buffers = {name: b for name, b in model.named_buffers()}  # non-persistent ones too
+        return {
+            "identity": self.identity,
+            "epoch": epoch_idx,
+            "weights": model.state_dict(),
+            "buffers": buffers,
+            "attributes": module_attributes(model),
+            "optimizers": {k: o.state_dict() for k, o in trainer_optimizers(trainer).items()},
+            "progress": {k: getattr(trainer, k) for k in TRAINER_PROGRESS if hasattr(trainer, k)},
+            "random": random_states(self.train_data),
+            "extra": extra,
+        }
+
+    def save(self, epoch_idx, extra=None):
+        partial = self.path + ".partial"
+        torch.save(self.state(epoch_idx, extra or {}), partial)
+        os.replace(partial, self.path)  # a kill while writing leaves the previous snapshot
+        self.last = time.monotonic()
+
+    def saver(self, extra=dict):
+        """``fit``'s callback: a snapshot with ``extra()`` when one is due."""
+
+        def callback(epoch_idx, valid_score):
+            due = time.monotonic() - self.last >= self.interval
+            if due and not finished(self.trainer, epoch_idx):
+                self.save(epoch_idx, extra())
+
+        return callback
+
+    def stored(self):
+        """The snapshot at ``path`` if it exists and has this identity, else None."""
+        if not os.path.exists(self.path):
+            return None
+        state = legacy_torch_load(self.path, map_location="cpu")
+        return state if state["identity"] == self.identity else None
+
+    def restore(self, state):
+        """Load ``state`` (``stored()``) into the trainer, its model and the random states; the
+        next ``fit`` starts at the epoch after the snapshot's. Returns its ``extra``."""
+        trainer, model = self.trainer, self.trainer.model
+        model.load_state_dict(state["weights"])
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(state["buffers"][name])
+        modules = dict(model.named_modules())
+        for name, values in state["attributes"].items():
+            for key, value in values.items():
+                setattr(modules[name], key, value)
+        optimizers = trainer_optimizers(trainer)
+        if set(optimizers) != set(state["optimizers"]):
+            raise ValueError(
+                f"snapshot {self.path}: optimizers {sorted(state['optimizers'])}, "
+                f"the trainer has {sorted(optimizers)}"
+            )
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for key, value in state["progress"].items():
+            setattr(trainer, key, value)
+        trainer.start_epoch = state["epoch"] + 1
+        set_random_states(self.train_data, state["random"])
+        return state["extra"]
