@@ -5,8 +5,9 @@ resumes what exists, so running the suite again goes on where it stopped.
 
     python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run | --status]
 
-``--status`` reads, for each step, what its files already hold (trials, draws) and the process
-seconds they took, without running anything.
+``--status`` reads, for each step, what its files already hold (trials, draws, the training
+snapshots of processes under way or interrupted) and the process seconds they took, without
+running anything.
 """
 
 import glob
@@ -118,6 +119,20 @@ def process_seconds(result):
     return (result.get("build_seconds") or 0) + fit + (result.get("eval_seconds") or 0)
 
 
+def under_way(snapshots):
+    """``, k under way (epochs a, b done)``: the processes whose training snapshots (run_one.py)
+    are ``snapshots`` - running, or interrupted and resumed by the next ``--resume``."""
+    if not snapshots:
+        return ""
+    import torch
+
+    epochs = [  # mmap: the small pickled part is read, not the weights
+        torch.load(path, map_location="cpu", mmap=True, weights_only=False)["epoch"] + 1
+        for path in sorted(snapshots)
+    ]
+    return f", {len(epochs)} under way (epochs {', '.join(map(str, epochs))} done)"
+
+
 def option(argv, name):
     return argv[argv.index(name) + 1] if name in argv else None
 
@@ -146,7 +161,8 @@ def tuning_status(argv):
     )
     if record:
         return True, f"tuned, {record['trials']} trials", seconds
-    return False, f"{len(results)} of {budget} trials", seconds
+    snapshots = (HERE / "results" / "logs").glob(f"{glob.escape(prefix)}*.snapshot.pth")
+    return False, f"{len(results)} of {budget} trials" + under_way(list(snapshots)), seconds
 
 
 def draws_status(argv):
@@ -163,16 +179,17 @@ def draws_status(argv):
     ):
         return False, "waits for its tuning", 0.0
     specs, _ = run.record_specs(args, model, dataset, protocol_text)
-    results = []
+    results, snapshots = [], []
     for spec in specs:
-        stored = run.cached_result(
-            HERE / "results" / "logs" / f"{run.process_tag(model, dataset, spec)}.json",
-            run.process_spec(model, dataset, spec),
-        )
+        tag = HERE / "results" / "logs" / run.process_tag(model, dataset, spec)
+        stored = run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, spec))
         if stored is not None:
             results.append(stored)
+        elif Path(f"{tag}.snapshot.pth").exists():
+            snapshots.append(Path(f"{tag}.snapshot.pth"))
     seconds = sum(process_seconds(r) for r in results)
-    return len(results) == len(specs), f"{len(results)} of {len(specs)} draws", seconds
+    text = f"{len(results)} of {len(specs)} draws" + under_way(snapshots)
+    return len(results) == len(specs), text, seconds
 
 
 def load_suite(name, tables=None):

@@ -1,11 +1,13 @@
 """The benchmark harness stores each finished process's result and, with --resume, reuses it."""
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -410,6 +412,10 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     finish(dict(base, reg_weight=1.0), 60.0, trial=True)
     assert suite.tuning_status(tune_step) == (False, "1 of 2 trials", 60.0)
     assert suite.draws_status(run_step) == (False, "waits for its tuning", 0.0)
+    trial = logs / f"trial-{run.run_tag('EASE', 'citeulike-a', dict(base, reg_weight=2.0))}"
+    torch.save({"epoch": 2, "weights": {}}, f"{trial}.snapshot.pth")  # a trial under way
+    assert suite.tuning_status(tune_step)[1] == "1 of 2 trials, 1 under way (epochs 3 done)"
+    os.remove(f"{trial}.snapshot.pth")
 
     tuned = {"model": "EASE", "dataset": "citeulike-a", "protocol": "strong", "trials": 2}
     tuned["chosen"] = {"reg_weight": 1.0}
@@ -419,8 +425,15 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     specs, _ = run.record_specs(
         run.build_parser().parse_args(run_step[1:]), "EASE", "citeulike-a", "strong"
     )
-    for spec in specs:
-        finish(spec, 30.0, trial=False)
+    finish(specs[0], 30.0, trial=False)
+    draw = logs / f"{run.run_tag('EASE', 'citeulike-a', specs[1])}.snapshot.pth"
+    torch.save({"epoch": 6, "weights": {}}, draw)  # the second draw, interrupted
+    assert suite.draws_status(run_step) == (
+        False,
+        "1 of 2 draws, 1 under way (epochs 7 done)",
+        30.0,
+    )
+    finish(specs[1], 30.0, trial=False)
     assert suite.draws_status(run_step) == (True, "2 of 2 draws", 60.0)
     no_settings = [a for a in tune_step if a not in common]  # a table without a settings file
     assert suite.tuning_status(no_settings) == (True, "tuned, 2 trials", 60.0)
