@@ -11,6 +11,9 @@ from recbole_hybrid.config import Config
 from recbole_hybrid.quick_start import prepare
 from recbole_hybrid.training_snapshot import TrainingSnapshot
 
+from test_deamer import SMALL as DEAMER_SMALL
+from test_lrmm import SMALL as LRMM_SMALL
+
 COMMON = {
     "show_progress": False,
     "state": "ERROR",
@@ -47,32 +50,8 @@ CASES = {  # model: (dataset, settings); each trainer of the package, and RecBol
             "pretrain_cache": False,
         },
     ),
-    "DEAMER": (
-        "amazon-mi",
-        {
-            "d2v_dim": 16,
-            "d2v_epochs": 2,
-            "hidden_size": 16,
-            "embedding_size": 8,
-            "max_doc_units": 8,
-        },
-    ),
-    "LRMM": (
-        "amazon-mi",
-        {
-            "protocol": "rating",
-            "metrics": ["RMSE"],
-            "valid_metric": "rmse",
-            "d2v_dim": 16,
-            "d2v_epochs": 2,
-            "hidden_size": 16,
-            "ae_hidden_size": 32,
-            "shared_size": 16,
-            "max_doc_units": 20,
-            "max_meta_words": 20,
-            "train_batch_size": 256,
-        },
-    ),
+    "DEAMER": ("amazon-mi", dict(DEAMER_SMALL, epochs=4)),
+    "LRMM": ("amazon-mi", dict(LRMM_SMALL, epochs=4, metrics=["RMSE"], valid_metric="rmse")),
 }
 RAW_DATA = {"amazon-mi"}  # datasets converted from ../shared/data
 
