@@ -74,19 +74,21 @@ def get_trainer(model_type, model_name):
 
 @lru_cache(maxsize=None)
 def with_checks(trainer_class):
-    """A RecBole trainer that counts users with all-tied scores (evaluator/ties.py), binds its
+    """A RecBole trainer that counts users with all-tied scores (evaluator/ties.py), collects
+    the ranking metrics' resource in fewer passes (evaluator/collector.py), binds its
     checkpoints to their data (checkpoint.py) and times its epochs for hooks (epoch_clock.py);
     other trainers (decision trees) unchanged."""
     from recbole.trainer import Trainer
 
     from recbole_hybrid.checkpoint import CheckpointIdentity
     from recbole_hybrid.epoch_clock import EpochClock
+    from recbole_hybrid.evaluator.collector import TopkCollection
     from recbole_hybrid.evaluator.ties import TieCheck
 
     if not issubclass(trainer_class, Trainer) or issubclass(trainer_class, TieCheck):
         return trainer_class
     return type(
         trainer_class.__name__,
-        (TieCheck, CheckpointIdentity, EpochClock, trainer_class),
+        (TieCheck, TopkCollection, CheckpointIdentity, EpochClock, trainer_class),
         {"__doc__": trainer_class.__doc__},
     )

@@ -13,7 +13,21 @@ from recbole.utils import EvaluatorType
 
 def tied_rows(scores):
     """Rows of ``scores`` [users, items] whose finite entries (the candidates; masked items are
-    -inf) are all equal, among rows with at least two candidates."""
+    -inf) are all equal, among rows with at least two candidates. A row whose two highest
+    scores are finite and differ is not tied: only the others are checked entry by entry (one
+    pass over the scores, instead of six, when ties are rare)."""
+    tied = torch.zeros(len(scores), dtype=torch.bool, device=scores.device)
+    if scores.shape[1] < 2:
+        return tied
+    top = scores.topk(2, dim=1).values  # NaN and +inf sort first: such rows are checked
+    maybe = (top[:, 0] == top[:, 1]) | ~torch.isfinite(top[:, 0])
+    if maybe.any():
+        tied[maybe] = finite_entries_equal(scores[maybe])
+    return tied
+
+
+def finite_entries_equal(scores):
+    """``tied_rows`` entry by entry."""
     finite = torch.isfinite(scores)
     high = scores.masked_fill(~finite, float("-inf")).max(1).values
     low = scores.masked_fill(~finite, float("inf")).min(1).values
