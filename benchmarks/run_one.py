@@ -6,8 +6,8 @@ seconds, peak memory). Called by benchmarks/run.py; usable alone:
         '{"model": "ContentKNN", "dataset": "citeulike-a", "config": {"protocol": "strong"}}'
 
 ``--snapshot PATH``: training writes a snapshot there at most every SNAPSHOT_SECONDS
-(recbole_hybrid/training_snapshot.py), and a process started again with the same spec and code
-resumes from it, to the same result as without the interruption. run.py passes it and removes
+(recbole_hybrid/training_snapshot.py), and a process started again with the same spec, code and
+data resumes from it, to the same result as without the interruption. run.py passes it and removes
 the snapshot once the result is stored.
 """
 
@@ -122,10 +122,10 @@ def code_digest():
 
 def resume_training(trainer, train_data, log, spec, path):
     """(fit's callback, what the earlier processes took) with a snapshot at ``path``: an
-    existing one of this spec and code is restored into ``trainer`` and ``log`` first."""
-    snapshot = TrainingSnapshot(
-        trainer, train_data, path, {"spec": spec, "code": code_digest()}, SNAPSHOT_SECONDS
-    )
+    existing one of this spec, code and data (the dataset's atomic files) is restored into
+    ``trainer`` and ``log`` first."""
+    identity = {"spec": spec, "code": code_digest(), "data": trainer.data_identity["files"]}
+    snapshot = TrainingSnapshot(trainer, train_data, path, identity, SNAPSHOT_SECONDS)
     earlier, state = FIRST_PROCESS, snapshot.stored()
     if state is not None:
         extra = snapshot.restore(state)
@@ -134,7 +134,7 @@ def resume_training(trainer, train_data, log, spec, path):
         earlier["resumed_at_epochs"] = earlier["resumed_at_epochs"] + [trainer.start_epoch]
         trainer.logger.info(f"resumed from the snapshot {path} at epoch {trainer.start_epoch}")
     elif Path(path).exists():
-        trainer.logger.info(f"snapshot {path} is of another spec or code: training from the start")
+        trainer.logger.info(f"snapshot {path} is of another spec, code or data: training anew")
     start = time.perf_counter()
     progress = lambda: {
         "log": dict(vars(log)),

@@ -118,14 +118,26 @@ def test_an_interrupted_process_resumes_to_the_uninterrupted_result(tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         run_one.run(spec, path)
     monkeypatch.setattr(run_one.TrainingSnapshot, "save", save)
+    interrupted = path.read_bytes()
     resumed = run_one.run(spec, path)
     assert resumed["resumed_at_epochs"] == [2] and "resumed_at_epochs" not in straight
     for key in ("tests", "valid_metrics", "valid_score", "epochs", "best_epoch", "config"):
         assert resumed[key] == straight[key], key
     assert resumed["cpu_seconds"] > resumed["fit_seconds"] > 0
-    # another code (or spec): the snapshot is not resumed
-    monkeypatch.setattr(run_one, "code_digest", lambda: "other code")
-    assert "resumed_at_epochs" not in run_one.run(spec, path)
+
+    # with other data, or another code, the same snapshot is not resumed
+    build = run_one.build
+
+    def other_data(spec):
+        built = build(spec)
+        built[2].data_identity["files"]["ml-100k.inter"] = "another sha256"
+        return built
+
+    for name, other in (("build", other_data), ("code_digest", lambda: "other code")):
+        path.write_bytes(interrupted)
+        with monkeypatch.context() as patch:
+            patch.setattr(run_one, name, other)
+            assert "resumed_at_epochs" not in run_one.run(spec, path)
 
 
 def test_log_names_carry_the_seed_and_the_settings():
