@@ -103,7 +103,7 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     """Run one process (or, with ``resume``, reuse its stored result when the spec is the
     same); each finished process's result is stored next to its log with the commit it ran.
     The process keeps a training snapshot beside them; with ``resume`` an interrupted process
-    goes on from it (same spec and code: run_one.py), and it is removed with the result stored.
+    goes on from it (same spec, code and data: run_one.py); it is removed with the result stored.
     ``test=False``: validation only (a tuning trial)."""
     spec, tag = (
         process_spec(model, dataset, config, test),

@@ -1,8 +1,8 @@
 """RecBole's Collector with a cheaper ``rec.topk`` (what Recall, NDCG, Hit, MRR, Precision and
 TRecall read). RecBole marks the positives in an int32 [users x items] matrix and sums its rows;
-here they are marked in a boolean one and counted from the distinct (user, item) pairs, the same
-tensor in a quarter of the memory and without the pass over the matrix. Other resources, or
-several at once, go through RecBole's code."""
+here they are marked in a boolean one (a quarter of the memory) and counted from the distinct
+(user, item) pairs (no pass over the matrix): the same tensor. Other resources, or several at
+once, go through RecBole's code."""
 
 import torch
 from recbole.evaluator.collector import Collector
