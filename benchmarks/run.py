@@ -21,8 +21,10 @@ the mean was kept hold their first seed's instead, as valid_metrics_first_seed.
 
 import argparse
 import datetime
+import fcntl
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -250,15 +252,44 @@ def key(record):
     )
 
 
+def update_records(out, merge, table):
+    """Replace the records file ``out`` (a JSON list) by ``merge(its records)`` and its ``.md``
+    by ``table(merged)``. Steps of a suite running side by side share these files: the
+    read-merge-write holds an exclusive lock on the folder, and each file is replaced whole, so
+    a reader never sees half of one and no step's records are lost."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(out.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        merged = merge(json.loads(out.read_text()) if out.exists() else [])
+        for path, text in (
+            (out, json.dumps(merged, indent=1) + "\n"),
+            (out.with_suffix(".md"), table(merged)),
+        ):
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(text)
+            os.replace(partial, path)
+    finally:
+        os.close(folder)  # releases the lock
+
+
 def save(records, out):
-    existing = json.loads(out.read_text()) if out.exists() else []
     new_keys = {key(r) for r in records}
-    merged = [r for r in existing if key(r) not in new_keys] + records
-    merged.sort(
-        key=lambda r: (r["dataset"], r["protocol"], r["split"], r["model"], r.get("variant", ""))
-    )
-    out.write_text(json.dumps(merged, indent=1) + "\n")
-    out.with_suffix(".md").write_text(markdown_table(merged))
+
+    def merge(existing):
+        merged = [r for r in existing if key(r) not in new_keys] + records
+        return sorted(
+            merged,
+            key=lambda r: (
+                r["dataset"],
+                r["protocol"],
+                r["split"],
+                r["model"],
+                r.get("variant", ""),
+            ),
+        )
+
+    update_records(out, merge, markdown_table)
 
 
 def markdown_table(records):

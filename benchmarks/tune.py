@@ -31,6 +31,7 @@ from run import (
     protocol_key,
     run_process,
     run_specs,
+    update_records,
 )
 
 from recbole_hybrid.hyper import ALGOS, params_file_for, read_space, searched_names, tune
@@ -86,11 +87,11 @@ def tuning_record(model, dataset, protocol_text, draw, space, algo, result, vali
 
 
 def save_tuning(record, out):
-    existing = json.loads(out.read_text()) if out.exists() else []
-    merged = [r for r in existing if protocol_key(r) != protocol_key(record)] + [record]
-    merged.sort(key=protocol_key)
-    out.write_text(json.dumps(merged, indent=1) + "\n")
-    out.with_suffix(".md").write_text(tuning_table(merged))
+    merge = lambda existing: sorted(
+        [r for r in existing if protocol_key(r) != protocol_key(record)] + [record],
+        key=protocol_key,
+    )
+    update_records(out, merge, tuning_table)
 
 
 def tuning_table(records):

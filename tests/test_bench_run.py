@@ -140,6 +140,32 @@ def test_an_interrupted_process_resumes_to_the_uninterrupted_result(tmp_path, mo
             assert "resumed_at_epochs" not in run_one.run(spec, path)
 
 
+def _save_one(out, i):
+    record = {"model": f"M{i}", "dataset": "d", "protocol": "strong", "split": "", "metrics": {}}
+    for _ in range(20):  # many read-merge-writes, side by side with the other processes
+        run.update_records(
+            out, lambda existing: [r for r in existing if r != record] + [record], str
+        )
+
+
+def test_steps_side_by_side_lose_no_records(tmp_path):
+    """Suite steps running at once share a records file: each read-merge-write is locked and
+    each file replaced whole, so every step's records are there at the end."""
+    import multiprocessing
+
+    out = tmp_path / "records.json"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_save_one, args=(out, i)) for i in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    assert sorted(r["model"] for r in json.loads(out.read_text())) == [f"M{i}" for i in range(6)]
+    assert out.with_suffix(".md").read_text() == str(json.loads(out.read_text()))
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def test_log_names_carry_the_seed_and_the_settings():
     specs = run.run_specs("LRMM", "amazon-mi", "rating", None, {}, [0, 1])
     specs += run.run_specs("LRMM", "amazon-mi", "rating", None, {"mdrop_prob": 0.25}, [0])
