@@ -399,6 +399,13 @@ def build_parser():
         action="store_true",
         help="with --suite: what each step's files already hold (trials, draws, process hours)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="with --suite: run this many steps side by side (each one process at a time; "
+        "a step waits for its tuning), each step's output in results/logs/suite-<SUITE>-<k>.log",
+    )
     parser.add_argument("--models", nargs="+")
     parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--protocols", nargs="+", default=["recbole"])
@@ -456,7 +463,7 @@ def main():
     if args.suite:
         from suite import run_suite
 
-        return run_suite(args.suite, args.tables, args.dry_run, args.status)
+        return run_suite(args.suite, args.tables, args.dry_run, args.status, args.jobs)
     if not (args.models and args.datasets and args.out):
         parser.error("--models, --datasets and --out are required (or --suite)")
     out = Path(args.out)

@@ -4,6 +4,7 @@ every draw with its chosen setting (benchmarks/run.py --tuned --split-seeds). Ev
 resumes what exists, so running the suite again goes on where it stopped.
 
     python benchmarks/run.py --suite headline [--tables strong cold] [--dry-run | --status]
+    python benchmarks/run.py --suite headline --jobs 3      # three steps side by side
 
 ``--status`` reads, for each step, what its files already hold (trials, draws, the training
 snapshots of processes under way or interrupted) and the process seconds they took, without
@@ -16,6 +17,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -213,10 +215,74 @@ def suite_progress(name):
     return sum(s[0] for s in statuses), len(statuses), sum(s[2] for s in statuses)
 
 
-def run_suite(name, tables=None, dry_run=False, status=False):
+def waits_for(commands):
+    """{step: the step it waits for}: each run.py step with ``--tuned`` waits for the tune.py
+    step of its model, dataset and protocol."""
+    tunings = {
+        (option(argv, "--model"), option(argv, "--dataset"), option(argv, "--protocol")): i
+        for i, argv in enumerate(commands)
+        if argv[0] == "benchmarks/tune.py"
+    }
+    return {
+        i: tunings[
+            (option(argv, "--models"), option(argv, "--datasets"), option(argv, "--protocols"))
+        ]
+        for i, argv in enumerate(commands)
+        if argv[0] == "benchmarks/run.py" and "--tuned" in argv
+    }
+
+
+def start_step(argv, log_file):
+    """The process of one step, its output in ``log_file``."""
+    with open(log_file, "a") as log:
+        return subprocess.Popen(
+            [sys.executable, *argv], cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def run_side_by_side(name, commands, jobs, start=start_step, poll_seconds=5.0):
+    """Run the steps ``jobs`` at a time, in the suite's order as far as each step's tuning
+    allows (``waits_for``); each step's output goes to its own log. A failed step's dependants
+    are skipped, the others go on. Returns the number of failed or skipped steps."""
+    after = waits_for(commands)
+    pending, running, done, failed = list(range(len(commands))), {}, set(), set()
+    logs = HERE / "results" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    say = lambda i, what: print(f"[suite {name} {i + 1}/{len(commands)}] {what}", flush=True)
+    while pending or running:
+        for i in list(pending):
+            if after.get(i) in failed:
+                pending.remove(i)
+                failed.add(i)
+                say(i, f"skipped: step {after[i] + 1} (its tuning) failed")
+            elif len(running) < jobs and (i not in after or after[i] in done):
+                pending.remove(i)
+                log_file = logs / f"suite-{name}-{i + 1}.log"
+                running[i] = start(commands[i], log_file)
+                say(
+                    i,
+                    "started: python "
+                    + " ".join(map(shlex.quote, commands[i]))
+                    + f"  [log: {log_file}]",
+                )
+        time.sleep(poll_seconds if running else 0)
+        for i, process in list(running.items()):
+            if process.poll() is not None:
+                del running[i]
+                (done if process.returncode == 0 else failed).add(i)
+                say(i, "done" if process.returncode == 0 else f"failed (exit {process.returncode})")
+    return len(failed)
+
+
+def run_suite(name, tables=None, dry_run=False, status=False, jobs=1):
     """Run (or with ``dry_run`` print, with ``status`` report) every step of
-    ``benchmarks/suites/<name>.yaml``."""
+    ``benchmarks/suites/<name>.yaml``; ``jobs`` > 1: that many steps side by side."""
     commands = load_suite(name, tables)
+    if jobs > 1 and not (dry_run or status):
+        failed = run_side_by_side(name, commands, jobs)
+        if failed:
+            raise SystemExit(f"suite {name}: {failed} steps failed or skipped (see their logs)")
+        return
     done, total_seconds = 0, 0.0
     for i, argv in enumerate(commands, 1):
         head = f"[suite {name} {i}/{len(commands)}]"

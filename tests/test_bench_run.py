@@ -477,6 +477,52 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     assert suite.tuning_status(no_settings) == (True, "tuned, 2 trials", 60.0)
 
 
+def test_suite_steps_side_by_side_wait_for_their_tuning(tmp_path, monkeypatch):
+    """--jobs 2: at most two steps at once, in the suite's order as far as tunings allow; a
+    run step starts after its tuning; a failed tuning's run step is skipped, the rest go on."""
+    import subprocess
+
+    import suite
+
+    monkeypatch.setattr(suite, "HERE", tmp_path / "benchmarks")
+    tune = lambda model: [
+        "benchmarks/tune.py",
+        "--model",
+        model,
+        "--dataset",
+        "d",
+        "--protocol",
+        "p",
+    ]
+    draws = lambda model: ["benchmarks/run.py", "--models", model, "--datasets", "d"]
+    draws_tuned = lambda model: draws(model) + ["--protocols", "p", "--tuned", "t.json"]
+    commands = [tune("A"), draws_tuned("A"), tune("B"), draws_tuned("B"), draws("C")]
+    assert suite.waits_for(commands) == {1: 0, 3: 2}
+    events = tmp_path / "events"
+
+    def start(argv, log_file):  # a step: logs its start, works a moment, logs its end
+        model = argv[argv.index("--model" if "--model" in argv else "--models") + 1]
+        step = f"{argv[0].split('/')[1][:-3]}-{model}"
+        code = 1 if step == "tune-B" else 0
+        script = (
+            f"import time; f = open({str(events)!r}, 'a'); f.write('start {step}\\n'); f.flush(); "
+            f"time.sleep(0.3); f.write('end {step}\\n'); raise SystemExit({code})"
+        )
+        return subprocess.Popen([sys.executable, "-c", script])
+
+    failed = suite.run_side_by_side("s", commands, jobs=2, start=start, poll_seconds=0.05)
+    lines = events.read_text().split()
+    order = [f"{a} {b}" for a, b in zip(lines[::2], lines[1::2])]
+    assert failed == 2  # tune-B, and run-B skipped
+    assert "start run-B" not in order and "start run-C" in order
+    assert order.index("start run-A") > order.index("end tune-A")
+    running, most = 0, 0
+    for event in order:
+        running += 1 if event.startswith("start") else -1
+        most = max(most, running)
+    assert most == 2
+
+
 def test_process_seconds_cpu_time_else_the_wall_clock_timings():
     import suite
 
