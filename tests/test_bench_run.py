@@ -166,6 +166,20 @@ def test_steps_side_by_side_lose_no_records(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_a_tuning_rerun_that_reused_every_trial_keeps_the_record_as_it_was(tmp_path):
+    import tune
+
+    out = tmp_path / "tuning.json"
+    record = {"model": "EASE", "dataset": "d", "protocol": "strong", "trials": 2}
+    record.update(chosen={"reg_weight": 1.0}, every_trial=[], space={}, algo="exhaustive")
+    record.update(valid_score=0.3, valid_metric="ndcg@100", command="c", draw=0)
+    tune.save_tuning(dict(record, commit="aaa", date="2026-12-01"), out)
+    tune.save_tuning(dict(record, commit="bbb", date="2026-12-07"), out)  # every trial reused
+    assert [r["commit"] for r in json.loads(out.read_text())] == ["aaa"]
+    tune.save_tuning(dict(record, trials=3, commit="bbb", date="2026-12-07"), out)  # a new trial
+    assert [(r["commit"], r["trials"]) for r in json.loads(out.read_text())] == [("bbb", 3)]
+
+
 def test_log_names_carry_the_seed_and_the_settings():
     specs = run.run_specs("LRMM", "amazon-mi", "rating", None, {}, [0, 1])
     specs += run.run_specs("LRMM", "amazon-mi", "rating", None, {"mdrop_prob": 0.25}, [0])
