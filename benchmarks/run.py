@@ -101,6 +101,9 @@ def process_tag(model, dataset, config, test=True):
     return ("" if test else "trial-") + run_tag(model, dataset, config)
 
 
+SNAPSHOT_SUFFIX = ".snapshot.pth"  # a process's training snapshot: <log dir>/<tag><suffix>
+
+
 def run_process(model, dataset, config, log_dir, resume=False, test=True):
     """Run one process (or, with ``resume``, reuse its stored result when the spec is the
     same); each finished process's result is stored next to its log with the commit it ran.
@@ -113,7 +116,7 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     )
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
-    snapshot = log_dir / f"{tag}.snapshot.pth"
+    snapshot = log_dir / f"{tag}{SNAPSHOT_SUFFIX}"
     if resume and (result := cached_result(result_file, spec)) is not None:
         print(f"REUSED {result_file} (commit {result.get('commit')})", flush=True)
         return result

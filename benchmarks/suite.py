@@ -163,7 +163,7 @@ def tuning_status(argv):
     )
     if record:
         return True, f"tuned, {record['trials']} trials", seconds
-    snapshots = (HERE / "results" / "logs").glob(f"{glob.escape(prefix)}*.snapshot.pth")
+    snapshots = (HERE / "results" / "logs").glob(f"{glob.escape(prefix)}*{run.SNAPSHOT_SUFFIX}")
     return False, f"{len(results)} of {budget} trials" + under_way(list(snapshots)), seconds
 
 
@@ -187,8 +187,8 @@ def draws_status(argv):
         stored = run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, spec))
         if stored is not None:
             results.append(stored)
-        elif Path(f"{tag}.snapshot.pth").exists():
-            snapshots.append(Path(f"{tag}.snapshot.pth"))
+        elif (snapshot := Path(f"{tag}{run.SNAPSHOT_SUFFIX}")).exists():
+            snapshots.append(snapshot)
     seconds = sum(process_seconds(r) for r in results)
     text = f"{len(results)} of {len(specs)} draws" + under_way(snapshots)
     return len(results) == len(specs), text, seconds
