@@ -84,6 +84,38 @@ def test_strong_drops_items_no_training_user_has(strong):
     assert dropped == {(u, i) for u, i in every if i not in train_items}
 
 
+def test_strong_scores_only_users_keeping_min_items(tmp_path):
+    """Liang et al.: a held-out user left with fewer than 5 items after the drop is folded in
+    whole and not scored. Half the users share their 6 items; the other half share 3 and
+    have 3 of their own, which only survive when that user trains."""
+    from test_content import write_dataset
+
+    shared = [f"s{k}" for k in range(6)]
+    inter = [(f"u{u}", i) for u in range(50) for i in shared]
+    inter += [
+        (f"v{u}", i) for u in range(50) for i in shared[:3] + [f"own{u}-{k}" for k in range(3)]
+    ]
+    config = Config(
+        "ContentKNN",
+        "tiny",
+        config_dict=dict(
+            QUIET,
+            protocol="strong",
+            data_path=str(write_dataset(tmp_path, items=None, inter=inter)),
+        ),
+    )
+    dataset = create_dataset(config)
+    split = dataset.build_protocol()
+    token = dataset.field2id_token["user_id"]
+    held_out = {u for u, _ in pairs(split.history) - pairs(split.train)}
+    scored = users(split.valid) | users(split.tests["test"])
+    assert {token[u][0] for u in held_out} == {"u", "v"}  # both kinds were drawn
+    assert {token[u][0] for u in scored} == {"u"}
+    unscored = held_out - scored
+    history = pairs(split.history)
+    assert all(len({i for u, i in history if u == user}) == 3 for user in unscored)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["strong", "cold", "recbole"])
 def test_split_seed_draws_the_split(protocol):

@@ -102,7 +102,8 @@ def strong_split(dataset):
     user's items is her input at evaluation, the rest is scored. Only users with at least
     ``strong_min_items`` interactions are held out (Multi-VAE's preprocessing). With
     ``strong_drop_unseen_items`` (default), held-out users lose the items no training user
-    has, from fold-in and targets alike, before the fold-in share is drawn (Liang et al.'s
+    has, from fold-in and targets alike, before the fold-in share is drawn; one left with
+    fewer than ``strong_min_items`` items is folded in whole and not scored (Liang et al.'s
     preprocessing, which MD-CVAE follows)."""
     config = dataset.config
     dataset._change_feat_format()
@@ -130,6 +131,7 @@ def strong_split(dataset):
         kept = (user_role == 0) | np.isin(items, items[user_role == 0])
     counts = np.bincount(users[kept], minlength=dataset.user_num)
     n_scored = np.maximum((counts * (1 - config["fold_in_ratio"])).astype(np.int64), 1)
+    n_scored[counts < config["strong_min_items"]] = 0
     scored = np.zeros(len(users), dtype=bool)
     scored[kept] = rank_within_user(users[kept], rng) < n_scored[users[kept]]
     return ProtocolSplit(
