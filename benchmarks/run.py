@@ -276,11 +276,21 @@ def update_records(out, merge, table):
         os.close(folder)  # releases the lock
 
 
-def save(records, out):
-    new_keys = {key(r) for r in records}
+PROVENANCE = ("commit", "date")  # of the code and day that wrote a record
 
+
+def same_but_provenance(a, b):
+    """Whether two records differ at most in provenance, as their JSON files hold them (a
+    rerun that reused every process gives such a record: the stored one is kept)."""
+    bare = lambda r: json.loads(json.dumps({k: v for k, v in r.items() if k not in PROVENANCE}))
+    return bare(a) == bare(b)
+
+
+def save(records, out):
     def merge(existing):
-        merged = [r for r in existing if key(r) not in new_keys] + records
+        fresh = [r for r in records if not any(same_but_provenance(r, o) for o in existing)]
+        new_keys = {key(r) for r in fresh}
+        merged = [r for r in existing if key(r) not in new_keys] + fresh
         return sorted(
             merged,
             key=lambda r: (

@@ -31,6 +31,7 @@ from run import (
     protocol_key,
     run_process,
     run_specs,
+    same_but_provenance,
     update_records,
 )
 
@@ -86,17 +87,13 @@ def tuning_record(model, dataset, protocol_text, draw, space, algo, result, vali
     }
 
 
-PROVENANCE = ("commit", "date")  # of the code and day that wrote the record
-
-
 def save_tuning(record, out):
     """Store ``record``, replacing the one of its model, dataset and protocol; one that differs
     only in provenance (a rerun that reused every trial) is kept as it was."""
 
     def merge(existing):
         same = lambda r: protocol_key(r) == protocol_key(record)
-        bare = lambda r: {k: v for k, v in r.items() if k not in PROVENANCE}
-        if any(same(r) and bare(r) == bare(record) for r in existing):
+        if any(same(r) and same_but_provenance(r, record) for r in existing):
             return existing
         return sorted([r for r in existing if not same(r)] + [record], key=protocol_key)
 

@@ -173,11 +173,24 @@ def test_a_tuning_rerun_that_reused_every_trial_keeps_the_record_as_it_was(tmp_p
     record = {"model": "EASE", "dataset": "d", "protocol": "strong", "trials": 2}
     record.update(chosen={"reg_weight": 1.0}, every_trial=[], space={}, algo="exhaustive")
     record.update(valid_score=0.3, valid_metric="ndcg@100", command="c", draw=0)
+    record.update(space={"mlp_hidden_size": ([600], [300])})  # a tuple: a list once stored
     tune.save_tuning(dict(record, commit="aaa", date="2026-12-01"), out)
     tune.save_tuning(dict(record, commit="bbb", date="2026-12-07"), out)  # every trial reused
     assert [r["commit"] for r in json.loads(out.read_text())] == ["aaa"]
     tune.save_tuning(dict(record, trials=3, commit="bbb", date="2026-12-07"), out)  # a new trial
     assert [(r["commit"], r["trials"]) for r in json.loads(out.read_text())] == [("bbb", 3)]
+
+
+def test_a_draws_rerun_that_reused_every_process_keeps_the_record_as_it_was(tmp_path):
+    out = tmp_path / "records.json"
+    record = {"model": "EASE", "dataset": "d", "protocol": "strong", "split": "test"}
+    record.update(metrics={"recall@20": 0.3}, split_seeds=(0, 1), command="c", epochs=3)
+    record.update(epoch_seconds=1.0, eval_seconds=0.5, peak_mem_mb=100.0)
+    run.save([dict(record, commit="aaa", date="2026-12-01")], out)
+    run.save([dict(record, commit="bbb", date="2026-12-07")], out)  # every draw reused
+    assert [r["date"] for r in json.loads(out.read_text())] == ["2026-12-01"]
+    run.save([dict(record, metrics={"recall@20": 0.4}, commit="bbb", date="2026-12-07")], out)
+    assert [r["metrics"] for r in json.loads(out.read_text())] == [{"recall@20": 0.4}]
 
 
 def test_log_names_carry_the_seed_and_the_settings():
