@@ -27,6 +27,7 @@ Imported by ``recbole_hybrid/__init__.py``; every patch is idempotent and verifi
    symmetric positive definite for reg > 0; otherwise numpy's inverse as before.
 """
 
+import contextlib
 import functools
 import importlib
 import time
@@ -39,6 +40,7 @@ import scipy.sparse as sp
 import torch
 
 from recbole_hybrid import distributed
+from recbole_hybrid.progress import heartbeat
 
 _NUMPY_ALIASES = {
     "float": np.float64,
@@ -86,19 +88,30 @@ def spd_inverse(matrix):
     symmetric input, and torch's inverse of a Cholesky factor is exactly symmetric.
     """
     n, started = matrix.shape[0], time.perf_counter()
-    if n >= LOGGED_INVERSE:
-        getLogger().info(f"inverting the {n} x {n} Gram matrix (Cholesky, {matrix.dtype}) ...")
-    array = np.asarray(matrix)
-    dense = torch.from_numpy(array.T if array.flags.f_contiguous else np.ascontiguousarray(array))
-    factor, info = torch.linalg.cholesky_ex(dense)
-    if int(info) != 0:
-        return np.linalg.inv(matrix)
-    inverse = torch.cholesky_inverse(factor)
-    inverse = (inverse.mT if inverse.mT.is_contiguous() else inverse.contiguous()).numpy()
-    if n >= LOGGED_INVERSE:
-        getLogger().info(
-            f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s"
+    logged = n >= LOGGED_INVERSE
+    log = getLogger().info if logged else lambda message: None
+    log(f"inverting the {n} x {n} Gram matrix (Cholesky, {matrix.dtype}) ...")
+    stage = {"now": "its Cholesky factor"}
+    describe = lambda seconds: (
+        f"inverting the {n} x {n} Gram matrix: {stage['now']}, {seconds:.0f} s"
+    )
+    with heartbeat(describe) if logged else contextlib.nullcontext():
+        array = np.asarray(matrix)
+        dense = torch.from_numpy(
+            array.T if array.flags.f_contiguous else np.ascontiguousarray(array)
         )
+        factor, info = torch.linalg.cholesky_ex(dense)
+        if int(info) != 0:
+            log("not positive definite: numpy's general inverse instead")
+            stage["now"] = "numpy's general inverse"
+            return np.linalg.inv(matrix)
+        seconds = time.perf_counter() - started
+        # inverting the factor costs about twice the factorisation (LAPACK potri vs potrf)
+        log(f"Cholesky factor in {seconds:.0f} s; inverting it, about {2 * seconds:.0f} s")
+        stage["now"] = "inverting the factor"
+        inverse = torch.cholesky_inverse(factor)
+    inverse = (inverse.mT if inverse.mT.is_contiguous() else inverse.contiguous()).numpy()
+    log(f"inverted the {n} x {n} Gram matrix in {time.perf_counter() - started:.0f} s")
     return np.asmatrix(inverse) if isinstance(matrix, np.matrix) else inverse
 
 

@@ -87,5 +87,48 @@ def test_doc2vec_and_large_inverses_report_progress(monkeypatch, caplog):
         compat.spd_inverse(np.eye(3, dtype=np.float32) * 2)
     assert (
         "inverting the 3 x 3 Gram matrix" in caplog.text
+        and "Cholesky factor in" in caplog.text
         and "inverted the 3 x 3 Gram matrix in" in caplog.text
     )
+
+
+def test_heartbeat_logs_while_the_block_runs_and_stops_with_it():
+    import threading
+    import time
+
+    from recbole_hybrid.progress import heartbeat
+
+    lines = []
+    with heartbeat(lambda seconds: f"still running, {seconds:.1f} s", 0.02, lines.append):
+        time.sleep(0.3)
+    beats = len(lines)
+    assert beats >= 3 and lines[0].startswith("still running")
+    with pytest.raises(KeyError), heartbeat(str, 0.02, lines.append):
+        raise KeyError("the block failed")
+    time.sleep(0.1)
+    assert len(lines) <= beats + 1  # nothing once the block has ended
+    assert not [t for t in threading.enumerate() if t.name == "heartbeat"]
+
+
+def test_a_long_inverse_says_which_step_it_is_in(monkeypatch, caplog):
+    import logging
+    import time
+
+    import numpy as np
+    import torch
+
+    from recbole_hybrid import compat, progress
+
+    slow_inverse = torch.cholesky_inverse
+
+    def slow(factor):
+        time.sleep(0.3)
+        return slow_inverse(factor)
+
+    monkeypatch.setattr(compat, "LOGGED_INVERSE", 3)
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(compat.torch, "cholesky_inverse", slow)
+    with caplog.at_level(logging.INFO):
+        inverse = compat.spd_inverse(np.eye(3, dtype=np.float32) * 2)
+    assert np.allclose(inverse, np.eye(3) / 2)
+    assert "inverting the 3 x 3 Gram matrix: inverting the factor" in caplog.text
