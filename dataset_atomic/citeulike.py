@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .common import (
+    StageLog,
     join_tokens,
     parse_count_line,
     read_id_lists,
@@ -256,13 +257,14 @@ def write_random_splits(out_dir: Path, name: str, users) -> dict:
 
 
 # ---------------------------------------------------------------- .item
-def dense_vectors(content: Content, d2v_epochs: int) -> dict[str, np.ndarray]:
-    return {
-        "text_vec": lsi_vectors(content.corpus, VECTOR_DIM, seed=VECTOR_SEED),
-        "d2v_vec": doc2vec_vectors(
-            content.documents, VECTOR_DIM, seed=VECTOR_SEED, epochs=d2v_epochs
-        ),
-    }
+def dense_vectors(content: Content, d2v_epochs: int, log: StageLog) -> dict[str, np.ndarray]:
+    log.stage("TF-IDF -> LSI text vectors (text_vec)")
+    text_vec = lsi_vectors(content.corpus, VECTOR_DIM, seed=VECTOR_SEED)
+    log.stage(f"Doc2Vec vectors (d2v_vec), {d2v_epochs} epochs")
+    d2v_vec = doc2vec_vectors(
+        content.documents, VECTOR_DIM, seed=VECTOR_SEED, epochs=d2v_epochs, report=log.epoch
+    )
+    return {"text_vec": text_vec, "d2v_vec": d2v_vec}
 
 
 def write_item_file(path: Path, content: Content, vectors: dict[str, np.ndarray]) -> int:
@@ -303,14 +305,17 @@ def convert(raw_dir: Path, out_dir: Path, spec: DatasetSpec) -> dict:
     started = time.perf_counter()
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    log = StageLog(spec.name)
+    log.stage("reading the users and the items' content")
     users = read_id_lists(raw_dir / "users.dat")
     content = spec.load_content(raw_dir)
     check_item_ids(users, content.n_items)
     files = {f"{spec.name}.inter": write_inter(out_dir / f"{spec.name}.inter", users)}
 
     text_started = time.perf_counter()
-    vectors = dense_vectors(content, spec.d2v_epochs)
+    vectors = dense_vectors(content, spec.d2v_epochs, log)
     text_seconds = time.perf_counter() - text_started
+    log.stage(f"writing {spec.name}.item and the CVAE splits (fixed, random)")
     files[f"{spec.name}.item"] = write_item_file(out_dir / f"{spec.name}.item", content, vectors)
 
     split_files, split_facts = write_fixed_splits(raw_dir, out_dir, spec.name, users)

@@ -9,6 +9,8 @@ import hashlib
 import json
 import math
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -20,6 +22,26 @@ INTER_HEADER = ("user_id:token", "item_id:token")
 
 
 # ---------------------------------------------------------------- reading
+class StageLog:
+    """A converter's progress on stderr (a build takes minutes): ``stage(text)`` when a step
+    starts, ``epoch(stage, done, total)`` for an iterative step (``train_doc2vec``'s report),
+    each line with the seconds since the build started."""
+
+    def __init__(self, name: str):
+        self.name, self.started = name, time.perf_counter()
+
+    def say(self, text: str) -> None:
+        seconds = time.perf_counter() - self.started
+        print(f"{self.name}: {text} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+
+    def stage(self, text: str) -> None:
+        self.say(text + " ...")
+
+    def epoch(self, stage: str, done: int, total: int, loss=None) -> None:
+        if done:
+            self.say(f"{stage} epoch {done}/{total}")
+
+
 def read_lines(path: Path) -> list[str]:
     """Lines of a text file without line ends (a missing final newline is fine)."""
     lines = Path(path).read_text(encoding="utf8").split("\n")

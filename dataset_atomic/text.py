@@ -22,6 +22,7 @@ from gensim.models import Doc2Vec, LsiModel, TfidfModel
 from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.doc2vec import TaggedDocument
 from gensim.parsing.preprocessing import STOPWORDS
+from gensim.utils import dict_from_corpus
 
 logging.getLogger("gensim").setLevel(logging.WARNING)  # its INFO lines flood RecBole's log
 
@@ -145,7 +146,13 @@ def lsi_vectors(corpus: list[BowDoc], dim: int = 100, seed: int = 0) -> np.ndarr
     """TF-IDF weighting, then a `dim`-topic LSI; (n_docs, dim) float32, zeros for empty docs."""
     tfidf = TfidfModel(corpus, normalize=True)
     weighted = [tfidf[doc] for doc in corpus]
-    lsi = LsiModel(weighted, num_topics=dim, chunksize=len(corpus) + 1, random_seed=seed)
+    lsi = LsiModel(
+        weighted,
+        id2word=dict_from_corpus(weighted),  # what gensim assumes without one, minus its warning
+        num_topics=dim,
+        chunksize=len(corpus) + 1,
+        random_seed=seed,
+    )
     projected = [lsi[doc] for doc in weighted]
     vectors = corpus2dense(projected, num_terms=dim, num_docs=len(corpus)).T
     return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -194,13 +201,15 @@ def train_doc2vec(docs, dim, epochs, min_count, window, seed, word_vectors=True,
 
 
 def doc2vec_vectors(
-    docs: Sequence[Sequence[str]], dim: int = 100, seed: int = 0, epochs: int = 10
+    docs: Sequence[Sequence[str]], dim: int = 100, seed: int = 0, epochs: int = 10, report=None
 ) -> np.ndarray:
     """Document vectors of PV-DBOW Doc2Vec (word order does not matter; no word vectors).
 
     Returns (n_docs, dim) float32; empty documents get zero vectors (never trained).
     """
-    model = train_doc2vec(docs, dim, epochs, min_count=1, window=5, seed=seed, word_vectors=False)
+    model = train_doc2vec(
+        docs, dim, epochs, min_count=1, window=5, seed=seed, word_vectors=False, report=report
+    )
     vectors = np.array([model.dv[i] for i in range(len(docs))], dtype=np.float32)
     vectors[[len(doc) == 0 for doc in docs]] = 0.0
     return vectors

@@ -289,7 +289,10 @@ def test_ensure_atomic_builds_once_then_uses_stamp(fake_raw_root, tmp_path, caps
     data_path = tmp_path / "dataset"
     out_dir = ensure_atomic("citeulike-a", data_path, fake_raw_root)
     assert out_dir == data_path / "citeulike-a"
-    assert "building atomic files for citeulike-a" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "building atomic files for citeulike-a" in said
+    for stage in ("reading the users", "TF-IDF -> LSI", "Doc2Vec epoch 1/", "writing"):
+        assert f"citeulike-a: {stage}" in said  # a build of minutes says what it does
     items = read_atomic(out_dir / "citeulike-a.item")
     assert len(items) == 40 and "cell" in items["title"][1].split()
     stamp_mtime = (out_dir / ".build-stamp.json").stat().st_mtime_ns
