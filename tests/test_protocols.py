@@ -116,6 +116,21 @@ def test_strong_scores_only_users_keeping_min_items(tmp_path):
     assert all(len({i for u, i in history if u == user}) == 3 for user in unscored)
 
 
+def test_strong_with_no_user_left_to_score_stops(tmp_path):
+    from test_content import write_dataset
+
+    own = lambda u: [f"own{u}-{k}" for k in range(2)]
+    inter = [(f"v{u}", i) for u in range(50) for i in ["s0", "s1", "s2"] + own(u)]
+    data_path = str(write_dataset(tmp_path, items=None, inter=inter))
+    config = Config(
+        "MultiVAE", "tiny", config_dict=dict(QUIET, protocol="strong", data_path=data_path)
+    )
+    with pytest.raises(
+        ValueError, match=r"none of the 5 validation users keeps strong_min_items = 5"
+    ):
+        create_dataset(config).build_protocol()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["strong", "cold", "recbole"])
 def test_split_seed_draws_the_split(protocol):
@@ -144,6 +159,12 @@ def cold():
     dataset = create_dataset(config)
     loaders = data_preparation(config, dataset)
     return config, dataset, dataset.protocol_split, loaders
+
+
+@pytest.mark.parametrize("ratio, n_cold", [(0.0001, 0), (1.0, 1682)])
+def test_cold_without_a_cold_or_a_warm_item_stops(ratio, n_cold):
+    with pytest.raises(ValueError, match=rf"cold_item_ratio = {ratio} .* makes {n_cold} cold"):
+        split_of("cold", cold_item_ratio=ratio)
 
 
 def test_cold_items_absent_from_training(cold):

@@ -134,6 +134,14 @@ def strong_split(dataset):
     n_scored[counts < config["strong_min_items"]] = 0
     scored = np.zeros(len(users), dtype=bool)
     scored[kept] = rank_within_user(users[kept], rng) < n_scored[users[kept]]
+    for code, part in ((1, "validation"), (2, "test")):
+        if not scored[user_role == code].any():
+            raise ValueError(
+                f"protocol strong: none of the {int((role == code).sum())} {part} users keeps "
+                f"strong_min_items = {config['strong_min_items']} items once the items no "
+                "training user has are dropped, so there is nothing to score: lower "
+                "strong_min_items or set strong_drop_unseen_items: False"
+            )
     return ProtocolSplit(
         train=subset(dataset, user_role == 0),
         valid=subset(dataset, (user_role == 1) & scored),
@@ -152,6 +160,12 @@ def cold_split(dataset):
     items = dataset.inter_feat[dataset.iid_field].numpy()
     with_inter = np.unique(items)
     n_cold = int(round(len(with_inter) * dataset.config["cold_item_ratio"]))
+    if not 0 < n_cold < len(with_inter):
+        raise ValueError(
+            f"protocol cold: cold_item_ratio = {dataset.config['cold_item_ratio']} of the "
+            f"{len(with_inter)} items with interactions makes {n_cold} cold items: it needs at "
+            "least one cold item and one that trains"
+        )
     cold_items = np.sort(rng.choice(with_inter, size=n_cold, replace=False))
     is_cold = np.isin(items, cold_items)
     warm, cold = subset(dataset, ~is_cold), subset(dataset, is_cold)
