@@ -279,16 +279,21 @@ def update_records(out, merge, table):
 PROVENANCE = ("commit", "date")  # of the code and day that wrote a record
 
 
+def without_provenance(record):
+    """``record`` as its JSON file holds it, minus its provenance."""
+    return json.loads(json.dumps({k: v for k, v in record.items() if k not in PROVENANCE}))
+
+
 def same_but_provenance(a, b):
-    """Whether two records differ at most in provenance, as their JSON files hold them (a
-    rerun that reused every process gives such a record: the stored one is kept)."""
-    bare = lambda r: json.loads(json.dumps({k: v for k, v in r.items() if k not in PROVENANCE}))
-    return bare(a) == bare(b)
+    """Whether two records differ at most in provenance (a rerun that reused every process
+    gives such a record: the stored one is kept)."""
+    return without_provenance(a) == without_provenance(b)
 
 
 def save(records, out):
     def merge(existing):
-        fresh = [r for r in records if not any(same_but_provenance(r, o) for o in existing)]
+        stored = [without_provenance(r) for r in existing]  # once per file, not per record
+        fresh = [r for r in records if without_provenance(r) not in stored]
         new_keys = {key(r) for r in fresh}
         merged = [r for r in existing if key(r) not in new_keys] + fresh
         return sorted(
