@@ -53,13 +53,10 @@ class TrialProcess:
             self.model, self.dataset, config, self.log_dir, self.resume, test=False
         )
         self.valid_metric = result["valid_metric"]
-        print(
-            f"trial {config_dict}: valid {result['valid_metric']} {result['valid_score']}",
-            flush=True,
-        )
         return {
             "model": self.model,
             "best_valid_score": result["valid_score"],
+            "valid_metric": result["valid_metric"],
             "valid_score_bigger": result["valid_metric_bigger"],
             "best_valid_result": result["valid_metrics"],
             "test_result": None,

@@ -12,8 +12,10 @@ one), RecBole's params-file format, one ``name type value`` per line, plus ``#``
 """
 
 import ast
+import logging
 import math
 import os
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,9 +121,10 @@ def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list
         early_stop=early_stop,
     )
     if algo == "exhaustive":
-        tuner.max_evals = min(tuner.max_evals, max_evals or tuner.max_evals)
+        tuner.max_evals = tuner.budget = min(tuner.max_evals, max_evals or tuner.max_evals)
     else:
-        distinct_trials(tuner, min(max_evals or 100, grid_size(space)))
+        tuner.budget = min(max_evals or 100, grid_size(space))
+        distinct_trials(tuner, tuner.budget)
     return tuner
 
 
@@ -144,6 +147,73 @@ def distinct_trials(tuner, budget):
 
     tuner.max_evals = budget * REPEATS_ALLOWED
     tuner.early_stop_fn = stop
+
+
+def loss(result):
+    """hyperopt's loss of a trial's result (it minimises)."""
+    score = result["best_valid_score"]
+    return -score if result["valid_score_bigger"] else score
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def run_search(tuner, log=say, clock=time.monotonic):
+    """``HyperTuning.run`` with two changes. A setting proposed again is answered from its first
+    trial, without training again. Progress is one line when a trial starts and one when it ends
+    (its validation score, the best so far, the time left), instead of hyperopt's bar, whose
+    total counts the proposals a random search is allowed, not the trials it runs."""
+    from hyperopt import STATUS_OK, fmin
+
+    first_run = tuner.trial
+    started = clock()
+    tuner.proposals = 0
+
+    def trial(params):
+        tuner.proposals += 1
+        key = tuner.params2str(params)
+        if key in tuner.params2result:
+            return {"loss": loss(tuner.params2result[key]), "status": STATUS_OK}
+        number, budget = len(tuner.params2result) + 1, tuner.budget
+        log(f"[search] trial {number} of {budget}: {params}")
+        trial_started = clock()
+        outcome = first_run(params)
+        result, now = tuner.params2result[key], clock()
+        best = tuner.params2str(tuner.best_params)
+        left = (now - started) / number * (budget - number)
+        log(
+            f"[search] trial {number} of {budget} done in {now - trial_started:.0f} s: valid "
+            f"{result.get('valid_metric', 'score')} {result['best_valid_score']:.4f}; best so far "
+            f"{tuner.params2result[best]['best_valid_score']:.4f} ({best})"
+            + (f"; about {left:.0f} s left" if number < budget else "")
+        )
+        return outcome
+
+    hyperopt_log = logging.getLogger("hyperopt")
+    level = hyperopt_log.level
+    hyperopt_log.setLevel(logging.WARNING)  # its "early stop" line also ends a full budget
+    try:
+        fmin(
+            trial,
+            tuner.space,
+            algo=tuner.algo,
+            max_evals=tuner.max_evals,
+            early_stop_fn=tuner.early_stop_fn,
+            show_progressbar=False,
+        )
+    finally:
+        hyperopt_log.setLevel(level)
+    done = len(tuner.params2result)
+    log(
+        f"[search] {done} trials in {clock() - started:.0f} s"
+        + (
+            ""
+            if done >= tuner.budget
+            else f" (stopped before the budget of {tuner.budget}: no better trial in a row"
+            " of early_stop trials, or no new setting proposed)"
+        )
+    )
 
 
 def trials(tuner):
@@ -196,7 +266,8 @@ def tune(
 ):
     """Search ``params_file`` (default: the model's) for ``model`` on ``dataset``. ``config_dict``
     and ``config_file_list`` are fixed for every trial; ``fixed_names``: keys set elsewhere (the
-    command line). Returns {'best': the chosen trial, 'trials': every trial}."""
+    command line). Returns {'best': the chosen trial, 'trials': every trial, 'proposals': the
+    settings the search proposed, repeats included}."""
     space = read_space(params_file or params_file_for(model))
     check_fixed(space, set(config_dict or {}) | set(fixed_names) | {"model", "dataset"})
     fixed = dict(config_dict or {}, model=model, dataset=dataset)
@@ -204,7 +275,7 @@ def tune(
         TrialObjective(objective, fixed), space, algo, max_evals, early_stop, config_file_list
     )
     with search_seed(seed):
-        tuner.run()
+        run_search(tuner)
     if output_file:
         export(tuner, output_file)
-    return {"best": best_trial(tuner), "trials": trials(tuner)}
+    return {"best": best_trial(tuner), "trials": trials(tuner), "proposals": tuner.proposals}

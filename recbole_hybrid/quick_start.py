@@ -167,7 +167,8 @@ def replica_spread(config, model):
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):
-    """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's)."""
+    """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's, plus ``valid_metric``;
+    the trial's epochs are logged as in a single run)."""
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
     logger = getLogger()
@@ -177,12 +178,13 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     logging.basicConfig(level=logging.ERROR)
     _, (train_data, valid_data, test_data), _, trainer = prepare(config)
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, verbose=False, saved=saved
+        train_data, valid_data, verbose=True, saved=saved
     )
     test_result = evaluate_test(trainer, test_data, saved)
     return {
         "model": config["model"],
         "best_valid_score": best_valid_score,
+        "valid_metric": config["valid_metric"].lower(),
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,

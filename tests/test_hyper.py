@@ -135,7 +135,8 @@ def counting_objective(calls):
 @pytest.mark.parametrize("budget", [3, 6, 9])
 def test_random_search_budget_counts_distinct_settings(tmp_path, budget):
     """hyperopt's random search repeats settings of a small grid; the budget is the number of
-    distinct settings tried, never more than the grid, and the same seed gives the same trials."""
+    distinct settings tried, never more than the grid, a repeat is answered without training
+    again, and the same seed gives the same trials."""
     space = tmp_path / "a.hyper"
     space.write_text("a choice [1, 2, 3, 4, 5, 6]\n")
     runs = []
@@ -150,9 +151,44 @@ def test_random_search_budget_counts_distinct_settings(tmp_path, budget):
             objective=counting_objective(calls),
         )
         runs.append(calls)
-        assert len(result["trials"]) == len(set(calls)) == min(budget, 6)
+        assert len(result["trials"]) == len(calls) == len(set(calls)) == min(budget, 6)
+        assert result["proposals"] > len(calls)  # this seed repeats a setting: not trained again
     assert runs[0] == runs[1]
-    assert len(runs[0]) > len(set(runs[0]))  # this seed repeats a setting: repeats are not counted
+
+
+def test_search_reports_each_trial_instead_of_hyperopts_bar(tmp_path, capfd):
+    """One line when a trial starts and one when it ends (its score, the best so far, the time
+    left), counted against the budget of distinct settings; no hyperopt bar, whose total counts
+    the proposals allowed (50 per trial)."""
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2, 3, 4, 5, 6]\n")
+    tune(
+        "MultiVAE",
+        "ml-100k",
+        params_file=space,
+        algo="random",
+        max_evals=4,
+        objective=counting_objective([]),
+    )
+    out, err = capfd.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("[search]")]
+    assert [line.split(":")[0] for line in lines] == [
+        f"[search] trial {n} of 4" + end for n in range(1, 5) for end in ("", " done in 0 s")
+    ] + ["[search] 4 trials in 0 s"]
+    assert all("best so far" in line for line in lines[1:-1:2])
+    assert all("s left" in line for line in lines[1:-3:2]) and "left" not in lines[-2]
+    assert "trial/s" not in err + out and "/200" not in err + out
+
+
+def test_search_says_when_it_stops_before_its_budget(tmp_path, capfd):
+    """An early stop (no better trial in early_stop trials) is named, not passed off as done."""
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [6, 5, 4, 3, 2, 1]\n")  # the grid's order: each trial worse
+    result = tune(
+        "MultiVAE", "ml-100k", params_file=space, early_stop=2, objective=counting_objective([])
+    )
+    assert len(result["trials"]) < 6
+    assert "stopped before the budget of 6" in capfd.readouterr().out
 
 
 def parse_export(text):
