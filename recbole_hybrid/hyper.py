@@ -120,11 +120,11 @@ def hyper_tuning(objective, space, algo, max_evals, early_stop, config_file_list
         max_evals=max_evals or 100,
         early_stop=early_stop,
     )
-    if algo == "exhaustive":
-        tuner.max_evals = tuner.budget = min(tuner.max_evals, max_evals or tuner.max_evals)
-    else:
-        tuner.budget = min(max_evals or 100, grid_size(space))
-        distinct_trials(tuner, tuner.budget)
+    # the budget counts distinct settings: a random or bayes search may propose one again
+    grid = grid_size(space)
+    tuner.budget = min(max_evals or (grid if algo == "exhaustive" else 100), grid)
+    tuner.max_evals = tuner.budget * (1 if algo == "exhaustive" else REPEATS_ALLOWED)
+    tuner.early_stop = early_stop
     return tuner
 
 
@@ -135,24 +135,20 @@ def grid_size(space):
     return math.prod(len(values) for values in space["choice"].values())
 
 
-def distinct_trials(tuner, budget):
-    """A random or bayes search proposes a setting again now and then (a repeat costs no training,
-    its result is reused); the budget counts distinct settings, so the search goes on until
-    ``budget`` of them have run (or its early stop fires)."""
-    no_progress = tuner.early_stop_fn
-
-    def stop(trials, *state):
-        stalled, state = no_progress(trials, *state)
-        return stalled or len(tuner.params2result) >= budget, state
-
-    tuner.max_evals = budget * REPEATS_ALLOWED
-    tuner.early_stop_fn = stop
-
-
 def loss(result):
     """hyperopt's loss of a trial's result (it minimises)."""
     score = result["best_valid_score"]
     return -score if result["valid_score_bigger"] else score
+
+
+def keep_best(tuner, proposed):
+    """Set ``tuner.best_params`` to the trial with the best finite validation score (the earliest
+    on ties), or None. RecBole's own choice keeps a first trial whose score is NaN (nothing
+    compares better) and replaces a first score of 0 by any later one."""
+    finite = [k for k, r in tuner.params2result.items() if math.isfinite(r["best_valid_score"])]
+    best = min(finite, key=lambda k: loss(tuner.params2result[k]), default=None)
+    tuner.best_params = None if best is None else proposed[best]
+    tuner.best_score = None if best is None else tuner.params2result[best]["best_valid_score"]
 
 
 def say(line):
@@ -160,35 +156,56 @@ def say(line):
 
 
 def run_search(tuner, log=say, clock=time.monotonic):
-    """``HyperTuning.run`` with two changes. A setting proposed again is answered from its first
-    trial, without training again. Progress is one line when a trial starts and one when it ends
-    (its validation score, the best so far, the time left), instead of hyperopt's bar, whose
-    total counts the proposals a random search is allowed, not the trials it runs."""
-    from hyperopt import STATUS_OK, fmin
+    """``HyperTuning.run`` with three changes. A setting proposed again is answered from its first
+    trial, without training again. A trial whose validation score is not finite (a diverged
+    model) is never chosen, and a search without a finite score stops with an error. Progress is
+    one line when a trial starts and one when it ends (its validation score, the best so far, the
+    time left), instead of hyperopt's bar, whose total counts the proposals a random search is
+    allowed, not the trials it runs."""
+    from hyperopt import STATUS_FAIL, STATUS_OK, fmin
+    from hyperopt.exceptions import AllTrialsFailed
 
-    first_run = tuner.trial
+    first_run, proposed = tuner.trial, {}
     started = clock()
     tuner.proposals = 0
+
+    def answer(result):
+        finite = math.isfinite(result["best_valid_score"])
+        return {
+            "loss": loss(result) if finite else None,
+            "status": STATUS_OK if finite else STATUS_FAIL,
+        }
 
     def trial(params):
         tuner.proposals += 1
         key = tuner.params2str(params)
         if key in tuner.params2result:
-            return {"loss": loss(tuner.params2result[key]), "status": STATUS_OK}
+            return answer(tuner.params2result[key])
         number, budget = len(tuner.params2result) + 1, tuner.budget
         log(f"[search] trial {number} of {budget}: {params}")
         trial_started = clock()
-        outcome = first_run(params)
+        first_run(params)
+        proposed[key] = params
+        keep_best(tuner, proposed)
         result, now = tuner.params2result[key], clock()
-        best = tuner.params2str(tuner.best_params)
         left = (now - started) / number * (budget - number)
         log(
             f"[search] trial {number} of {budget} done in {now - trial_started:.0f} s: valid "
-            f"{result.get('valid_metric', 'score')} {result['best_valid_score']:.4f}; best so far "
-            f"{tuner.params2result[best]['best_valid_score']:.4f} ({best})"
+            f"{result.get('valid_metric', 'score')} {result['best_valid_score']:.4f}"
+            + (
+                "; best so far none"
+                if tuner.best_params is None
+                else f"; best so far {tuner.best_score:.4f} ({tuner.params2str(tuner.best_params)})"
+            )
             + (f"; about {left:.0f} s left" if number < budget else "")
         )
-        return outcome
+        return answer(result)
+
+    def stop(trials, *state):
+        done = list(tuner.params2result)
+        best = tuner.params2str(tuner.best_params) if tuner.best_params else None
+        without_better = len(done) - 1 - done.index(best) if best else len(done)
+        return len(done) >= tuner.budget or without_better >= tuner.early_stop, state
 
     hyperopt_log = logging.getLogger("hyperopt")
     level = hyperopt_log.level
@@ -199,9 +216,11 @@ def run_search(tuner, log=say, clock=time.monotonic):
             tuner.space,
             algo=tuner.algo,
             max_evals=tuner.max_evals,
-            early_stop_fn=tuner.early_stop_fn,
+            early_stop_fn=stop,
             show_progressbar=False,
         )
+    except AllTrialsFailed:  # fmin's own choice at its end; keep_best has chosen (here: none)
+        pass
     finally:
         hyperopt_log.setLevel(level)
     done = len(tuner.params2result)
@@ -210,10 +229,16 @@ def run_search(tuner, log=say, clock=time.monotonic):
         + (
             ""
             if done >= tuner.budget
-            else f" (stopped before the budget of {tuner.budget}: no better trial in a row"
-            " of early_stop trials, or no new setting proposed)"
+            else f" (stopped before the budget of {tuner.budget}: no better trial in the last "
+            f"{tuner.early_stop}, or no new setting proposed)"
         )
     )
+    if tuner.best_params is None:
+        raise ValueError(
+            f"none of the {done} trials has a finite validation score "
+            f"({[r['best_valid_score'] for r in tuner.params2result.values()]}): the models "
+            "diverged; search smaller learning rates or stronger regularisation"
+        )
 
 
 def trials(tuner):

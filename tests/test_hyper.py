@@ -156,6 +156,22 @@ def test_random_search_budget_counts_distinct_settings(tmp_path, budget):
     assert runs[0] == runs[1]
 
 
+def test_exhaustive_search_runs_the_whole_grid_unless_capped(tmp_path):
+    space = tmp_path / "a.hyper"
+    space.write_text(f"a choice {list(range(120))}\n")
+    for max_evals, runs in ((None, 120), (7, 7)):
+        calls = []
+        tune(
+            "MultiVAE",
+            "ml-100k",
+            params_file=space,
+            max_evals=max_evals,
+            early_stop=10**6,
+            objective=counting_objective(calls),
+        )
+        assert len(calls) == len(set(calls)) == runs
+
+
 def test_search_reports_each_trial_instead_of_hyperopts_bar(tmp_path, capfd):
     """One line when a trial starts and one when it ends (its score, the best so far, the time
     left), counted against the budget of distinct settings; no hyperopt bar, whose total counts
@@ -181,14 +197,41 @@ def test_search_reports_each_trial_instead_of_hyperopts_bar(tmp_path, capfd):
 
 
 def test_search_says_when_it_stops_before_its_budget(tmp_path, capfd):
-    """An early stop (no better trial in early_stop trials) is named, not passed off as done."""
+    """early_stop: the search stops after that many trials without a better one, and says so."""
     space = tmp_path / "a.hyper"
-    space.write_text("a choice [6, 5, 4, 3, 2, 1]\n")  # the grid's order: each trial worse
-    result = tune(
-        "MultiVAE", "ml-100k", params_file=space, early_stop=2, objective=counting_objective([])
-    )
-    assert len(result["trials"]) < 6
-    assert "stopped before the budget of 6" in capfd.readouterr().out
+    space.write_text("a choice [1, 2, 3, 4, 5, 6]\n")
+
+    def same_score(config_dict, config_file_list=None):
+        return dict(counting_objective([])(config_dict), best_valid_score=0.5)
+
+    result = tune("MultiVAE", "ml-100k", params_file=space, early_stop=2, objective=same_score)
+    assert len(result["trials"]) == 3  # the first, then 2 without a better one
+    assert "stopped before the budget of 6: no better trial in the last 2" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("algo", ["exhaustive", "random", "bayes"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_trial_without_a_finite_score_is_never_chosen(tmp_path, algo, bad):
+    """A diverged trial (NaN or infinite validation score) first in the search is not kept as the
+    best (RecBole's choice keeps a NaN first trial); when no trial is finite the search stops."""
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2, 3]\n")
+    first = []
+
+    def diverges_first(config_dict, config_file_list=None):
+        first.append(config_dict["a"])
+        score = bad if config_dict["a"] == first[0] else config_dict["a"]
+        return dict(counting_objective([])(config_dict), best_valid_score=score)
+
+    result = tune("MultiVAE", "ml-100k", params_file=space, algo=algo, objective=diverges_first)
+    assert len(result["trials"]) == 3
+    assert result["best"]["params"] == f"a:{max(set((1, 2, 3)) - {first[0]})}"
+
+    def diverges(config_dict, config_file_list=None):
+        return dict(counting_objective([])(config_dict), best_valid_score=bad)
+
+    with pytest.raises(ValueError, match="none of the 3 trials has a finite validation score"):
+        tune("MultiVAE", "ml-100k", params_file=space, algo=algo, objective=diverges)
 
 
 def parse_export(text):
