@@ -12,57 +12,26 @@ the snapshot once the result is stored.
 """
 
 import argparse
-import hashlib
 import json
 import resource
 import sys
 import time
 from pathlib import Path
 
-import recbole
-import torch
 
 from recbole.utils import init_logger, init_seed
 
-from recbole_hybrid.config import Config
+from recbole_hybrid.config import Config, resolved_config
 from recbole_hybrid.epoch_clock import EpochLog
 from recbole_hybrid.quick_start import evaluate_test, prepare
 from recbole_hybrid.training_snapshot import TrainingSnapshot
+from recbole_hybrid.training_snapshot import code_digest as package_code_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SECONDS = 180  # at most this much training is lost when a process is killed
 FIRST_PROCESS = {"fit_seconds": 0.0, "cpu_seconds": 0.0, "resumed_at_epochs": []}  # nothing earlier
 
 RESULT_PREFIX = "RESULT_JSON "
-# keys of the machine or the run's output, not of the setting (left out of a record's config)
-MACHINE_KEYS = {
-    "device",
-    "data_path",
-    "checkpoint_dir",
-    "gpu_id",
-    "use_gpu",
-    "state",
-    "show_progress",
-    "log_wandb",
-    "wandb_project",
-    "local_rank",
-    "world_size",
-    "nproc",
-    "ip",
-    "port",
-    "offset",
-    "single_spec",
-    "worker",
-    "shuffle",
-    "config_files",
-}
-
-
-def resolved_config(config):
-    """The setting a run resolves to (every key, machine keys left out), JSON-safe: what a record
-    stores, and what benchmarks/report.py compares with today's resolution of its command."""
-    values = {k: v for k, v in config.final_config_dict.items() if k not in MACHINE_KEYS}
-    return json.loads(json.dumps(values, sort_keys=True, default=str))
 
 
 def config_for(spec):
@@ -106,18 +75,8 @@ def build(spec):
 
 
 def code_digest():
-    """sha256 of the code a run's numbers depend on: the package, the property files, this
-    script, and RecBole's and torch's versions. A snapshot resumes only under the same."""
-    digest = hashlib.sha256(f"{recbole.__version__} {torch.__version__}".encode())
-    files = [ROOT / "benchmarks" / "run_one.py"] + sorted(
-        p
-        for folder in ("recbole_hybrid", "properties")
-        for p in (ROOT / folder).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    )
-    for path in files:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    """The package's code digest (training_snapshot.code_digest) with this script's."""
+    return package_code_digest([Path(__file__).resolve()])
 
 
 def resume_training(trainer, train_data, log, spec, path):

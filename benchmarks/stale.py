@@ -17,10 +17,10 @@ from pathlib import Path
 from functools import lru_cache
 
 from run import build_parser, record_specs
-from run_one import config_for, resolved_config
+from run_one import config_for
 
 from recbole_hybrid import renamed_keys
-from recbole_hybrid.config import check_known_keys
+from recbole_hybrid.config import check_known_keys, resolved_config
 
 CURRENT, STALE, UNVERIFIED = "current", "stale", "unverified"
 MISSING = "(no such key today)"

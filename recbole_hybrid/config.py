@@ -18,6 +18,7 @@ warning. (Another program's --key=value options, pytest's say, are left alone.)
 
 import difflib
 import glob
+import json
 import os
 import sys
 from functools import lru_cache
@@ -30,6 +31,38 @@ from recbole.config import Config as RecBoleConfig
 from recbole_hybrid import distributed, renamed_keys
 from recbole_hybrid.properties_path import properties_dir
 from recbole_hybrid.utils import get_model
+
+# keys of the machine or the run's output, not of the setting (left out of a record's config)
+MACHINE_KEYS = {
+    "device",
+    "data_path",
+    "checkpoint_dir",
+    "gpu_id",
+    "use_gpu",
+    "state",
+    "show_progress",
+    "log_wandb",
+    "wandb_project",
+    "local_rank",
+    "world_size",
+    "nproc",
+    "ip",
+    "port",
+    "offset",
+    "single_spec",
+    "worker",
+    "shuffle",
+    "config_files",
+    "resume",
+}
+
+
+def resolved_config(config):
+    """The setting a run resolves to (every key, machine keys left out), JSON-safe: what a record
+    stores, and what benchmarks/report.py compares with today's resolution of its command."""
+    values = {k: v for k, v in config.final_config_dict.items() if k not in MACHINE_KEYS}
+    return json.loads(json.dumps(values, sort_keys=True, default=str))
+
 
 RECBOLE_PROPERTIES = os.path.join(os.path.dirname(os.path.realpath(recbole.__file__)), "properties")
 DEFAULT_PROTOCOL = "recbole"

@@ -13,7 +13,7 @@ from logging import getLogger
 
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
-from recbole_hybrid import distributed
+from recbole_hybrid import distributed, resume
 from recbole_hybrid.checkpoint import dataset_identity
 from recbole_hybrid.config import Config
 from recbole_hybrid.data import create_dataset, data_preparation
@@ -132,11 +132,18 @@ def run_single(model=None, dataset=None, config_file_list=None, config_dict=None
     data, (train_data, valid_data, test_data), model, trainer = prepare(config)
     logger.info(data)
     logger.info(model)
+    callback = resume.resumable(config, trainer, train_data, logger) if config["resume"] else None
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        train_data,
+        valid_data,
+        saved=saved,
+        show_progress=config["show_progress"],
+        callback_fn=callback,
     )
     spread = None if config["single_spec"] else replica_spread(config, trainer.model)
     test_result = evaluate_test(trainer, test_data, saved, config["show_progress"])
+    if config["resume"]:
+        resume.finish(config)
     logger.info(
         "The running environment of this training is as follows:\n" + get_environment(config).draw()
     )

@@ -17,14 +17,18 @@ epoch: what remains then is the test, and a snapshot of a one-epoch model (the c
 an items x items matrix) would cost more than it saves.
 """
 
+import hashlib
 import os
 import random
 import time
+from pathlib import Path
 
 import numpy as np
+import recbole
 import torch
 
 from recbole_hybrid.compat import legacy_torch_load
+from recbole_hybrid.properties_path import properties_dir
 
 PLAIN = (bool, int, float, str, type(None))
 TRAINER_PROGRESS = (
@@ -36,6 +40,23 @@ TRAINER_PROGRESS = (
     "pretrained",
     "pretrain_seconds",
 )
+
+
+def code_digest(extra_files=()):
+    """sha256 of the code a run's numbers depend on: this package, its property files,
+    ``extra_files`` (the script that runs it), and RecBole's and torch's versions. A snapshot
+    resumes only under the same."""
+    digest = hashlib.sha256(f"{recbole.__version__} {torch.__version__}".encode())
+    folders = (Path(__file__).resolve().parent, properties_dir())
+    files = [(Path(f), Path(f).parent) for f in extra_files] + sorted(
+        (path, folder.parent)
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+    for path, root in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def module_attributes(model):
