@@ -104,15 +104,18 @@ def is_default(record):
     return not record.get("variant")
 
 
+def baselines_of(rows, test_rows=()):
+    """The baselines (default settings) of one split; a split without any of its own (LRMM's
+    missing-modality conditions, which a baseline scores as the test split) takes split test's."""
+    own = [r for r in rows if r["model"] not in PAPER_MODELS and is_default(r)]
+    return own or [r for r in test_rows if r["model"] not in PAPER_MODELS and is_default(r)]
+
+
 def comparisons(protocol, rows, test_rows=()):
-    """Every paper model against every baseline of one table (default settings only); a split
-    without a baseline of its own (LRMM's missing-modality conditions) takes split test's."""
+    """Every paper model against every baseline of one table (``baselines_of``)."""
     metric = VERDICT_METRIC.get(protocol)
     models = [r for r in rows if r["model"] in PAPER_MODELS and is_default(r)]
-    baselines = [r for r in rows if r["model"] not in PAPER_MODELS and is_default(r)]
-    baselines = baselines or [
-        r for r in test_rows if r["model"] not in PAPER_MODELS and is_default(r)
-    ]
+    baselines = baselines_of(rows, test_rows)
     found = (compare(m, b, metric) for m in models for b in baselines) if metric else ()
     return [c for c in found if c]
 
@@ -154,16 +157,12 @@ def mean_interval(values, level=0.95):
     return mean, stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
 
 
-def best_tuned_baseline(protocol, rows, metric):
-    """The tuned baseline with the best mean over its draws (≥ MIN_DRAWS), or None."""
+def best_tuned_baseline(protocol, rows, metric, test_rows=()):
+    """The tuned baseline (``baselines_of``) with the best mean over its draws (≥ MIN_DRAWS), or
+    None."""
     sign = -1 if lower_is_better(metric) else 1
     candidates = [
-        r
-        for r in rows
-        if r["model"] not in PAPER_MODELS
-        and is_default(r)
-        and tuned(r)
-        and len(draws(r, metric)) >= MIN_DRAWS
+        r for r in baselines_of(rows, test_rows) if tuned(r) and len(draws(r, metric)) >= MIN_DRAWS
     ]
     return max(
         candidates,
@@ -189,7 +188,11 @@ def headline_lines(sections, papers):
         metric = VERDICT_METRIC.get(protocol)
         for split, rows in splits.items():
             paper = papers.get((dataset, protocol, split), {}).get("models", {})
-            baseline = best_tuned_baseline(protocol, rows, metric) if metric else None
+            baseline = (
+                best_tuned_baseline(protocol, rows, metric, splits.get("test", []))
+                if metric
+                else None
+            )
             for r in rows:
                 if r["model"] not in PAPER_MODELS or not is_default(r) or len(draws(r, metric)) < 2:
                     continue

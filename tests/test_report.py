@@ -416,6 +416,33 @@ def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
     ]
 
 
+def test_headline_row_of_a_test_condition_takes_the_test_splits_baseline():
+    """LRMM's missing-modality conditions (-U, ...) have no baseline of their own: a baseline
+    scores them as the test split, so the headline pairs them with split test's best."""
+
+    def rated(model, split, values, **extra):
+        return record(
+            model,
+            "rating",
+            split,
+            {"rmse": 0},
+            per_seed=[{"rmse": v} for v in values],
+            split_seeds=list(range(len(values))),
+            state=(stale.CURRENT, None),
+            **extra,
+        )
+
+    splits = {
+        "test": [rated("BiasMF", "test", (0.86, 0.87, 0.85, 0.86, 0.88), tuning={"trials": 10})],
+        "-U": [rated("LRMM", "-U", (0.88, 0.89, 0.87, 0.88, 0.90), tuning={"trials": 10})],
+    }
+    lines = compare.headline_lines({("toy", "rating"): splits}, {})
+    assert lines[2:] == [
+        "| toy · rating · -U | LRMM | rmse |  | 0.8840 ± 0.0142 (5) | "
+        "BiasMF 0.8640 ± 0.0142 (5) | loses to |"
+    ]
+
+
 def test_rows_with_tied_users_are_flagged(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
