@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from recbole.utils import init_logger, init_seed
 
 from recbole_hybrid.config import Config, resolved_config
@@ -27,7 +26,6 @@ from recbole_hybrid.quick_start import evaluate_test, prepare
 from recbole_hybrid.training_snapshot import TrainingSnapshot
 from recbole_hybrid.training_snapshot import code_digest as package_code_digest
 
-ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SECONDS = 180  # at most this much training is lost when a process is killed
 FIRST_PROCESS = {"fit_seconds": 0.0, "cpu_seconds": 0.0, "resumed_at_epochs": []}  # nothing earlier
 
