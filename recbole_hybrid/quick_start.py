@@ -8,6 +8,7 @@ by torchrun is a rank by itself (``nproc=1``)."""
 
 import logging
 import sys
+from pathlib import Path
 from contextlib import nullcontext
 from logging import getLogger
 
@@ -175,7 +176,8 @@ def replica_spread(config, model):
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):
     """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's, plus ``valid_metric``;
-    the trial's epochs are logged as in a single run)."""
+    the trial's epochs are logged as in a single run). With ``saved`` the best epoch's checkpoint
+    serves the test, then is removed."""
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
     logger = getLogger()
@@ -188,6 +190,8 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
         train_data, valid_data, verbose=True, saved=saved
     )
     test_result = evaluate_test(trainer, test_data, saved)
+    if saved:  # a search writes one per trial (an items x items one for EASE): none is kept
+        Path(trainer.saved_model_file).unlink(missing_ok=True)
     return {
         "model": config["model"],
         "best_valid_score": best_valid_score,

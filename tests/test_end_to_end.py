@@ -40,9 +40,13 @@ def test_contentknn_uses_content():
 
 
 @pytest.mark.slow
-def test_objective_function_for_hypertuning():
-    result = objective_function(dict(QUICK, model="MultiVAE", dataset="ml-100k"), saved=False)
+@pytest.mark.parametrize("saved", [False, True])
+def test_objective_function_for_hypertuning(tmp_path, saved):
+    """A trial tests its best epoch and keeps no checkpoint (a search would write one each)."""
+    result = objective_function(dict(QUICK, model="MultiVAE", dataset="ml-100k"), saved=saved)
     assert result["model"] == "MultiVAE" and "recall@10" in result["test_result"]
+    assert result["valid_metric"] == "mrr@10"
+    assert not list(tmp_path.rglob("*.pth"))
 
 
 @pytest.mark.slow
