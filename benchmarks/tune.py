@@ -117,6 +117,14 @@ def tuning_table(records):
             f"| {r['model']} | {r['dataset']} | {r['protocol']} | {r['draw']} | {r['algo']} "
             f"| {r['trials']} | {r['valid_metric']} | {chosen} | {r['valid_score']:.4f} |"
         )
+    flat = [
+        r for r in records if len({t["valid_score"] for t in r["every_trial"]}) == 1 < r["trials"]
+    ]
+    lines += [""] * bool(flat) + [
+        f"- {r['model']} {r['dataset']} {r['protocol']}: every trial scored "
+        f"{r['valid_score']:.4f}: the searched settings make no difference here"
+        for r in flat
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -181,6 +181,34 @@ def test_a_tuning_rerun_that_reused_every_trial_keeps_the_record_as_it_was(tmp_p
     assert [(r["commit"], r["trials"]) for r in json.loads(out.read_text())] == [("bbb", 3)]
 
 
+def test_tuning_table_says_when_every_trial_scored_the_same():
+    """EASE on P=1 (one training item per user: no co-occurrence, every score 0): a flat search
+    chose nothing, and the table says so instead of showing a tuned setting alone."""
+    import tune
+
+    def record(model, scores):
+        trials = [{"params": f"reg_weight:{i}", "valid_score": s} for i, s in enumerate(scores)]
+        return dict(
+            model=model,
+            dataset="d",
+            protocol="fixed",
+            draw=0,
+            algo="exhaustive",
+            trials=len(scores),
+            valid_metric="ndcg@100",
+            chosen={"reg_weight": 0},
+            valid_score=scores[0],
+            every_trial=trials,
+            command="c",
+        )
+
+    table = tune.tuning_table([record("EASE", [0.0, 0.0, 0.0]), record("CEASE", [0.1, 0.2])])
+    notes = [line for line in table.splitlines() if line.startswith("- ")]
+    assert notes == [
+        "- EASE d fixed: every trial scored 0.0000: the searched settings make no difference here"
+    ]
+
+
 def test_a_draws_rerun_that_reused_every_process_keeps_the_record_as_it_was(tmp_path):
     out = tmp_path / "records.json"
     record = {"model": "EASE", "dataset": "d", "protocol": "strong", "split": "test"}
