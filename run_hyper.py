@@ -4,9 +4,11 @@ validation (valid_metric), test metrics are only reported.
     python run_hyper.py --model=MDCVAE --dataset=citeulike-a
         [--params_file=properties/hyper/MDCVAE.hyper] [--algo=exhaustive|random|bayes]
         [--max_evals=20] [--early_stop=10] [--config_files="a.yaml b.yaml"]
-        [--output_file=hyper_MDCVAE_citeulike-a.result] [--key=value ...]
+        [--output_file=hyper_MDCVAE_citeulike-a.result] [--resume=True] [--key=value ...]
 
 Other --key=value pairs are fixed for every trial (read by Config); they must not be searched.
+Each finished trial is logged to <output_file>.trials; --resume=True reuses those of this same
+search (a search stopped part-way goes on where it stopped).
 """
 
 import argparse
@@ -46,6 +48,12 @@ def main():
     parser.add_argument(
         "--search_seed", type=int, default=2020, help="seed of hyperopt's proposals"
     )
+    parser.add_argument(
+        "--resume",
+        type=lambda v: v.lower() in ("true", "1", "yes"),
+        default=False,
+        help="True: reuse the finished trials of this same search (<output_file>.trials)",
+    )
     args, unknown = parser.parse_known_args()
     output_file = args.output_file or f"hyper_{args.model}_{args.dataset}.result"
     result = tune(
@@ -59,6 +67,9 @@ def main():
         output_file=output_file,
         seed=args.search_seed,
         fixed_names=fixed_names(unknown),
+        trial_log_file=output_file + ".trials",
+        resume=args.resume,
+        command_line=[a for a in unknown if a.startswith("--") and "=" in a],
     )
     best = result["best"]
     print(f"best params (chosen on validation): {best['params']}")

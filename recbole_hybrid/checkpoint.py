@@ -28,18 +28,22 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def dataset_identity(dataset):
-    """External ids in internal order and a sha256 of each atomic file of ``dataset``."""
-    folder, name = dataset.dataset_path, dataset.dataset_name
+def atomic_file_digests(folder, name):
+    """{file: sha256} of the atomic files ``<name>.*`` in ``folder`` ({} when it does not exist)."""
     files = (
         sorted(f for f in os.listdir(folder) if f.startswith(name + "."))
         if os.path.isdir(folder)
         else []
     )
+    return {f: file_digest(os.path.join(folder, f)) for f in files}
+
+
+def dataset_identity(dataset):
+    """External ids in internal order and a sha256 of each atomic file of ``dataset``."""
     return {
         "users": [str(t) for t in dataset.field2id_token[dataset.uid_field]],
         "items": [str(t) for t in dataset.field2id_token[dataset.iid_field]],
-        "files": {f: file_digest(os.path.join(folder, f)) for f in files},
+        "files": atomic_file_digests(dataset.dataset_path, dataset.dataset_name),
     }
 
 

@@ -20,8 +20,12 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from recbole_hybrid.checkpoint import atomic_file_digests
+from recbole_hybrid.config import Config
 from recbole_hybrid.properties_path import properties_dir
 from recbole_hybrid.quick_start import objective_function
+from recbole_hybrid.training_snapshot import code_digest
+from recbole_hybrid.trial_log import TrialLog
 
 ALGOS = ("exhaustive", "random", "bayes")
 PARAM_TYPES = ("choice", "uniform", "quniform", "loguniform")
@@ -155,19 +159,20 @@ def say(line):
     print(line, flush=True)
 
 
-def run_search(tuner, log=say, clock=time.monotonic):
+def run_search(tuner, trial_log=None, log=say, clock=time.monotonic):
     """``HyperTuning.run`` with three changes. A setting proposed again is answered from its first
     trial, without training again. A trial whose validation score is not finite (a diverged
     model) is never chosen, and a search without a finite score stops with an error. Progress is
     one line when a trial starts and one when it ends (its validation score, the best so far, the
     time left), instead of hyperopt's bar, whose total counts the proposals a random search is
-    allowed, not the trials it runs."""
+    allowed, not the trials it runs. ``trial_log`` (trial_log.TrialLog) logs each trial and
+    answers the ones it holds from an earlier run of the search."""
     from hyperopt import STATUS_FAIL, STATUS_OK, fmin
     from hyperopt.exceptions import AllTrialsFailed
 
-    first_run, proposed = tuner.trial, {}
-    started = clock()
+    first_run, proposed, trained = tuner.trial, {}, []
     tuner.proposals = 0
+    started = clock()
 
     def answer(result):
         finite = math.isfinite(result["best_valid_score"])
@@ -182,13 +187,20 @@ def run_search(tuner, log=say, clock=time.monotonic):
         if key in tuner.params2result:
             return answer(tuner.params2result[key])
         number, budget = len(tuner.params2result) + 1, tuner.budget
-        log(f"[search] trial {number} of {budget}: {params}")
+        kept = trial_log.reusable(key) if trial_log else None
+        log(f"[search] trial {number} of {budget}: {params}" + (" (reused)" if kept else ""))
         trial_started = clock()
-        first_run(params)
+        if kept is None:
+            first_run(params)
+            trained.append(clock() - trial_started)
+            if trial_log:
+                trial_log.add(key, tuner.params2result[key])
+        else:
+            tuner.params2result[key] = kept
         proposed[key] = params
         keep_best(tuner, proposed)
         result, now = tuner.params2result[key], clock()
-        left = (now - started) / number * (budget - number)
+        left = sum(trained) / max(len(trained), 1) * (budget - number)
         log(
             f"[search] trial {number} of {budget} done in {now - trial_started:.0f} s: valid "
             f"{result.get('valid_metric', 'score')} {result['best_valid_score']:.4f}"
@@ -197,7 +209,7 @@ def run_search(tuner, log=say, clock=time.monotonic):
                 if tuner.best_params is None
                 else f"; best so far {tuner.best_score:.4f} ({tuner.params2str(tuner.best_params)})"
             )
-            + (f"; about {left:.0f} s left" if number < budget else "")
+            + (f"; about {left:.0f} s left" if number < budget and trained else "")
         )
         return answer(result)
 
@@ -275,6 +287,23 @@ def export(tuner, output_file):
         )
 
 
+def search_log(path, resume, space, algo, seed, fixed, config_file_list, command_line):
+    """The TrialLog of a search: its identity, and the digests of its dataset's atomic files as
+    they are now (read where the trials' Config puts them)."""
+    config = Config(config_dict=fixed, config_file_list=config_file_list)
+    identity = {
+        "space": space,
+        "algo": algo,
+        "search_seed": seed,
+        "fixed": fixed,
+        "config_files": {f: Path(f).read_text() for f in config_file_list or []},
+        "command_line": sorted(command_line),
+        "code": code_digest(),
+    }
+    data_files = atomic_file_digests(config["data_path"], config["dataset"])
+    return TrialLog(path, identity, data_files, resume, log=say)
+
+
 def tune(
     model,
     dataset,
@@ -288,19 +317,27 @@ def tune(
     seed=2020,
     fixed_names=(),
     objective=objective_function,
+    trial_log_file=None,
+    resume=False,
+    command_line=(),
 ):
     """Search ``params_file`` (default: the model's) for ``model`` on ``dataset``. ``config_dict``
     and ``config_file_list`` are fixed for every trial; ``fixed_names``: keys set elsewhere (the
-    command line). Returns {'best': the chosen trial, 'trials': every trial, 'proposals': the
-    settings the search proposed, repeats included}."""
+    command line, whose ``--key=value`` arguments are ``command_line``). ``trial_log_file``: each
+    finished trial is logged there, and with ``resume`` the trials it holds of this same search
+    are reused (trial_log.py). Returns {'best': the chosen trial, 'trials': every trial,
+    'proposals': the settings the search proposed, repeats included}."""
     space = read_space(params_file or params_file_for(model))
     check_fixed(space, set(config_dict or {}) | set(fixed_names) | {"model", "dataset"})
     fixed = dict(config_dict or {}, model=model, dataset=dataset)
     tuner = hyper_tuning(
         TrialObjective(objective, fixed), space, algo, max_evals, early_stop, config_file_list
     )
+    log = trial_log_file and search_log(
+        trial_log_file, resume, space, algo, seed, fixed, config_file_list, command_line
+    )
     with search_seed(seed):
-        run_search(tuner)
+        run_search(tuner, log or None)
     if output_file:
         export(tuner, output_file)
     return {"best": best_trial(tuner), "trials": trials(tuner), "proposals": tuner.proposals}

@@ -175,8 +175,9 @@ def replica_spread(config, model):
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):
-    """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's, plus ``valid_metric``;
-    the trial's epochs are logged as in a single run). With ``saved`` the best epoch's checkpoint
+    """Objective for RecBole's ``HyperTuning`` (same contract as RecBole's, plus ``valid_metric``
+    and ``data_files``, the atomic files' digests; the trial's epochs are logged as in a single
+    run). With ``saved`` the best epoch's checkpoint
     serves the test, then is removed."""
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
@@ -199,4 +200,5 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,
+        "data_files": trainer.data_identity["files"],
     }

@@ -262,28 +262,107 @@ def test_run_hyper_two_trials_on_ml100k(tmp_path):
         "--topk=[20]",
         "--valid_metric=ndcg@20",
     ]
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "run_hyper.py"),
-            "--model=MDCVAE",
-            "--dataset=ml-100k",
-            "--params_file=grid.hyper",
-            "--max_evals=2",
-            "--output_file=trials.result",
-            *tiny,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    valid, chosen = parse_export((tmp_path / "trials.result").read_text())
+
+    def run_hyper(*extra):
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "run_hyper.py"),
+                "--model=MDCVAE",
+                "--dataset=ml-100k",
+                "--params_file=grid.hyper",
+                "--max_evals=2",
+                "--output_file=trials.result",
+                *tiny,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout, (tmp_path / "trials.result").read_text()
+
+    stdout, result = run_hyper()
+    valid, chosen = parse_export(result)
     assert sorted(valid) == ["lambda_v:0.1", "lambda_v:10.0"]
     scores = {params: metrics["ndcg@20"] for params, metrics in valid.items()}
     assert len(set(scores.values())) == 2, scores  # distinct, or the choice proves nothing
     assert chosen == max(scores, key=scores.get)
-    assert f"best params (chosen on validation): {chosen}" in out.stdout
+    assert f"best params (chosen on validation): {chosen}" in stdout
+    # started again with --resume=True: both trials come from the log, none trains
+    stdout, again = run_hyper("--resume=True")
+    assert stdout.count("(reused)") == 2 and "running parameters" not in stdout
+    assert parse_export(again) == (valid, chosen)
+
+
+class Stopped(Exception):
+    """Stands for a search killed part-way."""
+
+
+def test_a_stopped_search_resumes_from_its_trial_log(tmp_path, capfd):
+    """Each finished trial is logged; started again with resume, the search answers those from the
+    log (same proposals, same scores) and trains only the rest."""
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2, 3, 4, 5, 6]\n")
+    log = tmp_path / "search.trials"
+    search = dict(params_file=space, algo="random", max_evals=4, trial_log_file=log)
+    straight = []
+    whole = tune("MultiVAE", "ml-100k", **search, objective=counting_objective(straight))
+
+    calls = []
+
+    def stops_at_third(config_dict, config_file_list=None):
+        if len(calls) == 2:
+            raise Stopped
+        return counting_objective(calls)(config_dict)
+
+    with pytest.raises(Stopped):
+        tune("MultiVAE", "ml-100k", **search, objective=stops_at_third)
+    assert calls == straight[:2]
+    capfd.readouterr()
+    resumed = tune(
+        "MultiVAE", "ml-100k", **search, resume=True, objective=counting_objective(calls)
+    )
+    assert calls == straight  # the first two were not trained again
+    assert resumed["trials"] == whole["trials"] and resumed["best"] == whole["best"]
+    out = capfd.readouterr().out
+    assert f"[search] resume: 2 finished trials in {log} can be reused" in out
+    assert out.count("(reused)") == 2
+
+
+def test_a_trial_log_of_another_search_or_other_data_is_not_reused(tmp_path, monkeypatch, capfd):
+    import recbole_hybrid.hyper as hyper
+
+    space = tmp_path / "a.hyper"
+    space.write_text("a choice [1, 2, 3]\n")
+    log = tmp_path / "search.trials"
+    search = dict(params_file=space, trial_log_file=log, resume=True)
+    tune("MultiVAE", "ml-100k", **search, objective=counting_objective([]))
+    calls = []
+    tune(
+        "MultiVAE",
+        "ml-100k",
+        **search,
+        config_dict={"epochs": 2},
+        objective=counting_objective(calls),
+    )
+    assert len(calls) == 3
+    assert (
+        "is of another search (setting, space or code): every trial runs" in capfd.readouterr().out
+    )
+    monkeypatch.setattr(hyper, "atomic_file_digests", lambda folder, name: {"x.inter": "changed"})
+    calls = []
+    tune(
+        "MultiVAE",
+        "ml-100k",
+        **search,
+        config_dict={"epochs": 2},
+        objective=counting_objective(calls),
+    )
+    assert len(calls) == 3
+    out = capfd.readouterr().out
+    assert "resume: 0 finished trials" in out and "(3 ran on other data)" in out
