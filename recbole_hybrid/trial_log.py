@@ -18,6 +18,9 @@ def json_safe(value):
 
 
 class TrialLog:
+    """The log at ``path`` of the search of ``identity``: ``reusable(key)`` answers a trial it
+    holds (with ``resume``), ``add(key, result)`` logs one that has run."""
+
     def __init__(self, path, identity, data_files, resume, log=print):
         self.path, self.data_files = Path(path), json_safe(data_files)
         header = {"identity": json_safe(identity)}
