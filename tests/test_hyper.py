@@ -335,34 +335,21 @@ def test_a_stopped_search_resumes_from_its_trial_log(tmp_path, capfd):
 
 
 def test_a_trial_log_of_another_search_or_other_data_is_not_reused(tmp_path, monkeypatch, capfd):
+    """Another fixed setting (epochs 2) is another search; changed atomic files, other data."""
     import recbole_hybrid.hyper as hyper
 
     space = tmp_path / "a.hyper"
     space.write_text("a choice [1, 2, 3]\n")
-    log = tmp_path / "search.trials"
-    search = dict(params_file=space, trial_log_file=log, resume=True)
-    tune("MultiVAE", "ml-100k", **search, objective=counting_objective([]))
-    calls = []
-    tune(
-        "MultiVAE",
-        "ml-100k",
-        **search,
-        config_dict={"epochs": 2},
-        objective=counting_objective(calls),
-    )
-    assert len(calls) == 3
-    assert (
-        "is of another search (setting, space or code): every trial runs" in capfd.readouterr().out
-    )
+    search = dict(params_file=space, trial_log_file=tmp_path / "search.trials", resume=True)
+
+    def trained(**settings):
+        calls = []
+        tune("MultiVAE", "ml-100k", **search, **settings, objective=counting_objective(calls))
+        return len(calls), capfd.readouterr().out
+
+    trained()
+    runs, out = trained(config_dict={"epochs": 2})
+    assert runs == 3 and "is of another search (setting, space or code): every trial runs" in out
     monkeypatch.setattr(hyper, "atomic_file_digests", lambda folder, name: {"x.inter": "changed"})
-    calls = []
-    tune(
-        "MultiVAE",
-        "ml-100k",
-        **search,
-        config_dict={"epochs": 2},
-        objective=counting_objective(calls),
-    )
-    assert len(calls) == 3
-    out = capfd.readouterr().out
-    assert "resume: 0 finished trials" in out and "(3 ran on other data)" in out
+    runs, out = trained(config_dict={"epochs": 2})
+    assert runs == 3 and "resume: 0 finished trials" in out and "(3 ran on other data)" in out
