@@ -119,7 +119,7 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     snapshot = log_dir / f"{tag}{SNAPSHOT_SUFFIX}"
     if resume and (result := cached_result(result_file, spec)) is not None:
         print(f"REUSED {result_file} (commit {result.get('commit')})", flush=True)
-        return result
+        return dict(result, reused=True)
     if not resume:
         discard(snapshot)
     commit = code_version()  # the code the process starts with

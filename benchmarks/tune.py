@@ -57,6 +57,7 @@ class TrialProcess:
             "model": self.model,
             "best_valid_score": result["valid_score"],
             "valid_metric": result["valid_metric"],
+            "reused": result.get("reused", False),  # a stored trial: no time spent training
             "valid_score_bigger": result["valid_metric_bigger"],
             "best_valid_result": result["valid_metrics"],
             "test_result": None,

@@ -192,7 +192,8 @@ def run_search(tuner, trial_log=None, log=say, clock=time.monotonic):
         trial_started = clock()
         if kept is None:
             first_run(params)
-            trained.append(clock() - trial_started)
+            if not tuner.params2result[key].get("reused"):  # the objective's own store answered
+                trained.append(clock() - trial_started)
             if trial_log:
                 trial_log.add(key, tuner.params2result[key])
         else:

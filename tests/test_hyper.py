@@ -196,6 +196,27 @@ def test_search_reports_each_trial_instead_of_hyperopts_bar(tmp_path, capfd):
     assert "trial/s" not in err + out and "/200" not in err + out
 
 
+def test_time_left_counts_only_trials_that_trained(tmp_path):
+    """A trial the objective answers from its own store (benchmarks/tune.py --resume) took no
+    training: the time left is estimated from the trials that trained."""
+    from recbole_hybrid.hyper import hyper_tuning, run_search
+
+    now, calls = [0.0], []
+
+    def objective(config_dict, config_file_list=None):
+        reused = len(calls) < 2  # two stored trials, then each trains for 100 s
+        now[0] += 0 if reused else 100
+        result = counting_objective(calls)(dict(config_dict, model="MultiVAE"))
+        return dict(result, reused=reused)
+
+    tuner = hyper_tuning(objective, {"choice": {"a": [1, 2, 3, 4]}}, "exhaustive", None, 10, None)
+    lines = []
+    run_search(tuner, log=lines.append, clock=lambda: now[0])
+    done = [line for line in lines if " done in " in line]
+    assert [line.split(" done in ")[1].split(" s")[0] for line in done] == ["0", "0", "100", "100"]
+    assert done[2].endswith("about 100 s left")  # not (0 + 0 + 100) / 3
+
+
 def test_search_says_when_it_stops_before_its_budget(tmp_path, capfd):
     """early_stop: the search stops after that many trials without a better one, and says so."""
     space = tmp_path / "a.hyper"
