@@ -57,11 +57,15 @@ MACHINE_KEYS = {
 }
 
 
+def json_safe(value):
+    """``value`` as JSON gives it back (tuples as lists, other objects as strings, keys sorted)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
 def resolved_config(config):
     """The setting a run resolves to (every key, machine keys left out), JSON-safe: what a record
     stores, and what benchmarks/report.py compares with today's resolution of its command."""
-    values = {k: v for k, v in config.final_config_dict.items() if k not in MACHINE_KEYS}
-    return json.loads(json.dumps(values, sort_keys=True, default=str))
+    return json_safe({k: v for k, v in config.final_config_dict.items() if k not in MACHINE_KEYS})
 
 
 RECBOLE_PROPERTIES = os.path.join(os.path.dirname(os.path.realpath(recbole.__file__)), "properties")

@@ -12,9 +12,7 @@ is of another search, the log starts anew."""
 import json
 from pathlib import Path
 
-
-def json_safe(value):
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+from recbole_hybrid.config import json_safe
 
 
 class TrialLog:
