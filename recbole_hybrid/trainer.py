@@ -24,10 +24,11 @@ from recbole.utils import init_seed, set_color
 from recbole_hybrid.distributed import Ranks, module_tensors
 from recbole_hybrid.optimizers import fused, model_parameters
 from recbole_hybrid.model.pretrain import (
+    HiddenLayers,
     cached_pretraining,
     content_checksum,
     pretrain_dae_stack,
-    pretrain_layerwise,
+    pretrain_latent_layer,
 )
 from recbole_hybrid.progress import ProgressLog
 
@@ -39,6 +40,14 @@ PRETRAIN_SETTINGS = (
     "pretrain_learning_rate",
     "pretrain_batch_size",
     "pretrain_kl_anneal_epochs",
+    "seed",
+)
+# what step 1 of the content VAE's layer-wise pretraining depends on besides content and layers
+HIDDEN_LAYER_SETTINGS = (
+    "pretrain_layer_epochs",
+    "pretrain_noise",
+    "pretrain_learning_rate",
+    "pretrain_batch_size",
     "seed",
 )
 
@@ -81,21 +90,23 @@ class PretrainingTrainer(Trainer):
         """``run()`` trains ``module`` in place; with ``pretrain_cache`` its weights are kept
         in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed).
         Distributed: rank 0 does it, every rank gets its weights."""
-        self.ranks.on_rank_zero(
-            lambda: self._cached(module, key, run, what), module_tensors(module)
-        )
-
-    def _cached(self, module, key, run, what):
-        if not self.config["pretrain_cache"]:
-            return run()
         key = dict(
             key,
             **{k: self.config[k] for k in PRETRAIN_SETTINGS},
             model=type(self.model).__name__,
             dataset=self.config["dataset"],
         )
+        self.ranks.on_rank_zero(
+            lambda: self.cached_here(module, key, run, what), module_tensors(module)
+        )
+
+    def cached_here(self, module, key, run, what, prefix="pretrain"):
+        """``cached`` in this process only, under ``key`` as given; True when loaded."""
+        if not self.config["pretrain_cache"]:
+            run()
+            return False
         path, hit = cached_pretraining(
-            module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run
+            module, os.path.join(self.config["checkpoint_dir"], "pretrain"), key, run, prefix
         )
         self.logger.info(
             f"{what} pretraining reused from the cache {path} "
@@ -104,6 +115,7 @@ class PretrainingTrainer(Trainer):
             else f"{what} pretraining saved in {path}: the next run with the same content, "
             "architecture and settings reuses it"
         )
+        return hit
 
     def shard_step(self, optimizer, rows, loss_fn):
         """One step of ``optimizer`` on a batch of which this rank holds ``rows`` (its shard,
@@ -172,20 +184,17 @@ class ContentVAETrainer(PretrainingTrainer):
         )
         return self.ranks.sum(total)
 
-    def _pretrain_content_vae(self):
+    def _pretrain_content_vae(self, content):
         config, model = self.config, self.model
         lr, batch_size = config["pretrain_learning_rate"], config["pretrain_batch_size"]
         if config["pretrain_layer_epochs"] > 0:
-            items = model.content_items()
-            pretrain_layerwise(
+            codes = self._pretrain_hidden_layers(content)
+            pretrain_latent_layer(
                 model.content_vae,
-                lambda idx: model.content_rows(items[idx]),
-                len(items),
-                config["pretrain_layer_epochs"],
+                codes,
                 config["pretrain_latent_epochs"],
                 lr,
                 batch_size,
-                config["pretrain_noise"],
                 config["seed"],
                 self.progress,
             )
@@ -197,13 +206,45 @@ class ContentVAETrainer(PretrainingTrainer):
             loss = self.content_epoch(optimizer, batch_size, coupled=False, kl_weight=kl_weight)
             self.progress("content VAE pretraining", epoch + 1, epochs, loss)
 
+    def _pretrain_hidden_layers(self, content):
+        """Step 1 of the layer-wise pretraining (model/pretrain.py), cached on its own: the
+        latent size and the later stages do not change it, nor does MDsym-CVAE against
+        MD-CVAE, so a search over latent sizes trains the hidden layers once. Loaded or
+        trained, the stages after it get the same result and random stream. Returns the codes
+        of the last hidden layer."""
+        config, model = self.config, self.model
+        items = model.content_items()
+        hidden = HiddenLayers(model.content_vae, len(items))
+        key = {
+            "stage": "hidden layers",
+            "layers": [[lin.in_features, lin.out_features] for lin in hidden.linears],
+            "activation": repr(hidden.act),
+            "content": content,
+            "content_rows": type(model).content_rows.__qualname__,
+            **{k: config[k] for k in HIDDEN_LAYER_SETTINGS},
+        }
+        run = lambda: hidden.pretrain(
+            lambda idx: model.content_rows(items[idx]),
+            config["pretrain_layer_epochs"],
+            config["pretrain_learning_rate"],
+            config["pretrain_batch_size"],
+            config["pretrain_noise"],
+            config["seed"],
+            self.progress,
+        )
+        if self.cached_here(hidden, key, run, "content VAE hidden layers", prefix="hidden"):
+            hidden.draw_as_trained()
+        return hidden.codes
+
     def _pretrain(self, train_data=None):
         model = self.model
-        key = dict(
-            model.pretrain_key(),
-            content=content_checksum(model.content_matrix[model.content_items()]),
+        content = content_checksum(model.content_matrix[model.content_items()])
+        self.cached(
+            model.content_vae,
+            dict(model.pretrain_key(), content=content),
+            lambda: self._pretrain_content_vae(content),
+            "content VAE",
         )
-        self.cached(model.content_vae, key, self._pretrain_content_vae, "content VAE")
 
 
 class MDCVAETrainer(ContentVAETrainer):

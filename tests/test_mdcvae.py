@@ -115,6 +115,36 @@ def test_new_items_without_retraining_keep_old_scores():
     assert torch.allclose(model.V[n_old + 1], model.content_means([10])[0], atol=1e-6)
 
 
+def test_hidden_layers_pretrained_once_across_latent_sizes(tmp_path, monkeypatch):
+    """A search over latent sizes trains the content VAE's hidden layers once: other sizes and
+    MDsym-CVAE load them and get the content VAE that a run without the cache trains (same
+    weights, same random stream for the stages after them)."""
+    from recbole_hybrid.model.pretrain import HiddenLayers
+
+    trained, train_hidden = [], HiddenLayers.pretrain
+
+    def counted(self, *args, **kwargs):
+        trained.append(1)
+        return train_hidden(self, *args, **kwargs)
+
+    monkeypatch.setattr(HiddenLayers, "pretrain", counted)
+
+    def content_vae(model, latent, cache, **overrides):
+        config = dict(latent_dimension=latent, checkpoint_dir=str(tmp_path / cache), **overrides)
+        _, vae_model, trainer = build(model, **config)
+        trainer.pretrain()
+        return vae_model.content_vae.state_dict()
+
+    content_vae("MDCVAE", 64, "shared")
+    for model in ("MDCVAE", "MDsymCVAE"):
+        loaded = content_vae(model, 32, "shared")
+        fresh = content_vae(model, 32, "fresh", pretrain_cache=False)
+        assert all(torch.equal(loaded[k], fresh[k]) for k in fresh)
+    assert len(trained) == 1 + 2  # the first search run, then the two runs without the cache
+    assert len(list((tmp_path / "shared" / "pretrain").glob("hidden-*.pth"))) == 1
+    assert len(list((tmp_path / "shared" / "pretrain").glob("pretrain-*.pth"))) == 3
+
+
 @pytest.mark.slow
 def test_checkpoint_save_and_load_give_identical_predictions():
     (train, valid, _), model, trainer = build("MDCVAE")

@@ -49,6 +49,14 @@ def no_report(stage, done, total, loss=None):
     """What the pretraining loops call after each epoch (progress.ProgressLog reports them)."""
 
 
+def new_encoder_layer(in_dim, out_dim):
+    """A denoising autoencoder layer before its xavier init (drawn from the layer's own
+    generator). Building it draws torch's default init from the global RNG: a stage whose
+    result is loaded from a cache builds its layers all the same, so that the stages after
+    it see the same random stream as after training (``HiddenLayers.draw_as_trained``)."""
+    return input_major_(nn.Linear(in_dim, out_dim))
+
+
 def train_dae_layer(
     rows,
     n,
@@ -68,7 +76,7 @@ def train_dae_layer(
     or sparse; in [0, 1] for ``recon='bce'``). Returns (encoder Linear, decoder bias)."""
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    encoder = input_major_(nn.Linear(in_dim, out_dim))
+    encoder = new_encoder_layer(in_dim, out_dim)
     nn.init.xavier_uniform_(encoder.weight, generator=generator)
     nn.init.zeros_(encoder.bias)
     dec_bias = nn.Parameter(torch.zeros(in_dim))
@@ -175,32 +183,52 @@ def pretrain_dae_stack(
     return dec_biases, codes
 
 
-def pretrain_layerwise(
-    vae, rows, n, layer_epochs, latent_epochs, lr, batch_size, noise=0.3, seed=0, report=no_report
-):
-    """Steps 1-2 above, written into ``vae`` (a tied ``ContentVAE`` with hidden layers).
-    ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items ``idx`` (0..n-1)."""
-    if not vae.n_hidden or not vae.tied:
-        raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
-    # sigmoid codes are in [0, 1]: cross-entropy at every layer (the authors' schedule)
-    dec_biases, codes = pretrain_dae_stack(
-        vae.encoder.linears,
-        rows,
-        n,
-        vae.act,
-        layer_epochs,
-        lr,
-        batch_size,
-        noise,
-        seed,
-        recon=("bce",),
-        report=report,
-    )
-    with torch.no_grad():
-        for i, dec_bias in enumerate(dec_biases):
-            vae.dec_biases[len(vae.dec_biases) - 1 - i].copy_(dec_bias)
+class HiddenLayers(nn.Module):
+    """Step 1's result as one module, the unit its cache stores: a ``ContentVAE``'s hidden
+    layers and tied decoder biases (the VAE's own parameters, shared) and the codes of the last
+    hidden layer that step 2 trains on."""
+
+    def __init__(self, vae, n):
+        super().__init__()
+        if not vae.n_hidden or not vae.tied:
+            raise ValueError("layer-wise pretraining needs a ContentVAE with tied hidden layers")
+        self.act, self.linears, self.dec_biases = vae.act, vae.encoder.linears, vae.dec_biases
+        self.register_buffer("codes", torch.zeros(n, vae.encoder.linears[-1].out_features))
+
+    def pretrain(self, rows, epochs, lr, batch_size, noise=0.3, seed=0, report=no_report):
+        """Step 1 above. ``rows(idx)``: content rows in [0, 1] (dense or sparse) of items
+        ``idx`` (0..n-1)."""
+        # sigmoid codes are in [0, 1]: cross-entropy at every layer (the authors' schedule)
+        dec_biases, codes = pretrain_dae_stack(
+            self.linears,
+            rows,
+            len(self.codes),
+            self.act,
+            epochs,
+            lr,
+            batch_size,
+            noise,
+            seed,
+            recon=("bce",),
+            report=report,
+        )
+        with torch.no_grad():
+            for i, dec_bias in enumerate(dec_biases):
+                self.dec_biases[len(self.dec_biases) - 1 - i].copy_(dec_bias)
+            self.codes.copy_(codes)
+
+    def draw_as_trained(self):
+        """What ``pretrain`` draws from torch's global RNG (``new_encoder_layer``), for a
+        result loaded from the cache."""
+        for linear in self.linears:
+            new_encoder_layer(linear.in_features, linear.out_features)
+
+
+def pretrain_latent_layer(vae, codes, epochs, lr, batch_size, seed=0, report=no_report):
+    """Step 2 above, written into ``vae``: its Gaussian latent layer trained on the last hidden
+    layer's ``codes`` (``HiddenLayers.codes``)."""
     mu, logvar, out = train_latent_layer(
-        codes, vae.latent_dim, latent_epochs, lr, batch_size, seed + 100, report
+        codes, vae.latent_dim, epochs, lr, batch_size, seed + 100, report
     )
     with torch.no_grad():
         for target, source in ((vae.mu, mu), (vae.logvar, logvar), (vae.latent_out, out)):
@@ -219,14 +247,15 @@ def content_checksum(matrix):
     return digest.hexdigest()
 
 
-def cached_pretraining(module, cache_dir, key, run):
+def cached_pretraining(module, cache_dir, key, run, prefix="pretrain"):
     """Train ``module`` in place with ``run()``, or load its weights if a run with the same
     ``key`` (a JSON-able dict: content checksum, architecture, every pretraining setting,
-    seed) was cached in ``cache_dir``. Content pretraining sees no interactions, so every
-    split and protocol of a dataset shares it. Returns (path, loaded_from_cache)."""
+    seed) was cached in ``cache_dir`` (as ``<prefix>-<digest>.pth``). Content pretraining sees
+    no interactions, so every split and protocol of a dataset shares it. Returns (path,
+    loaded_from_cache)."""
     key = dict(key, version=PRETRAIN_CACHE_VERSION)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    path = os.path.join(cache_dir, f"pretrain-{digest}.pth")
+    path = os.path.join(cache_dir, f"{prefix}-{digest}.pth")
     if os.path.isfile(path):
         module.load_state_dict(torch.load(path, weights_only=True))
         return path, True
