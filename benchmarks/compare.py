@@ -177,9 +177,10 @@ def estimate(record, metric):
     return f"{mean:.4f} ± {half:.4f} ({len(values)})"
 
 
-def headline_lines(sections, papers):
-    """The README's headline table: each paper model run on several draws, its paper figure, ours
-    (mean ± 95 % half width, draws), the best tuned baseline of the same table and the verdict."""
+def headline_lines(sections, papers, keep=None):
+    """The headline table: each paper model run on several draws, its paper figure, ours
+    (mean ± 95 % half width, draws), the best tuned baseline of the same table and the verdict;
+    ``keep(dataset, protocol, split)``: the splits shown (default all)."""
     lines = [
         "| dataset · protocol | model | metric | paper | ours | best tuned baseline | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -187,6 +188,8 @@ def headline_lines(sections, papers):
     for (dataset, protocol), splits in sections.items():
         metric = VERDICT_METRIC.get(protocol)
         for split, rows in splits.items():
+            if keep and not keep(dataset, protocol, split):
+                continue
             paper = papers.get((dataset, protocol, split), {}).get("models", {})
             baseline = (
                 best_tuned_baseline(protocol, rows, metric, splits.get("test", []))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 import stale
-from suite import suite_progress
+from suite import suite_progress, suite_tables
 from compare import MIN_DRAWS, comparison_lines, draw_seeds, headline_lines, is_default
 from run import key
 
@@ -517,6 +517,22 @@ def headline(records, papers):
     return headline_lines(sections(current(records)), papers)
 
 
+# splits the README leaves to the results page's headline: the cold protocol's warm items, LRMM's
+# masked modalities (the README keeps each table's main split: cold items, +F)
+SECONDARY_SPLITS = {"cold": ("normal",), "rating": ("-U", "-M", "-O", "-V")}
+
+
+def readme_headline(records, papers, suite="headline"):
+    """``headline`` restricted to the suite's tables and their main split: the README's table."""
+    tables = suite_tables(suite)
+
+    def keep(dataset, protocol, split):
+        in_suite = {(dataset, protocol), (dataset, f"{protocol}:{split}")} & tables
+        return bool(in_suite) and split not in SECONDARY_SPLITS.get(protocol, ())
+
+    return headline_lines(sections(current(records)), papers, keep)
+
+
 def replace_block(text, start_marker, end_marker, lines):
     """``text`` with the block between two markers replaced by ``lines``."""
     start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
@@ -587,7 +603,7 @@ def write_report(results_dir, out_dir, papers_file, readme=None):
     page = Path(out_dir) / "README.md"
     page.write_text(text)
     if readme:
-        text = readme_with_headline(Path(readme).read_text(), headline(records, papers))
+        text = readme_with_headline(Path(readme).read_text(), readme_headline(records, papers))
         text = readme_with_suite(text, suite_progress("headline"))
         Path(readme).write_text(readme_with_main_job(text, load_main_job()))
     return page

@@ -204,6 +204,13 @@ def load_suite(name, tables=None):
     return suite_commands(yaml.safe_load(path.read_text()), tables)
 
 
+def suite_tables(name):
+    """{(dataset, protocol)} of a suite's tables, a protocol as the suite writes it
+    (``cold``, ``fixed:P=1-random``)."""
+    suite = yaml.safe_load((HERE / "suites" / f"{name}.yaml").read_text())
+    return {(d, p) for t in suite["tables"] for d in t["datasets"] for p in t["protocols"]}
+
+
 def step_status(argv):
     """(done, text, seconds) of one step (``tuning_status`` / ``draws_status``)."""
     return (tuning_status if argv[0] == "benchmarks/tune.py" else draws_status)(argv)

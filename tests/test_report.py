@@ -345,7 +345,7 @@ def test_committed_readme_headline_is_current():
     records = report.load_records(RESULTS)
     _, papers = report.load_papers(PAPERS)
     readme = (REPO / "README.md").read_text()
-    assert report.readme_with_headline(readme, report.headline(records, papers)) == readme, (
+    assert report.readme_with_headline(readme, report.readme_headline(records, papers)) == readme, (
         "README.md's headline table is stale: python benchmarks/report.py"
     )
     assert report.readme_with_main_job(readme, report.load_main_job()) == readme, (
@@ -414,6 +414,42 @@ def test_headline_row_pairs_the_model_with_the_best_tuned_baseline():
         "| toy · strong | DualNet | trecall@20 |  | 0.3100 ± 0.0248 (3) | "
         "EASE 0.3400 ± 0.0124 (5) | 3 draws: no verdict (model untuned) |",
     ]
+
+
+def test_readme_headline_keeps_the_suites_tables_and_their_main_split(monkeypatch):
+    """The results page's headline has every split of every table; the README's only the
+    suite's tables, at their main split (cold items, LRMM's +F)."""
+
+    def drawn(model, protocol, split, metric):
+        values = (0.30, 0.32, 0.31, 0.30, 0.32)
+        return record(
+            model,
+            protocol,
+            split,
+            {metric: 0},
+            per_seed=[{metric: v} for v in values],
+            split_seeds=list(range(5)),
+            state=(stale.CURRENT, None),
+        )
+
+    records = [
+        drawn("CVAE", "cold", "normal", "recall@300"),
+        drawn("CVAE", "cold", "cold", "recall@300"),
+        drawn("CVAE", "fixed", "P=1-random", "recall@300"),
+        drawn("CVAE", "fixed", "P=10-random", "recall@300"),
+        drawn("LRMM", "rating", "+F", "rmse"),
+        drawn("LRMM", "rating", "-U", "rmse"),
+        drawn("MDCVAE", "strong", "test", "trecall@20"),
+    ]
+    suite = {("toy", "cold"), ("toy", "fixed:P=1-random"), ("toy", "rating")}
+    monkeypatch.setattr(report, "suite_tables", lambda name: suite)
+    shown = lambda lines: sorted(line.split(" | ")[0] for line in lines[2:])
+    assert shown(report.readme_headline(records, {})) == [
+        "| toy · cold · cold",
+        "| toy · fixed · P=1-random",
+        "| toy · rating · +F",
+    ]
+    assert len(shown(report.headline(records, {}))) == len(records)
 
 
 def test_headline_row_of_a_test_condition_takes_the_test_splits_baseline():
