@@ -259,7 +259,7 @@ def write_random_splits(out_dir: Path, name: str, users) -> dict:
 # ---------------------------------------------------------------- .item
 def dense_vectors(content: Content, d2v_epochs: int, log: StageLog) -> dict[str, np.ndarray]:
     log.stage("TF-IDF -> LSI text vectors (text_vec)")
-    text_vec = lsi_vectors(content.corpus, VECTOR_DIM, seed=VECTOR_SEED)
+    text_vec = lsi_vectors(content.corpus, VECTOR_DIM, seed=VECTOR_SEED, report=log.say)
     log.stage(f"Doc2Vec vectors (d2v_vec), {d2v_epochs} epochs")
     d2v_vec = doc2vec_vectors(
         content.documents, VECTOR_DIM, seed=VECTOR_SEED, epochs=d2v_epochs, report=log.epoch

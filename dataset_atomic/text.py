@@ -142,8 +142,12 @@ def bow_to_words(doc: BowDoc, id2word) -> list[str]:
 
 
 # ---------------------------------------------------------------- dense vectors
-def lsi_vectors(corpus: list[BowDoc], dim: int = 100, seed: int = 0) -> np.ndarray:
-    """TF-IDF weighting, then a `dim`-topic LSI; (n_docs, dim) float32, zeros for empty docs."""
+def lsi_vectors(
+    corpus: list[BowDoc], dim: int = 100, seed: int = 0, report=None, every: int = 5000
+) -> np.ndarray:
+    """TF-IDF weighting, then a `dim`-topic LSI; (n_docs, dim) float32, zeros for empty docs.
+    ``report(text)`` hears when the SVD is done and after every ``every`` documents projected."""
+    report = report or (lambda text: None)
     tfidf = TfidfModel(corpus, normalize=True)
     weighted = [tfidf[doc] for doc in corpus]
     lsi = LsiModel(
@@ -153,7 +157,12 @@ def lsi_vectors(corpus: list[BowDoc], dim: int = 100, seed: int = 0) -> np.ndarr
         chunksize=len(corpus) + 1,
         random_seed=seed,
     )
-    projected = [lsi[doc] for doc in weighted]
+    report(f"LSI: SVD done, projecting {len(weighted)} documents")
+    projected = []
+    for doc in weighted:
+        projected.append(lsi[doc])
+        if len(projected) % every == 0:
+            report(f"LSI: {len(projected)}/{len(weighted)} documents projected")
     vectors = corpus2dense(projected, num_terms=dim, num_docs=len(corpus)).T
     return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -228,6 +228,20 @@ print(hashlib.sha256(lsi.tobytes() + d2v.tobytes()).hexdigest())
 """
 
 
+def test_lsi_reports_its_progress_and_gives_the_same_vectors():
+    from dataset_atomic.text import build_bow, lsi_vectors
+
+    words = "protein network gene social web learning model graph cell data mining tag".split()
+    docs = [[words[(i * 7 + k * 3) % len(words)] for k in range(3 + i % 5)] for i in range(60)]
+    _, corpus = build_bow(docs + [[]], no_below=1, no_above=1.0, keep_n=100)
+    heard = []
+    vectors = lsi_vectors(corpus, dim=8, seed=3, report=heard.append, every=20)
+    assert np.array_equal(vectors, lsi_vectors(corpus, dim=8, seed=3))
+    assert heard == ["LSI: SVD done, projecting 61 documents"] + [
+        f"LSI: {n}/61 documents projected" for n in (20, 40, 60)
+    ]
+
+
 @pytest.mark.slow
 def test_dense_vectors_identical_across_processes():
     digests = set()
