@@ -17,7 +17,9 @@ epoch: what remains then is the test, and a snapshot of a one-epoch model (the c
 an items x items matrix) would cost more than it saves.
 """
 
+import ast
 import hashlib
+import json
 import os
 import random
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import recbole
 import torch
+import yaml
 
 from recbole_hybrid.compat import legacy_torch_load
 from recbole_hybrid.properties_path import properties_dir
@@ -44,8 +47,9 @@ TRAINER_PROGRESS = (
 
 def code_digest(extra_files=()):
     """sha256 of the code a run's numbers depend on: this package, its property files,
-    ``extra_files`` (the script that runs it), and RecBole's and torch's versions. A snapshot
-    resumes only under the same."""
+    ``extra_files`` (the script that runs it), and RecBole's and torch's versions, each file as
+    ``code_text`` reads it (comments and docstrings left out). A snapshot resumes only under
+    the same."""
     digest = hashlib.sha256(f"{recbole.__version__} {torch.__version__}".encode())
     folders = (Path(__file__).resolve().parent, properties_dir())
     files = [(Path(f), Path(f).parent) for f in extra_files] + sorted(
@@ -55,8 +59,39 @@ def code_digest(extra_files=()):
         if path.is_file() and "__pycache__" not in path.parts
     )
     for path, root in files:
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + code_text(path))
     return digest.hexdigest()
+
+
+def code_text(path):
+    """What a file of code or settings does, as bytes: Python as its syntax tree without
+    docstrings, yaml as its data, ``.hyper`` search spaces without comments, anything else as
+    it is. Editing a comment or a docstring leaves it unchanged."""
+    path = Path(path)
+    text = path.read_bytes()
+    if path.suffix == ".py":
+        return ast.dump(without_docstrings(ast.parse(text))).encode()
+    if path.suffix in (".yaml", ".yml"):
+        return json.dumps(yaml.safe_load(text), sort_keys=True, default=str).encode()
+    if path.suffix == ".hyper":
+        lines = (line.split(b"#", 1)[0].strip() for line in text.splitlines())
+        return b"\n".join(line for line in lines if line)
+    return text
+
+
+def without_docstrings(tree):
+    """``tree`` with the docstring of its module, classes and functions removed."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 def module_attributes(model):

@@ -9,7 +9,7 @@ from recbole.utils import init_seed
 
 from recbole_hybrid.config import Config
 from recbole_hybrid.quick_start import prepare
-from recbole_hybrid.training_snapshot import TrainingSnapshot
+from recbole_hybrid.training_snapshot import TrainingSnapshot, code_text
 
 from test_deamer import SMALL as DEAMER_SMALL
 from test_lrmm import SMALL as LRMM_SMALL
@@ -125,3 +125,29 @@ def test_no_snapshot_after_the_last_epoch(tmp_path):
     path = tmp_path / "snapshot.pth"
     train("MultiVAE", dataset, dict(settings, epochs=1), path)
     assert not path.exists()
+
+
+def test_code_text_leaves_out_comments_and_docstrings(tmp_path):
+    """A snapshot (or a search's trial log) survives an edit of comments or docstrings, not of
+    code or settings."""
+
+    def text(name, content):
+        path = tmp_path / name
+        path.write_text(content)
+        return code_text(path)
+
+    module = text(
+        "m.py",
+        '"""Doc."""\n\n\nclass A:\n    """Doc."""\n\n'
+        '    def f(self, x):\n        """Doc."""\n        return x + 1  # one\n',
+    )
+    assert module == text(
+        "m.py", '"""Other."""\n# new\n\nclass A:\n    def f(self, x):\n        return x + 1\n'
+    )
+    assert module != text("m.py", "class A:\n    def f(self, x):\n        return x + 2\n")
+    settings = text("a.yaml", "lr: 0.001   # the rate\nepochs: 5\n")
+    assert settings == text("a.yaml", "# settings\nepochs: 5\nlr: 1.0e-3\n")
+    assert settings != text("a.yaml", "lr: 0.01\nepochs: 5\n")
+    space = text("a.hyper", "# space\nlr choice [0.1, 0.01]\n")
+    assert space == text("a.hyper", "lr choice [0.1, 0.01]   # rates\n\n")
+    assert space != text("a.hyper", "lr choice [0.1]\n")
