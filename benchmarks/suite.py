@@ -194,21 +194,26 @@ def draws_status(argv):
     return len(results) == len(specs), text, seconds
 
 
-def load_suite(name, tables=None):
-    """The commands of ``benchmarks/suites/<name>.yaml`` (``suite_commands``)."""
+def suite_spec(name):
+    """``benchmarks/suites/<name>.yaml`` as data."""
     path = HERE / "suites" / f"{name}.yaml"
     if not path.is_file():
         raise SystemExit(
             f"no suite {path}; suites: {sorted(p.stem for p in (HERE / 'suites').glob('*.yaml'))}"
         )
-    return suite_commands(yaml.safe_load(path.read_text()), tables)
+    return yaml.safe_load(path.read_text())
+
+
+def load_suite(name, tables=None):
+    """The commands of ``benchmarks/suites/<name>.yaml`` (``suite_commands``)."""
+    return suite_commands(suite_spec(name), tables)
 
 
 def suite_tables(name):
     """{(dataset, protocol)} of a suite's tables, a protocol as the suite writes it
     (``cold``, ``fixed:P=1-random``)."""
-    suite = yaml.safe_load((HERE / "suites" / f"{name}.yaml").read_text())
-    return {(d, p) for t in suite["tables"] for d in t["datasets"] for p in t["protocols"]}
+    tables = suite_spec(name)["tables"]
+    return {(d, p) for t in tables for d in t["datasets"] for p in t["protocols"]}
 
 
 def step_status(argv):

@@ -65,8 +65,8 @@ def code_digest(extra_files=()):
 
 def code_text(path):
     """What a file of code or settings does, as bytes: Python as its syntax tree without
-    docstrings, yaml as its data, ``.hyper`` search spaces without comments, anything else as
-    it is. Editing a comment or a docstring leaves it unchanged."""
+    docstrings, yaml as its data, ``.hyper`` search spaces as the space they define, anything
+    else as it is. Editing a comment or a docstring leaves it unchanged."""
     path = Path(path)
     text = path.read_bytes()
     if path.suffix == ".py":
@@ -74,8 +74,9 @@ def code_text(path):
     if path.suffix in (".yaml", ".yml"):
         return json.dumps(yaml.safe_load(text), sort_keys=True, default=str).encode()
     if path.suffix == ".hyper":
-        lines = (line.split(b"#", 1)[0].strip() for line in text.splitlines())
-        return b"\n".join(line for line in lines if line)
+        from recbole_hybrid.hyper import read_space  # hyper.py imports this module
+
+        return json.dumps(read_space(path), sort_keys=True, default=str).encode()
     return text
 
 
