@@ -102,6 +102,13 @@ def process_tag(model, dataset, config, test=True):
 
 
 SNAPSHOT_SUFFIX = ".snapshot.pth"  # a process's training snapshot: <log dir>/<tag><suffix>
+# torch threads of each process unless OMP_NUM_THREADS is set: a model trained by SGD takes
+# another path with another count (sums in another order), so the records are made with one
+PROCESS_THREADS = "1"
+
+
+def process_env():
+    return dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", PROCESS_THREADS))
 
 
 def run_process(model, dataset, config, log_dir, resume=False, test=True):
@@ -131,6 +138,7 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            env=process_env(),
         )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT_JSON ")]
     if proc.returncode != 0 or not lines:

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from recbole.utils import init_logger, init_seed
 
 from recbole_hybrid.config import Config, resolved_config
@@ -146,6 +147,7 @@ def run(spec, snapshot=None):
         # the whole process, imports included (+ the earlier ones' up to the snapshot resumed)
         "cpu_seconds": round(earlier["cpu_seconds"] + time.process_time(), 3),
         "seed": config["seed"],
+        "threads": torch.get_num_threads(),  # float sums, so the last digits, can depend on it
         "config": resolved_config(config),
         **(
             {"resumed_at_epochs": earlier["resumed_at_epochs"]}

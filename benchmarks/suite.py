@@ -167,8 +167,9 @@ def tuning_status(argv):
     return False, f"{len(results)} of {budget} trials" + under_way(list(snapshots)), seconds
 
 
-def draws_status(argv):
-    """(done, text, seconds) of a run.py step: the draws whose process finished."""
+def step_processes(argv):
+    """The processes of a run.py step, one per draw: [(model, dataset, config, its files' path
+    without suffix)], or None while the step waits for its tuning."""
     import run
 
     args = run.build_parser().parse_args(argv[1:])
@@ -179,19 +180,29 @@ def draws_status(argv):
     if args.tuned and (model, dataset, protocol_text) not in (
         run.load_tuned(args.tuned) if Path(args.tuned).exists() else {}
     ):
+        return None
+    configs, _ = run.record_specs(args, model, dataset, protocol_text)
+    logs = HERE / "results" / "logs"
+    return [(model, dataset, c, logs / run.process_tag(model, dataset, c)) for c in configs]
+
+
+def draws_status(argv):
+    """(done, text, seconds) of a run.py step: the draws whose process finished."""
+    import run
+
+    processes = step_processes(argv)
+    if processes is None:
         return False, "waits for its tuning", 0.0
-    specs, _ = run.record_specs(args, model, dataset, protocol_text)
     results, snapshots = [], []
-    for spec in specs:
-        tag = HERE / "results" / "logs" / run.process_tag(model, dataset, spec)
-        stored = run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, spec))
+    for model, dataset, config, tag in processes:
+        stored = run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, config))
         if stored is not None:
             results.append(stored)
         elif (snapshot := Path(f"{tag}{run.SNAPSHOT_SUFFIX}")).exists():
             snapshots.append(snapshot)
     seconds = sum(process_seconds(r) for r in results)
-    text = f"{len(results)} of {len(specs)} draws" + under_way(snapshots)
-    return len(results) == len(specs), text, seconds
+    text = f"{len(results)} of {len(processes)} draws" + under_way(snapshots)
+    return len(results) == len(processes), text, seconds
 
 
 def suite_spec(name):

@@ -113,11 +113,24 @@ def check_identity(saved, current, path):
             )
 
 
+def own_checkpoint_file(path):
+    """RecBole names a checkpoint ``<model>-<time to the second>.pth``, so two runs of one model
+    started in the same second (a suite's steps side by side) would save, load and remove the
+    same file. The process id makes it this process's own: ``<model>-<time>-<pid>.pth``."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{os.getpid()}{ext}"
+
+
 class CheckpointIdentity:
     """Mixed into a RecBole trainer: its checkpoints carry ``data_identity`` (set by
-    ``quick_start.prepare``) and ``weights_sha256``. RecBole 1.2.1's state, plus those two."""
+    ``quick_start.prepare``) and ``weights_sha256``, in a file of this process's own
+    (``own_checkpoint_file``). RecBole 1.2.1's state, plus those two."""
 
     data_identity = None
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.saved_model_file = own_checkpoint_file(self.saved_model_file)
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:

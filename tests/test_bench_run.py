@@ -16,7 +16,8 @@ import run_one  # noqa: E402
 
 
 def fake_runner(calls, recall):
-    def fake_run(cmd, stdout, stderr, text):
+    def fake_run(cmd, stdout, stderr, text, env):
+        assert env["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", "1")
         calls.append(json.loads(cmd[2]))  # python run_one.py SPEC --snapshot PATH
         result = {
             "tests": {"test": {"recall@20": recall}},
@@ -75,7 +76,7 @@ def test_a_snapshot_is_resumed_by_resume_only_and_removed_with_the_result(tmp_pa
     snapshot, log = tmp_path / f"{tag}.snapshot.pth", tmp_path / f"{tag}.log"
     seen = []
 
-    def killed(cmd, stdout, stderr, text):  # trains a while, writes a snapshot, is killed
+    def killed(cmd, stdout, stderr, text, env):  # trains a while, writes a snapshot, is killed
         assert cmd[3:] == ["--snapshot", str(snapshot)]
         seen.append(snapshot.exists())
         stderr.write("epoch 0\n")
@@ -336,7 +337,7 @@ def test_tuning_on_validation_then_every_draw_runs_the_chosen_setting(tmp_path, 
 
     calls = []
 
-    def fake_run(cmd, stdout, stderr, text):
+    def fake_run(cmd, stdout, stderr, text, env):
         spec = json.loads(cmd[2])
         calls.append(spec)
         reg = spec["config"].get("reg_weight", 0)
@@ -586,3 +587,55 @@ def test_process_seconds_cpu_time_else_the_wall_clock_timings():
     assert suite.process_seconds(older) == 2.0 + 3 * 5.0
     assert suite.process_seconds(dict(older, fit_seconds=7.0, eval_seconds=1.0)) == 10.0
     assert suite.process_seconds(dict(older, fit_seconds=7.0, cpu_seconds=4.5)) == 4.5
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("in_tmp")
+def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
+    tmp_path, monkeypatch, capsys
+):
+    """benchmarks/reproduce.py runs the stored process of a record's draw again and compares
+    every metric exactly: the same numbers pass, a stored number that differs fails (exit 1,
+    the metric named, the rerun's log kept); a draw not run yet is listed, not checked."""
+    import reproduce
+    import suite
+
+    bench = tmp_path / "benchmarks"
+    monkeypatch.setattr(suite, "HERE", bench)
+    (bench / "suites").mkdir(parents=True)
+    (bench / "suites" / "toy.yaml").write_text(
+        "split_seeds: [0, 1]\nbudget: 1\nuntuned: [Pop]\ntables:\n"
+        "  - {name: t, out: out.json, tuning: tuning.json, settings: settings.yaml,\n"
+        "     datasets: [ml-100k], protocols: [recbole], models: [Pop]}\n"
+    )
+    (tmp_path / "settings.yaml").write_text("Pop: {epochs: 2, state: ERROR, topk: [10]}\n")
+    [step] = [argv for argv in suite.load_suite("toy") if argv[0] == "benchmarks/run.py"]
+    model, dataset, spec, tag = suite.step_processes(step)[0]
+    run.run_process(model, dataset, spec, tag.parent)  # draw 0 stored; draw 1 never run
+    out = tmp_path / "check.json"
+
+    assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 0
+    [entry] = json.loads(out.read_text())
+    assert entry["differences"] == {} and entry["metrics"] > 4
+    assert entry["threads"] == int(os.environ.get("OMP_NUM_THREADS", run.PROCESS_THREADS))
+    assert "same (" in out.with_suffix(".md").read_text()
+    assert reproduce.main(["--suite", "toy", "--out", str(out), "--draw", "1"]) == 0
+    assert "Pop ml-100k recbole: draw 1 not run yet" in out.with_suffix(".md").read_text()
+
+    stored = json.loads(Path(f"{tag}.json").read_text())
+    stored["result"]["tests"]["test"]["hit@10"] += 0.0001
+    Path(f"{tag}.json").write_text(json.dumps(stored))
+    assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 1
+    [entry] = json.loads(out.read_text())
+    assert list(entry["differences"]) == ["test test"]
+    assert list(entry["differences"]["test test"]) == ["hit@10"]
+    assert "**differs**: 1 of" in out.with_suffix(".md").read_text()
+    assert (tmp_path / "logs" / f"{tag.name}.log").exists()
+
+    # --resume keeps a check made at today's commit (this one differs: exit 1 still);
+    # --max-minutes leaves a long run out
+    capsys.readouterr()
+    assert reproduce.main(["--suite", "toy", "--out", str(out), "--resume"]) == 1
+    assert "checked already at" in capsys.readouterr().out
+    assert reproduce.main(["--suite", "toy", "--out", str(out), "--max-minutes", "0"]) == 0
+    assert "draw 0 its run took 0 CPU minutes" in out.with_suffix(".md").read_text()

@@ -89,3 +89,24 @@ def test_flipped_bytes_missing_and_truncated_checkpoints(trained, tmp_path, caps
     for path, message in [(p, m) for p, _, m in cases] + [(tmp_path / "none.pth", r"not found")]:
         with pytest.raises(SystemExit, match=rf"error: checkpoint .*{path.name}.* ({message})"):
             main(["--checkpoint", str(path), "--user", "1"])
+
+
+def test_two_runs_started_in_the_same_second_save_to_their_own_files(tmp_path, in_tmp, monkeypatch):
+    """RecBole names a checkpoint by model and time to the second: two processes of one model
+    started in the same second (a suite's steps side by side) must not share the file that each
+    saves, loads for its test and removes."""
+    import os
+
+    import recbole.trainer.trainer as recbole_trainer
+
+    data = tmp_path / "data" / "mlcopy"
+    data.mkdir(parents=True)
+    shutil.copy(ML100K / "ml-100k.inter", data / "mlcopy.inter")
+    config = Config("Pop", "mlcopy", config_dict=dict(QUICK, data_path=str(data.parent)))
+    monkeypatch.setattr(recbole_trainer, "get_local_time", lambda: "Dec-07-2026_23-21-55")
+    files = set()
+    for pid in (4321, 4322):
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        files.add(prepare(config)[3].saved_model_file)
+    assert len(files) == 2
+    assert all(Path(f).name.startswith("Pop-Dec-07-2026_23-21-55-") for f in files)
