@@ -586,8 +586,28 @@ def suite_lines(progress, name="headline"):
     ]
 
 
-def readme_with_suite(readme_text, progress):
-    return replace_block(readme_text, SUITE_START, SUITE_END, suite_lines(progress))
+def reproduce_lines(checks, name="headline"):
+    """The README's line on ``benchmarks/reproduce.py``'s checks of the suite's records (none
+    before the first check)."""
+    if not checks:
+        return []
+    differ = sum(bool(c.get("differences") or "error" in c) for c in checks)
+    commits = ", ".join(sorted({c["commit"] for c in checks}))
+    return [
+        f"Reproduced: draw 0 of {len(checks)} records run again from scratch at {commits} "
+        f"(`python benchmarks/reproduce.py --suite {name}`): {len(checks) - differ} give the "
+        f"stored numbers exactly, {differ} do not ([checks](benchmarks/reproduce/{name}.md))."
+    ]
+
+
+def load_reproduce_checks(name="headline"):
+    path = HERE / "reproduce" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def readme_with_suite(readme_text, progress, checks=()):
+    lines = suite_lines(progress) + reproduce_lines(checks)
+    return replace_block(readme_text, SUITE_START, SUITE_END, lines)
 
 
 def write_report(results_dir, out_dir, papers_file, readme=None):
@@ -604,7 +624,7 @@ def write_report(results_dir, out_dir, papers_file, readme=None):
     page.write_text(text)
     if readme:
         text = readme_with_headline(Path(readme).read_text(), readme_headline(records, papers))
-        text = readme_with_suite(text, suite_progress("headline"))
+        text = readme_with_suite(text, suite_progress("headline"), load_reproduce_checks())
         Path(readme).write_text(readme_with_main_job(text, load_main_job()))
     return page
 

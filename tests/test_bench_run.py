@@ -639,3 +639,15 @@ def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
     assert "checked already at" in capsys.readouterr().out
     assert reproduce.main(["--suite", "toy", "--out", str(out), "--max-minutes", "0"]) == 0
     assert "draw 0 its run took 0 CPU minutes" in out.with_suffix(".md").read_text()
+
+
+def test_reproduce_compares_every_stored_metric_and_no_metric_added_since():
+    import reproduce
+
+    stored = {"tests": {"test": {"recall@20": 0.3, "ndcg@20": 0.2}}, "valid_metrics": {"a": 1}}
+    rerun = {"tests": {"test": {"recall@20": 0.3, "tied_users": 0.0}}, "valid_metrics": {"a": 2}}
+    assert reproduce.differences(stored, rerun) == {
+        "test test": {"ndcg@20": [0.2, None]},
+        "validation": {"a": [1, 2]},
+    }
+    assert reproduce.differences(stored, stored) == {}

@@ -351,8 +351,9 @@ def test_committed_readme_headline_is_current():
     assert report.readme_with_main_job(readme, report.load_main_job()) == readme, (
         "README.md's main job lines are stale: python benchmarks/report.py"
     )
-    assert report.readme_with_suite(readme, report.suite_progress("headline")) == readme, (
-        "README.md's suite line is stale: python benchmarks/report.py"
+    progress, checks = report.suite_progress("headline"), report.load_reproduce_checks()
+    assert report.readme_with_suite(readme, progress, checks) == readme, (
+        "README.md's suite and reproduction lines are stale: python benchmarks/report.py"
     )
 
 
@@ -360,6 +361,16 @@ def test_suite_line_gives_progress_then_the_total_time():
     partial_line = report.suite_lines((30, 91, 36000.0))[0]
     assert "30 of 91 steps done, 10.0 process-hours so far" in partial_line
     assert "about 5 h on a 2-core machine" in report.suite_lines((91, 91, 36000.0))[0]
+
+
+def test_reproduction_line_counts_the_checks_that_differ():
+    same = {"commit": "abc1234", "differences": {}}
+    differs = {"commit": "abc1234", "differences": {"validation": {"ndcg@100": [0.1, 0.2]}}}
+    failed = {"commit": "def5678", "error": "exit 1"}
+    [line] = report.reproduce_lines([same, same, differs, failed])
+    assert "draw 0 of 4 records run again from scratch at abc1234, def5678" in line
+    assert "2 give the stored numbers exactly, 2 do not" in line
+    assert report.reproduce_lines([]) == []
 
 
 def test_main_job_lines_state_time_metrics_and_second_run():
