@@ -595,8 +595,9 @@ def reproduce_lines(checks, name="headline"):
     commits = ", ".join(sorted({c["commit"] for c in checks}))
     return [
         f"Reproduced: draw 0 of {len(checks)} records run again from scratch at {commits} "
-        f"(`python benchmarks/reproduce.py --suite {name}`): {len(checks) - differ} give the "
-        f"stored numbers exactly, {differ} do not ([checks](benchmarks/reproduce/{name}.md))."
+        f"(`python benchmarks/reproduce.py --suite {name}`): the stored numbers exactly for "
+        f"{len(checks) - differ}, other numbers for {differ} "
+        f"([checks](benchmarks/reproduce/{name}.md))."
     ]
 
 

@@ -369,7 +369,7 @@ def test_reproduction_line_counts_the_checks_that_differ():
     failed = {"commit": "def5678", "error": "exit 1"}
     [line] = report.reproduce_lines([same, same, differs, failed])
     assert "draw 0 of 4 records run again from scratch at abc1234, def5678" in line
-    assert "2 give the stored numbers exactly, 2 do not" in line
+    assert "the stored numbers exactly for 2, other numbers for 2" in line
     assert report.reproduce_lines([]) == []
 
 
