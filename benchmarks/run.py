@@ -232,7 +232,13 @@ def records_for(model, dataset, protocol, split, runs, command, variant=None, sp
 
 RECORD_DIRS = [
     f":(exclude){d}"
-    for d in ("benchmarks/results", "benchmarks/tuning", "benchmarks/speed", "results")
+    for d in (
+        "benchmarks/results",
+        "benchmarks/tuning",
+        "benchmarks/speed",
+        "benchmarks/reproduce",
+        "results",
+    )
 ]
 
 
