@@ -9,12 +9,14 @@ pretraining cache is reused. Its test and validation metrics are compared with t
 exactly, as stored (rounded to four decimals). A process whose stored run took more than
 ``--max-minutes`` of CPU is left out and listed. Processes run with the suite's thread count
 (run.py: one, unless OMP_NUM_THREADS says otherwise). The checks go to ``--out`` and its
-``.md``; ``--resume`` keeps the checks already made at today's commit. Exits 1 when a process
+``.md``; ``--resume`` keeps a check made of the same stored result under the same code (the
+package's digest, run_one.code_digest: comments and docstrings aside). Exits 1 when a process
 gives other numbers.
 """
 
 import argparse
 import datetime
+import hashlib
 import json
 import shlex
 import shutil
@@ -23,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import run
+from run_one import code_digest
 from suite import load_suite, option, process_seconds, step_processes
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +46,12 @@ def differences(stored, rerun):
         if diff:
             found[where] = diff
     return found
+
+
+def result_digest(result):
+    """Which stored result a check was made of (a rerun record replaces it)."""
+    metrics = [result["tests"], result["valid_metrics"]]
+    return hashlib.sha1(json.dumps(metrics, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def metric_count(result):
@@ -146,14 +155,16 @@ def main(argv=None):
     )
     parser.add_argument("--out", help=f"default: {DEFAULT_OUT.relative_to(HERE.parent)}")
     parser.add_argument(
-        "--resume", action="store_true", help="keep the checks already made at today's commit"
+        "--resume",
+        action="store_true",
+        help="keep the checks made of the same stored result under the same code",
     )
     args = parser.parse_args(argv)
     out = Path(args.out or str(DEFAULT_OUT).format(suite=args.suite))
     given = sys.argv[1:] if argv is None else argv
     command = "python " + " ".join(map(shlex.quote, ["benchmarks/reproduce.py", *given]))
     entries = {e["tag"]: e for e in (json.loads(out.read_text()) if out.exists() else [])}
-    today, skipped, checked = run.code_version(), [], []
+    today, code, skipped, checked = run.code_version(), code_digest(), [], []
     chosen = chosen_processes(args.suite, args.tables, args.models, args.draw)
     for i, (model, dataset, config, stored) in enumerate(chosen, 1):
         name, tag = label(model, dataset, config), run.process_tag(model, dataset, config)
@@ -165,15 +176,16 @@ def main(argv=None):
             print(f"{head}: left out ({why})", flush=True)
             continue
         checked.append(tag)
-        if args.resume and entries.get(tag, {}).get("commit") == today:
-            print(f"{head}: checked already at {today}", flush=True)
+        same = {"code": code, "stored_digest": result_digest(stored)}
+        if args.resume and same.items() <= entries.get(tag, {}).items():
+            print(f"{head}: checked already under this code", flush=True)
             continue
         print(f"{head}: running again (stored run: {minutes:.1f} CPU minutes)", flush=True)
         with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
             log = out.parent / "logs" / f"{tag}.log"
             entry = check(model, dataset, config, stored, Path(scratch), log)
         entry.update(process=name, draw=args.draw, tag=tag, date=str(datetime.date.today()))
-        entries[tag] = dict(entry, commit=entry.get("commit", today))
+        entries[tag] = dict(entry, commit=entry.get("commit", today), **same)
         print(f"{head}: {verdict_text(entries[tag])}", flush=True)
         write(out, entries, skipped, command)
     write(out, entries, skipped, command)
