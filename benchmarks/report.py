@@ -76,8 +76,9 @@ NO_PLOTS = 'Plots: matplotlib is not installed (`pip install ".[plot]"`), so thi
 # ---- loading ----
 
 
-def load_records(results_dir):
-    """Every record of ``results_dir/*.json`` with its ``source`` (file stem); a key in several
+def load_records(results_dir, checks=()):
+    """Every record of ``results_dir/*.json`` with its ``source`` (file stem) and its ``state``
+    (stale.py; ``checks``: reproduction checks, ``load_reproduce_checks``); a key in several
     files keeps its newest record (then the one with more metrics)."""
     chosen = {}
     for path in sorted(Path(results_dir).glob("*.json")):
@@ -86,7 +87,14 @@ def load_records(results_dir):
             rank = (record.get("date", ""), len(record["metrics"]))
             if key(record) not in chosen or rank > chosen[key(record)][0]:
                 chosen[key(record)] = (rank, record)
-    return [dict(record, state=stale.check(record)) for _, record in chosen.values()]
+    return [dict(record, state=state(record, checks)) for _, record in chosen.values()]
+
+
+def state(record, checks):
+    found = stale.check(record)
+    if found[0] == stale.CURRENT and (reason := stale.unreproduced(record, checks)):
+        return stale.STALE, reason
+    return found
 
 
 def load_papers(path):
@@ -460,7 +468,8 @@ def header(records, results_dir, out_dir, plots):
         "draws, and a "
         "verdict against an untuned "
         "baseline (*baseline tuned: no*) proves nothing. *record*: **stale** when its command now "
-        "runs another setting (benchmarks/stale.py; no verdict), *k draws* when a default "
+        "runs another setting or one of its draws gave other numbers when run again "
+        "(benchmarks/stale.py, benchmarks/reproduce.py; no verdict), *k draws* when a default "
         f"setting ran on fewer than {MIN_DRAWS} split draws (no verdict), *unverified* when it "
         "was made "
         "before records kept their resolved config, *current* otherwise; *tied x %*: the share of "
@@ -614,7 +623,8 @@ def readme_with_suite(readme_text, progress, checks=()):
 def write_report(results_dir, out_dir, papers_file, readme=None):
     """Write ``out_dir/README.md`` and its PNGs (when matplotlib is installed), and the headline
     table into ``readme`` (between its markers); returns the page path."""
-    records = load_records(results_dir)
+    checks = load_reproduce_checks()
+    records = load_records(results_dir, checks)
     columns, papers = load_papers(papers_file)
     plots = matplotlib_available()
     text, specs = build_page(records, columns, papers, results_dir, out_dir, plots)
@@ -625,7 +635,7 @@ def write_report(results_dir, out_dir, papers_file, readme=None):
     page.write_text(text)
     if readme:
         text = readme_with_headline(Path(readme).read_text(), readme_headline(records, papers))
-        text = readme_with_suite(text, suite_progress("headline"), load_reproduce_checks())
+        text = readme_with_suite(text, suite_progress("headline"), checks)
         Path(readme).write_text(readme_with_main_job(text, load_main_job()))
     return page
 

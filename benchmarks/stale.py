@@ -6,7 +6,9 @@ key whose value differs, or that no longer exists, makes the record *stale* (its
 longer reproduces it; a renamed key is compared under its new name); keys added since are not
 compared (a new option defaults to the behaviour before it). A command naming a key that no
 longer exists is stale too. A record without a stored config (made before records kept one)
-whose command still resolves is *unverified*: nothing says its setting is today's.
+whose command still resolves is *unverified*: nothing says its setting is today's. A record
+whose draw gave other numbers when run again at a later code (benchmarks/reproduce.py) is stale
+too, until it is rerun.
 """
 
 import contextlib
@@ -75,3 +77,27 @@ def check(record):
             f"{k} to {today.get(k, MISSING)!r} (recorded {recorded[k]!r})" for k in changed[:3]
         ) + (f" and {len(changed) - 3} more keys" if len(changed) > 3 else "")
     return CURRENT, None
+
+
+def unreproduced(record, checks):
+    """The reason ``record`` is stale by a reproduction check (benchmarks/reproduce.py) whose
+    rerun of one of its draws gave other numbers, while the record still holds that draw's
+    stored numbers; else None."""
+    label = f"{record['model']} {record['dataset']} {protocol_text(record)}"
+    for c in checks:
+        if c["process"] != label or not c.get("differences"):
+            continue
+        draw = c["draw"]
+        test = (record.get("per_seed") or [record["metrics"]])[draw]
+        valid = (record.get("per_seed_valid") or [record.get("valid_metrics", {})])[draw]
+        split = "test" if record["protocol"] == "fixed" else record["split"]
+        held = {f"test {split}": test, "validation": valid}
+        mine = {w: d for w, d in c["differences"].items() if w in held}
+        if mine and all(held[w].get(k) == a for w, d in mine.items() for k, (a, _) in d.items()):
+            where, diffs = next(iter(mine.items()))
+            metric, (a, b) = next(iter(diffs.items()))
+            return (
+                f"its draw {draw} gives other numbers at {c['commit']} ({where} {metric} {a} -> "
+                f"{b}; benchmarks/reproduce/): rerun it"
+            )
+    return None

@@ -232,7 +232,7 @@ def test_committed_results_every_model_and_paper_figure():
 
 
 def test_committed_page_is_current():
-    records = report.load_records(RESULTS)
+    records = report.load_records(RESULTS, report.load_reproduce_checks())
     page, specs = report.build_page(
         records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True
     )
@@ -342,7 +342,7 @@ def test_stale_record_detected_and_given_no_verdict(monkeypatch):
 
 
 def test_committed_readme_headline_is_current():
-    records = report.load_records(RESULTS)
+    records = report.load_records(RESULTS, report.load_reproduce_checks())
     _, papers = report.load_papers(PAPERS)
     readme = (REPO / "README.md").read_text()
     assert report.readme_with_headline(readme, report.readme_headline(records, papers)) == readme, (
@@ -361,6 +361,30 @@ def test_suite_line_gives_progress_then_the_total_time():
     partial_line = report.suite_lines((30, 91, 36000.0))[0]
     assert "30 of 91 steps done, 10.0 process-hours so far" in partial_line
     assert "about 5 h on a 2-core machine" in report.suite_lines((91, 91, 36000.0))[0]
+
+
+def test_a_record_whose_draw_gave_other_numbers_again_is_stale_until_rerun():
+    """A reproduction check that differs makes the record stale (no verdict) while the record
+    still holds the draw's stored numbers; a rerun record (other numbers there) is not."""
+    record = {
+        "model": "EASE",
+        "dataset": "citeulike-a",
+        "protocol": "strong",
+        "split": "test",
+        "metrics": {"ndcg@100": 0.36},
+        "per_seed": [{"ndcg@100": 0.3499}, {"ndcg@100": 0.37}],
+        "per_seed_valid": [{"ndcg@100": 0.2}, {"ndcg@100": 0.2}],
+    }
+    check = {"process": "EASE citeulike-a strong", "draw": 0, "commit": "abc1234"}
+    check["differences"] = {"test test": {"ndcg@100": [0.3499, 0.35]}}
+    reason = stale.unreproduced(record, [check])
+    assert "draw 0 gives other numbers at abc1234 (test test ndcg@100 0.3499 -> 0.35" in reason
+    rerun = dict(record, per_seed=[{"ndcg@100": 0.35}, {"ndcg@100": 0.37}])
+    assert stale.unreproduced(rerun, [check]) is None
+    assert stale.unreproduced(record, [dict(check, differences={})]) is None
+    assert stale.unreproduced(dict(record, dataset="citeulike-t"), [check]) is None
+    fixed = dict(record, protocol="fixed", split="P=1-random")
+    assert stale.unreproduced(fixed, [dict(check, process="EASE citeulike-a fixed:P=1-random")])
 
 
 def test_reproduction_line_counts_the_checks_that_differ():
