@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 import stale
+from reproduce import gave_other_numbers, load_checks
 from suite import suite_progress, suite_tables
 from compare import MIN_DRAWS, comparison_lines, draw_seeds, headline_lines, is_default
 from run import key
@@ -600,7 +601,7 @@ def reproduce_lines(checks, name="headline"):
     before the first check)."""
     if not checks:
         return []
-    differ = sum(bool(c.get("differences") or "error" in c) for c in checks)
+    differ = sum(gave_other_numbers(c) for c in checks)
     commits = ", ".join(sorted({c["commit"] for c in checks}))
     return [
         f"Reproduced: draw 0 of {len(checks)} records run again from scratch at {commits} "
@@ -611,8 +612,7 @@ def reproduce_lines(checks, name="headline"):
 
 
 def load_reproduce_checks(name="headline"):
-    path = HERE / "reproduce" / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return load_checks(name)
 
 
 def readme_with_suite(readme_text, progress, checks=()):

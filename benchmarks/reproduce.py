@@ -26,6 +26,7 @@ from pathlib import Path
 
 import run
 from run_one import code_digest
+from stale import record_label
 from suite import load_suite, option, process_seconds, step_processes
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +76,7 @@ def check(model, dataset, config, stored, scratch, failed_log):
         }
     except RuntimeError as err:  # the process failed: its log's last line
         entry = {"stored_commit": stored.get("commit"), "error": str(err)}
-    if entry.get("differences") or "error" in entry:
+    if gave_other_numbers(entry):
         failed_log.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(scratch / f"{run.process_tag(model, dataset, config)}.log", failed_log)
     return entry
@@ -99,7 +100,17 @@ def chosen_processes(suite, tables, models, draw):
 
 def label(model, dataset, config):
     split = config.get("fixed_split")
-    return f"{model} {dataset} {config['protocol']}" + (f":{split}" if split else "")
+    return record_label(model, dataset, config["protocol"] + (f":{split}" if split else ""))
+
+
+def gave_other_numbers(entry):
+    """A check whose rerun failed or gave other numbers."""
+    return bool(entry.get("differences") or "error" in entry)
+
+
+def load_checks(suite):
+    path = Path(str(DEFAULT_OUT).format(suite=suite))
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def verdict_text(entry):
@@ -189,7 +200,7 @@ def main(argv=None):
         print(f"{head}: {verdict_text(entries[tag])}", flush=True)
         write(out, entries, skipped, command)
     write(out, entries, skipped, command)
-    return int(any(entries[t].get("differences") or "error" in entries[t] for t in checked))
+    return int(any(gave_other_numbers(entries[t]) for t in checked))
 
 
 def write(out, entries, skipped, command):

@@ -79,11 +79,17 @@ def check(record):
     return CURRENT, None
 
 
+def record_label(model, dataset, protocol):
+    """A record's (and its processes') name in reproduction checks: ``EASE citeulike-a strong``,
+    ``CVAE citeulike-a fixed:P=1-random``."""
+    return f"{model} {dataset} {protocol}"
+
+
 def unreproduced(record, checks):
     """The reason ``record`` is stale by a reproduction check (benchmarks/reproduce.py) whose
     rerun of one of its draws gave other numbers, while the record still holds that draw's
     stored numbers; else None."""
-    label = f"{record['model']} {record['dataset']} {protocol_text(record)}"
+    label = record_label(record["model"], record["dataset"], protocol_text(record))
     for c in checks:
         if c["process"] != label or not c.get("differences"):
             continue
