@@ -38,7 +38,7 @@ def differences(stored, rerun):
     test splits and validation (one missing from the rerun counts; one the process records
     since the stored run, such as ``tied_users``, is not compared)."""
     pairs = {
-        f"test {name}": (m, rerun["tests"].get(name, {})) for name, m in stored["tests"].items()
+        test_label(name): (m, rerun["tests"].get(name, {})) for name, m in stored["tests"].items()
     }
     pairs["validation"] = (stored["valid_metrics"], rerun["valid_metrics"])
     found = {}
@@ -47,6 +47,11 @@ def differences(stored, rerun):
         if diff:
             found[where] = diff
     return found
+
+
+def test_label(name):
+    """A test split's name in a check: test, test +F, test cold."""
+    return name if name == "test" else f"test {name}"
 
 
 def result_digest(result):

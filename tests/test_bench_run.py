@@ -627,9 +627,10 @@ def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
     Path(f"{tag}.json").write_text(json.dumps(stored))
     assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 1
     [entry] = json.loads(out.read_text())
-    assert list(entry["differences"]) == ["test test"]
-    assert list(entry["differences"]["test test"]) == ["hit@10"]
+    assert list(entry["differences"]) == ["test"]
+    assert list(entry["differences"]["test"]) == ["hit@10"]
     assert "**differs**: 1 of" in out.with_suffix(".md").read_text()
+    assert "metrics, e.g. test hit@10 " in out.with_suffix(".md").read_text()
     assert (tmp_path / "logs" / f"{tag.name}.log").exists()
 
     # --resume keeps a check made at today's commit (this one differs: exit 1 still);
@@ -648,10 +649,17 @@ def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
 def test_reproduce_compares_every_stored_metric_and_no_metric_added_since():
     import reproduce
 
-    stored = {"tests": {"test": {"recall@20": 0.3, "ndcg@20": 0.2}}, "valid_metrics": {"a": 1}}
-    rerun = {"tests": {"test": {"recall@20": 0.3, "tied_users": 0.0}}, "valid_metrics": {"a": 2}}
+    stored = {
+        "tests": {"test": {"recall@20": 0.3, "ndcg@20": 0.2}, "+F": {"recall@20": 0.4}},
+        "valid_metrics": {"a": 1},
+    }
+    rerun = {
+        "tests": {"test": {"recall@20": 0.3, "tied_users": 0.0}, "+F": {"recall@20": 0.5}},
+        "valid_metrics": {"a": 2},
+    }
     assert reproduce.differences(stored, rerun) == {
-        "test test": {"ndcg@20": [0.2, None]},
+        "test": {"ndcg@20": [0.2, None]},
+        "test +F": {"recall@20": [0.4, 0.5]},
         "validation": {"a": [1, 2]},
     }
     assert reproduce.differences(stored, stored) == {}
