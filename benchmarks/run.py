@@ -20,6 +20,7 @@ the mean was kept hold their first seed's instead, as valid_metrics_first_seed.
 """
 
 import argparse
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -122,6 +123,12 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
         process_tag(model, dataset, config, test),
     )
     log_dir.mkdir(parents=True, exist_ok=True)
+    with process_lock(log_dir, tag):
+        return run_locked(spec, tag, log_dir, resume)
+
+
+def run_locked(spec, tag, log_dir, resume):
+    """run_process's work, under the process's lock."""
     log_file, result_file = log_dir / f"{tag}.log", log_dir / f"{tag}.json"
     snapshot = log_dir / f"{tag}{SNAPSHOT_SUFFIX}"
     if resume and (result := cached_result(result_file, spec)) is not None:
@@ -148,6 +155,26 @@ def run_process(model, dataset, config, log_dir, resume=False, test=True):
     result_file.write_text(json.dumps({"spec": spec, "result": result}) + "\n")
     discard(snapshot)
     return result
+
+
+@contextlib.contextmanager
+def process_lock(log_dir, tag):
+    """Hold process ``tag``'s lock while it runs. Two commands that share a process (a suite
+    step and a rerun of its record, or two suites) run it one after the other, the second
+    reusing the first's result with --resume, instead of both writing its snapshot and log.
+    The lock goes with the holder, even when it is killed."""
+    locks = log_dir / ".locks"
+    locks.mkdir(exist_ok=True)
+    lock = os.open(locks / f"{tag}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"WAITING: another command runs {tag}; this one goes on when it ends", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def discard(snapshot):

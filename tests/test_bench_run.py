@@ -99,6 +99,37 @@ def test_a_snapshot_is_resumed_by_resume_only_and_removed_with_the_result(tmp_pa
     assert list(tmp_path.glob("*.pth*")) == []  # the result is stored: nothing left to resume
 
 
+def test_a_process_another_command_is_running_waits_for_it_and_reuses_its_result(
+    tmp_path, monkeypatch, capsys
+):
+    """Two commands sharing a process (a suite step and a rerun of its record) do not both run
+    it: the second waits for the first's lock, then reuses the result it stored."""
+    import threading
+
+    calls = []
+    monkeypatch.setattr(run, "code_version", lambda: "abc1234")
+    monkeypatch.setattr(run.subprocess, "run", fake_runner(calls, 0.5))
+    config = {"protocol": "strong"}
+    tag = run.run_tag("MultiVAE", "citeulike-a", config)
+    second = {}
+    waiting = threading.Thread(
+        target=lambda: second.update(
+            run.run_process("MultiVAE", "citeulike-a", config, tmp_path, resume=True)
+        )
+    )
+    with run.process_lock(tmp_path, tag):  # the first command, training
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive() and calls == []
+        stored = {"tests": {"test": {"recall@20": 0.7}}, "valid_metrics": {}, "commit": "f1"}
+        spec = run.process_spec("MultiVAE", "citeulike-a", config)
+        (tmp_path / f"{tag}.json").write_text(json.dumps({"spec": spec, "result": stored}))
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert calls == [] and second == dict(stored, reused=True)
+    assert f"WAITING: another command runs {tag}" in capsys.readouterr().out
+
+
 @pytest.mark.usefixtures("in_tmp")
 def test_an_interrupted_process_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     monkeypatch.setattr(run_one, "SNAPSHOT_SECONDS", 0)
