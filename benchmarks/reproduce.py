@@ -2,6 +2,7 @@
 
     python benchmarks/reproduce.py --suite headline [--tables strong cold] [--models EASE]
         [--draw 0] [--max-minutes 10] [--out benchmarks/reproduce/headline.json] [--resume]
+        [--rerun]
 
 For each record of the suite (each run.py step), the stored process of draw ``--draw`` is run
 again at today's code, from scratch in a scratch folder: no stored result, training snapshot or
@@ -12,6 +13,10 @@ exactly, as stored (rounded to four decimals). A process whose stored run took m
 ``.md``; ``--resume`` keeps a check made of the same stored result under the same code (the
 package's digest, run_one.code_digest: comments and docstrings aside). Exits 1 when a process
 gives other numbers.
+
+``--rerun`` mends a record whose draw gave other numbers: its stored draws are removed and its
+run.py step runs again at today's code (its tuning kept). The rerun draw must then give exactly
+the numbers the check's own run gave (two runs at today's code); the check is updated to say so.
 """
 
 import argparse
@@ -20,11 +25,13 @@ import hashlib
 import json
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import run
+import suite
 from run_one import code_digest
 from stale import record_label
 from suite import load_suite, option, process_seconds, step_processes
@@ -87,20 +94,56 @@ def check(model, dataset, config, stored, scratch, failed_log):
     return entry
 
 
-def chosen_processes(suite, tables, models, draw):
-    """[(model, dataset, config, stored result or None)] of draw ``draw`` of each record of the
-    suite (its run.py steps whose tuning is done)."""
+def chosen_processes(name, tables, models, draw):
+    """[(model, dataset, config, stored result or None, run.py step)] of draw ``draw`` of each
+    record of the suite (its run.py steps whose tuning is done)."""
     chosen = []
-    for argv in load_suite(suite, tables):
+    for argv in load_suite(name, tables):
         if argv[0] != "benchmarks/run.py" or (models and option(argv, "--models") not in models):
             continue
         processes = step_processes(argv)
         if processes is None or draw >= len(processes):
             continue
-        model, dataset, config, tag = processes[draw]
-        stored = run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, config))
-        chosen.append((model, dataset, config, stored))
+        model, dataset, config, _ = processes[draw]
+        chosen.append((model, dataset, config, stored_result(processes[draw]), argv))
     return chosen
+
+
+def stored_result(process):
+    model, dataset, config, tag = process
+    return run.cached_result(Path(f"{tag}.json"), run.process_spec(model, dataset, config))
+
+
+def rerun_record(argv, draw, stored, entry):
+    """Run the record of run.py step ``argv`` again at today's code, its stored draws removed;
+    ``entry``, the check that found draw ``draw`` gave other numbers, then compares the rerun
+    draw with the numbers the check's own run gave."""
+    processes = step_processes(argv)
+    for *_, tag in processes:
+        Path(f"{tag}.json").unlink(missing_ok=True)
+        run.discard(Path(f"{tag}{run.SNAPSHOT_SUFFIX}"))
+    print(f"[rerun] its stored draws removed; python {shlex.join(argv)}", flush=True)
+    step = [sys.executable, str(HERE / "run.py"), *argv[1:]]
+    subprocess.run(step, cwd=suite.HERE.parent, check=True)
+    rerun = stored_result(processes[draw])
+    return dict(
+        entry,
+        stored_commit=rerun.get("commit"),
+        stored_cpu_seconds=round(process_seconds(rerun), 1),
+        differences=differences(checked_numbers(stored, entry), rerun),
+        rerun_of=entry["stored_commit"],
+        stored_digest=result_digest(rerun),
+    )
+
+
+def checked_numbers(stored, entry):
+    """The metrics the check's own run gave: the stored ones, those that differed replaced."""
+    numbers = json.loads(json.dumps({k: stored[k] for k in ("tests", "valid_metrics")}))
+    where = {test_label(name): m for name, m in numbers["tests"].items()}
+    where["validation"] = numbers["valid_metrics"]
+    for place, metrics in entry["differences"].items():
+        where[place].update({k: rerun for k, (_, rerun) in metrics.items()})
+    return numbers
 
 
 def label(model, dataset, config):
@@ -113,8 +156,8 @@ def gave_other_numbers(entry):
     return bool(entry.get("differences") or "error" in entry)
 
 
-def load_checks(suite):
-    path = Path(str(DEFAULT_OUT).format(suite=suite))
+def load_checks(name):
+    path = Path(str(DEFAULT_OUT).format(suite=name))
     return json.loads(path.read_text()) if path.exists() else []
 
 
@@ -122,6 +165,10 @@ def verdict_text(entry):
     if "error" in entry:
         return f"**failed**: {entry['error']}"
     diffs = entry["differences"]
+    if "rerun_of" in entry:  # the record rerun at today's code, after the check
+        return f"rerun (was {entry['rerun_of']}): " + verdict_text(
+            {k: v for k, v in entry.items() if k != "rerun_of"}
+        )
     if not diffs:
         return f"same ({entry['metrics']} metrics)"
     n = sum(len(d) for d in diffs.values())
@@ -175,6 +222,11 @@ def main(argv=None):
         action="store_true",
         help="keep the checks made of the same stored result under the same code",
     )
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="rerun each record whose draw gave other numbers (its stored draws removed)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or str(DEFAULT_OUT).format(suite=args.suite))
     given = sys.argv[1:] if argv is None else argv
@@ -182,7 +234,7 @@ def main(argv=None):
     entries = {e["tag"]: e for e in (json.loads(out.read_text()) if out.exists() else [])}
     today, code, skipped, checked = run.code_version(), code_digest(), [], []
     chosen = chosen_processes(args.suite, args.tables, args.models, args.draw)
-    for i, (model, dataset, config, stored) in enumerate(chosen, 1):
+    for i, (model, dataset, config, stored, argv) in enumerate(chosen, 1):
         name, tag = label(model, dataset, config), run.process_tag(model, dataset, config)
         head = f"[reproduce {i}/{len(chosen)}] {name} draw {args.draw}"
         minutes = process_seconds(stored) / 60 if stored else 0.0
@@ -195,15 +247,19 @@ def main(argv=None):
         same = {"code": code, "stored_digest": result_digest(stored)}
         if args.resume and same.items() <= entries.get(tag, {}).items():
             print(f"{head}: checked already under this code", flush=True)
-            continue
-        print(f"{head}: running again (stored run: {minutes:.1f} CPU minutes)", flush=True)
-        with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
-            log = out.parent / "logs" / f"{tag}.log"
-            entry = check(model, dataset, config, stored, Path(scratch), log)
-        entry.update(process=name, draw=args.draw, tag=tag, date=str(datetime.date.today()))
-        entries[tag] = dict(entry, commit=entry.get("commit", today), **same)
-        print(f"{head}: {verdict_text(entries[tag])}", flush=True)
-        write(out, entries, skipped, command)
+        else:
+            print(f"{head}: running again (stored run: {minutes:.1f} CPU minutes)", flush=True)
+            with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
+                log = out.parent / "logs" / f"{tag}.log"
+                entry = check(model, dataset, config, stored, Path(scratch), log)
+            entry.update(process=name, draw=args.draw, tag=tag, date=str(datetime.date.today()))
+            entries[tag] = dict(entry, commit=entry.get("commit", today), **same)
+            print(f"{head}: {verdict_text(entries[tag])}", flush=True)
+            write(out, entries, skipped, command)
+        if args.rerun and entries[tag].get("differences"):
+            entries[tag] = rerun_record(argv, args.draw, stored, entries[tag])
+            print(f"{head}: rerun, {verdict_text(entries[tag])}", flush=True)
+            write(out, entries, skipped, command)
     write(out, entries, skipped, command)
     return int(any(gave_other_numbers(entries[t]) for t in checked))
 

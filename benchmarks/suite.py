@@ -174,7 +174,7 @@ def step_processes(argv):
 
     args = run.build_parser().parse_args(argv[1:])
     [model], [dataset], [protocol_text] = args.models, args.datasets, args.protocols
-    for name in ("settings", "tuned"):  # files named from the repository's root
+    for name in ("settings", "tuned", "out"):  # files named from the repository's root
         if getattr(args, name):
             setattr(args, name, str(HERE.parent / getattr(args, name)))
     if args.tuned and (model, dataset, protocol_text) not in (
@@ -182,7 +182,7 @@ def step_processes(argv):
     ):
         return None
     configs, _ = run.record_specs(args, model, dataset, protocol_text)
-    logs = HERE / "results" / "logs"
+    logs = Path(args.out).parent / "logs"  # where run.py keeps them
     return [(model, dataset, c, logs / run.process_tag(model, dataset, c)) for c in configs]
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -524,7 +525,7 @@ def test_suite_status_counts_trials_draws_and_their_seconds(tmp_path, monkeypatc
     tune_step += ["--algo", "exhaustive", "--out", "tuning.json", "--resume"]
     run_step = ["benchmarks/run.py", "--models", "EASE", "--datasets", "citeulike-a"]
     run_step += ["--protocols", "strong", *common, "--tuned", "tuning.json"]
-    run_step += ["--split-seeds", "0", "1", "--out", "out.json", "--resume"]
+    run_step += ["--split-seeds", "0", "1", "--out", "benchmarks/results/out.json", "--resume"]
 
     def finish(config, seconds, trial):
         tag = ("trial-" if trial else "") + run.run_tag("EASE", "citeulike-a", config)
@@ -620,6 +621,29 @@ def test_process_seconds_cpu_time_else_the_wall_clock_timings():
     assert suite.process_seconds(dict(older, fit_seconds=7.0, cpu_seconds=4.5)) == 4.5
 
 
+def toy_suite_step(tmp_path, monkeypatch):
+    """The run.py step of a suite "toy" in ``tmp_path``: Pop on ml-100k, two draws."""
+    import suite
+
+    bench = tmp_path / "benchmarks"
+    monkeypatch.setattr(suite, "HERE", bench)
+    (bench / "suites").mkdir(parents=True)
+    (bench / "suites" / "toy.yaml").write_text(
+        "split_seeds: [0, 1]\nbudget: 1\nuntuned: [Pop]\ntables:\n"
+        "  - {name: t, out: results/out.json, tuning: tuning.json, settings: settings.yaml,\n"
+        "     datasets: [ml-100k], protocols: [recbole], models: [Pop]}\n"
+    )
+    (tmp_path / "settings.yaml").write_text("Pop: {epochs: 2, state: ERROR, topk: [10]}\n")
+    [step] = [argv for argv in suite.load_suite("toy") if argv[0] == "benchmarks/run.py"]
+    return step
+
+
+def suite_processes(step):
+    import suite
+
+    return suite.step_processes(step)
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("in_tmp")
 def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
@@ -629,19 +653,9 @@ def test_reproduce_runs_a_stored_draw_again_and_tells_a_number_that_changed(
     every metric exactly: the same numbers pass, a stored number that differs fails (exit 1,
     the metric named, the rerun's log kept); a draw not run yet is listed, not checked."""
     import reproduce
-    import suite
 
-    bench = tmp_path / "benchmarks"
-    monkeypatch.setattr(suite, "HERE", bench)
-    (bench / "suites").mkdir(parents=True)
-    (bench / "suites" / "toy.yaml").write_text(
-        "split_seeds: [0, 1]\nbudget: 1\nuntuned: [Pop]\ntables:\n"
-        "  - {name: t, out: out.json, tuning: tuning.json, settings: settings.yaml,\n"
-        "     datasets: [ml-100k], protocols: [recbole], models: [Pop]}\n"
-    )
-    (tmp_path / "settings.yaml").write_text("Pop: {epochs: 2, state: ERROR, topk: [10]}\n")
-    [step] = [argv for argv in suite.load_suite("toy") if argv[0] == "benchmarks/run.py"]
-    model, dataset, spec, tag = suite.step_processes(step)[0]
+    step = toy_suite_step(tmp_path, monkeypatch)
+    model, dataset, spec, tag = suite_processes(step)[0]
     run.run_process(model, dataset, spec, tag.parent)  # draw 0 stored; draw 1 never run
     out = tmp_path / "check.json"
 
@@ -694,3 +708,32 @@ def test_reproduce_compares_every_stored_metric_and_no_metric_added_since():
         "validation": {"a": [1, 2]},
     }
     assert reproduce.differences(stored, stored) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("in_tmp")
+def test_reproduce_rerun_mends_a_record_that_gave_other_numbers(tmp_path, monkeypatch):
+    """--rerun removes the stored draws of a record whose draw gave other numbers, runs its step
+    again at today's code, and checks the rerun draw against the check's own run."""
+    import reproduce
+
+    step = toy_suite_step(tmp_path, monkeypatch)
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), *step[1:]], check=True)
+    draws = [Path(f"{tag}.json") for *_, tag in suite_processes(step)]
+    stored = [json.loads(d.read_text()) for d in draws]
+    for draw, before in zip(draws, stored):  # as if made at older code; draw 0 gave other numbers
+        old = json.loads(json.dumps(before))
+        old["result"]["commit"] = "0ld0ld0"
+        old["result"]["tests"]["test"]["hit@10"] += 0.0001 if draw == draws[0] else 0
+        draw.write_text(json.dumps(old))
+    out = tmp_path / "check.json"
+    assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 1
+
+    assert reproduce.main(["--suite", "toy", "--out", str(out), "--resume", "--rerun"]) == 0
+    [entry] = json.loads(out.read_text())
+    assert entry["differences"] == {} and entry["rerun_of"] == "0ld0ld0"
+    rerun = [json.loads(d.read_text())["result"] for d in draws]
+    assert entry["stored_digest"] == reproduce.result_digest(rerun[0])
+    assert "rerun (was 0ld0ld0): same (" in out.with_suffix(".md").read_text()
+    for now, before in zip(rerun, stored):  # every draw made again, to the same numbers
+        assert now["tests"] == before["result"]["tests"] and now["commit"] != "0ld0ld0"
