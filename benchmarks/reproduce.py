@@ -33,7 +33,7 @@ from pathlib import Path
 import run
 import suite
 from run_one import code_digest
-from stale import record_label
+from stale import record_label, test_label
 from suite import load_suite, option, process_seconds, step_processes
 
 HERE = Path(__file__).resolve().parent
@@ -54,11 +54,6 @@ def differences(stored, rerun):
         if diff:
             found[where] = diff
     return found
-
-
-def test_label(name):
-    """A test split's name in a check: test, test +F, test cold."""
-    return name if name == "test" else f"test {name}"
 
 
 def result_digest(result):
@@ -124,7 +119,11 @@ def rerun_record(argv, draw, stored, entry):
         run.discard(Path(f"{tag}{run.SNAPSHOT_SUFFIX}"))
     print(f"[rerun] its stored draws removed; python {shlex.join(argv)}", flush=True)
     step = [sys.executable, str(HERE / "run.py"), *argv[1:]]
-    subprocess.run(step, cwd=suite.HERE.parent, check=True)
+    if subprocess.run(step, cwd=suite.HERE.parent).returncode != 0:
+        raise SystemExit(
+            f"[rerun] the step failed; the record's stored draws are removed, so it is missing "
+            f"until this finishes: python {shlex.join(argv)}"
+        )
     rerun = stored_result(processes[draw])
     return dict(
         entry,

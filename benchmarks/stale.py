@@ -85,6 +85,11 @@ def record_label(model, dataset, protocol):
     return f"{model} {dataset} {protocol}"
 
 
+def test_label(split):
+    """A test split's name in a reproduction check: test, test +F, test cold."""
+    return split if split == "test" else f"test {split}"
+
+
 def unreproduced(record, checks):
     """The reason ``record`` is stale by a reproduction check (benchmarks/reproduce.py) whose
     rerun of one of its draws gave other numbers, while the record still holds that draw's
@@ -97,7 +102,7 @@ def unreproduced(record, checks):
         test = (record.get("per_seed") or [record["metrics"]])[draw]
         valid = (record.get("per_seed_valid") or [record.get("valid_metrics", {})])[draw]
         split = "test" if record["protocol"] == "fixed" else record["split"]
-        held = {f"test {split}": test, "validation": valid}
+        held = {test_label(split): test, "validation": valid}
         mine = {w: d for w, d in c["differences"].items() if w in held}
         if mine and all(held[w].get(k) == a for w, d in mine.items() for k, (a, _) in d.items()):
             where, diffs = next(iter(mine.items()))
