@@ -33,7 +33,7 @@ from pathlib import Path
 import run
 import suite
 from run_one import code_digest
-from stale import record_label, test_label
+from stale import held_numbers, protocol_text, record_label, test_label
 from suite import load_suite, option, process_seconds, step_processes
 
 HERE = Path(__file__).resolve().parent
@@ -44,16 +44,22 @@ def differences(stored, rerun):
     """{where: {metric: [stored, rerun]}} of every stored metric that is not the same, over the
     test splits and validation (one missing from the rerun counts; one the process records
     since the stored run, such as ``tied_users``, is not compared)."""
-    pairs = {
-        test_label(name): (m, rerun["tests"].get(name, {})) for name, m in stored["tests"].items()
-    }
-    pairs["validation"] = (stored["valid_metrics"], rerun["valid_metrics"])
+    before, after = labelled_numbers(stored), labelled_numbers(rerun)
     found = {}
-    for where, (a, b) in pairs.items():
+    for where, a in before.items():
+        b = after.get(where, {})
         diff = {k: [a[k], b.get(k)] for k in sorted(a) if a[k] != b.get(k)}
         if diff:
             found[where] = diff
     return found
+
+
+def labelled_numbers(result):
+    """A process result's metrics by where a check names them: {"test": ..., "test cold": ...,
+    "validation": ...} (the result's own dicts, not copies)."""
+    numbers = {test_label(name): m for name, m in result["tests"].items()}
+    numbers["validation"] = result["valid_metrics"]
+    return numbers
 
 
 def result_digest(result):
@@ -138,11 +144,37 @@ def rerun_record(argv, draw, stored, entry):
 def checked_numbers(stored, entry):
     """The metrics the check's own run gave: the stored ones, those that differed replaced."""
     numbers = json.loads(json.dumps({k: stored[k] for k in ("tests", "valid_metrics")}))
-    where = {test_label(name): m for name, m in numbers["tests"].items()}
-    where["validation"] = numbers["valid_metrics"]
+    where = labelled_numbers(numbers)
     for place, metrics in entry["differences"].items():
         where[place].update({k: rerun for k, (_, rerun) in metrics.items()})
     return numbers
+
+
+def left_out(argv, draw, stored, max_minutes):
+    """Why draw ``draw`` of run.py step ``argv`` is not checked, or None."""
+    if stored is None:
+        return "not run yet"
+    if record_lags(argv, draw, stored):
+        return "its record is being rerun (it holds other numbers than the stored draw)"
+    minutes = process_seconds(stored) / 60
+    return f"its run took {minutes:.0f} CPU minutes" if minutes > max_minutes else None
+
+
+def record_lags(argv, draw, stored):
+    """Whether a record of run.py step ``argv`` holds other numbers for draw ``draw`` than its
+    stored process: its draws are being rerun, and run.py rewrites the record only when its
+    last draw is done. A check now would be of numbers the record does not show."""
+    out = suite.HERE.parent / option(argv, "--out")
+    step = (option(argv, "--models"), option(argv, "--datasets"), option(argv, "--protocols"))
+    mine = labelled_numbers(stored)
+    for record in json.loads(out.read_text()) if out.exists() else []:
+        if (record["model"], record["dataset"], protocol_text(record)) != step:
+            continue
+        if draw < len(record.get("per_seed") or [record["metrics"]]):
+            held = held_numbers(record, draw)
+            if any(held[where] != mine.get(where) for where in held):
+                return True
+    return False
 
 
 def label(model, dataset, config):
@@ -236,9 +268,8 @@ def main(argv=None):
     for i, (model, dataset, config, stored, argv) in enumerate(chosen, 1):
         name, tag = label(model, dataset, config), run.process_tag(model, dataset, config)
         head = f"[reproduce {i}/{len(chosen)}] {name} draw {args.draw}"
-        minutes = process_seconds(stored) / 60 if stored else 0.0
-        if stored is None or minutes > args.max_minutes:
-            why = "not run yet" if stored is None else f"its run took {minutes:.0f} CPU minutes"
+        why = left_out(argv, args.draw, stored, args.max_minutes)
+        if why:
             skipped.append(f"{name}: draw {args.draw} {why}")
             print(f"{head}: left out ({why})", flush=True)
             continue
@@ -247,6 +278,7 @@ def main(argv=None):
         if args.resume and same.items() <= entries.get(tag, {}).items():
             print(f"{head}: checked already under this code", flush=True)
         else:
+            minutes = process_seconds(stored) / 60
             print(f"{head}: running again (stored run: {minutes:.1f} CPU minutes)", flush=True)
             with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
                 log = out.parent / "logs" / f"{tag}.log"

@@ -90,6 +90,15 @@ def test_label(split):
     return split if split == "test" else f"test {split}"
 
 
+def held_numbers(record, draw):
+    """The metrics ``record`` holds for draw ``draw``, named as in a reproduction check:
+    {"test" (or "test cold", "test +F"...): ..., "validation": ...}."""
+    test = (record.get("per_seed") or [record["metrics"]])[draw]
+    valid = (record.get("per_seed_valid") or [record.get("valid_metrics", {})])[draw]
+    split = "test" if record["protocol"] == "fixed" else record["split"]
+    return {test_label(split): test, "validation": valid}
+
+
 def unreproduced(record, checks):
     """The reason ``record`` is stale by a reproduction check (benchmarks/reproduce.py) whose
     rerun of one of its draws gave other numbers, while the record still holds that draw's
@@ -99,10 +108,7 @@ def unreproduced(record, checks):
         if c["process"] != label or not c.get("differences"):
             continue
         draw = c["draw"]
-        test = (record.get("per_seed") or [record["metrics"]])[draw]
-        valid = (record.get("per_seed_valid") or [record.get("valid_metrics", {})])[draw]
-        split = "test" if record["protocol"] == "fixed" else record["split"]
-        held = {test_label(split): test, "validation": valid}
+        held = held_numbers(record, draw)
         mine = {w: d for w, d in c["differences"].items() if w in held}
         if mine and all(held[w].get(k) == a for w, d in mine.items() for k, (a, _) in d.items()):
             where, diffs = next(iter(mine.items()))

@@ -718,7 +718,8 @@ def test_reproduce_rerun_mends_a_record_that_gave_other_numbers(tmp_path, monkey
     import reproduce
 
     step = toy_suite_step(tmp_path, monkeypatch)
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), *step[1:]], check=True)
+    run_step = [sys.executable, str(REPO / "benchmarks" / "run.py"), *step[1:]]  # --resume
+    subprocess.run(run_step, check=True)
     draws = [Path(f"{tag}.json") for *_, tag in suite_processes(step)]
     stored = [json.loads(d.read_text()) for d in draws]
     for draw, before in zip(draws, stored):  # as if made at older code; draw 0 gave other numbers
@@ -726,8 +727,18 @@ def test_reproduce_rerun_mends_a_record_that_gave_other_numbers(tmp_path, monkey
         old["result"]["commit"] = "0ld0ld0"
         old["result"]["tests"]["test"]["hit@10"] += 0.0001 if draw == draws[0] else 0
         draw.write_text(json.dumps(old))
+    subprocess.run(run_step, check=True)  # the record made of those draws
     out = tmp_path / "check.json"
     assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 1
+
+    # a rerun under way: draw 0 made again, the record not yet rewritten; it is not checked,
+    # and the check that differed stays (the record stays stale)
+    old_draw = draws[0].read_text()
+    draws[0].write_text(json.dumps(stored[0]))
+    assert reproduce.main(["--suite", "toy", "--out", str(out)]) == 0
+    assert "its record is being rerun" in out.with_suffix(".md").read_text()
+    assert json.loads(out.read_text())[0]["differences"]
+    draws[0].write_text(old_draw)
 
     assert reproduce.main(["--suite", "toy", "--out", str(out), "--resume", "--rerun"]) == 0
     [entry] = json.loads(out.read_text())
