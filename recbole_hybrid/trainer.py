@@ -27,6 +27,7 @@ from recbole_hybrid.model.pretrain import (
     HiddenLayers,
     cached_pretraining,
     content_checksum,
+    draw_dae_stack_as_trained,
     pretrain_dae_stack,
     pretrain_latent_layer,
 )
@@ -86,19 +87,24 @@ class PretrainingTrainer(Trainer):
         self.pretrain_seconds = time.perf_counter() - start
         self.logger.info(f"pretraining: {self.pretrain_seconds:.1f} s")
 
-    def cached(self, module, key, run, what):
+    def cached(self, module, key, run, what, on_hit=None):
         """``run()`` trains ``module`` in place; with ``pretrain_cache`` its weights are kept
         in ``<checkpoint_dir>/pretrain/`` under ``key`` (+ model, dataset, settings, seed).
-        Distributed: rank 0 does it, every rank gets its weights."""
+        ``on_hit()``, when they are loaded instead: draws what ``run()`` draws from the global
+        RNG, so that what follows is the same either way. Distributed: rank 0 does it, every
+        rank gets its weights."""
         key = dict(
             key,
             **{k: self.config[k] for k in PRETRAIN_SETTINGS},
             model=type(self.model).__name__,
             dataset=self.config["dataset"],
         )
-        self.ranks.on_rank_zero(
-            lambda: self.cached_here(module, key, run, what), module_tensors(module)
-        )
+
+        def here():
+            if self.cached_here(module, key, run, what) and on_hit:
+                on_hit()
+
+        self.ranks.on_rank_zero(here, module_tensors(module))
 
     def cached_here(self, module, key, run, what, prefix="pretrain"):
         """``cached`` in this process only, under ``key`` as given; True when loaded."""
@@ -431,7 +437,8 @@ class DualNetTrainer(PretrainingTrainer):
                 "content_norm": model.content_norm,
                 "content": content_checksum(model.content_matrix[items]),
             }
-            self.cached(model.item_net.linears, key, run, "item network")
+            on_hit = lambda: draw_dae_stack_as_trained(model.item_net.linears)
+            self.cached(model.item_net.linears, key, run, "item network", on_hit)
         for depth in range(1, model.item_net.depth):
             self._build_dual_optimizers()
             for epoch in range(config["pretrain_refine_epochs"] if train_data is not None else 0):

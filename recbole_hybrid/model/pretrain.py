@@ -183,6 +183,13 @@ def pretrain_dae_stack(
     return dec_biases, codes
 
 
+def draw_dae_stack_as_trained(linears):
+    """What ``pretrain_dae_stack`` draws from torch's global RNG (``new_encoder_layer``), for
+    a result loaded from the cache: the stages after it then see the same random stream."""
+    for linear in linears:
+        new_encoder_layer(linear.in_features, linear.out_features)
+
+
 class HiddenLayers(nn.Module):
     """Step 1's result as one module, the unit its cache stores: a ``ContentVAE``'s hidden
     layers and tied decoder biases (the VAE's own parameters, shared) and the codes of the last
@@ -218,10 +225,8 @@ class HiddenLayers(nn.Module):
             self.codes.copy_(codes)
 
     def draw_as_trained(self):
-        """What ``pretrain`` draws from torch's global RNG (``new_encoder_layer``), for a
-        result loaded from the cache."""
-        for linear in self.linears:
-            new_encoder_layer(linear.in_features, linear.out_features)
+        """What ``pretrain`` draws from torch's global RNG, for a result loaded from the cache."""
+        draw_dae_stack_as_trained(self.linears)
 
 
 def pretrain_latent_layer(vae, codes, epochs, lr, batch_size, seed=0, report=no_report):
