@@ -79,7 +79,7 @@ NO_PLOTS = 'Plots: matplotlib is not installed (`pip install ".[plot]"`), so thi
 
 def load_records(results_dir, checks=()):
     """Every record of ``results_dir/*.json`` with its ``source`` (file stem) and its ``state``
-    (stale.py; ``checks``: reproduction checks, ``load_reproduce_checks``); a key in several
+    (stale.py; ``checks``: reproduction checks, ``reproduce.load_checks``); a key in several
     files keeps its newest record (then the one with more metrics)."""
     chosen = {}
     for path in sorted(Path(results_dir).glob("*.json")):
@@ -611,10 +611,6 @@ def reproduce_lines(checks, name="headline"):
     ]
 
 
-def load_reproduce_checks(name="headline"):
-    return load_checks(name)
-
-
 def readme_with_suite(readme_text, progress, checks=()):
     lines = suite_lines(progress) + reproduce_lines(checks)
     return replace_block(readme_text, SUITE_START, SUITE_END, lines)
@@ -623,7 +619,7 @@ def readme_with_suite(readme_text, progress, checks=()):
 def write_report(results_dir, out_dir, papers_file, readme=None):
     """Write ``out_dir/README.md`` and its PNGs (when matplotlib is installed), and the headline
     table into ``readme`` (between its markers); returns the page path."""
-    checks = load_reproduce_checks()
+    checks = load_checks("headline")
     records = load_records(results_dir, checks)
     columns, papers = load_papers(papers_file)
     plots = matplotlib_available()

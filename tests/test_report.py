@@ -233,7 +233,7 @@ def test_committed_results_every_model_and_paper_figure():
 
 
 def test_committed_page_is_current():
-    records = report.load_records(RESULTS, report.load_reproduce_checks())
+    records = report.load_records(RESULTS, report.load_checks("headline"))
     page, specs = report.build_page(
         records, *report.load_papers(PAPERS), RESULTS, PAGE_DIR, plots=True
     )
@@ -343,7 +343,7 @@ def test_stale_record_detected_and_given_no_verdict(monkeypatch):
 
 
 def test_committed_readme_headline_is_current():
-    records = report.load_records(RESULTS, report.load_reproduce_checks())
+    records = report.load_records(RESULTS, report.load_checks("headline"))
     _, papers = report.load_papers(PAPERS)
     readme = (REPO / "README.md").read_text()
     assert report.readme_with_headline(readme, report.readme_headline(records, papers)) == readme, (
@@ -352,7 +352,7 @@ def test_committed_readme_headline_is_current():
     assert report.readme_with_main_job(readme, report.load_main_job()) == readme, (
         "README.md's main job lines are stale: python benchmarks/report.py"
     )
-    progress, checks = report.suite_progress("headline"), report.load_reproduce_checks()
+    progress, checks = report.suite_progress("headline"), report.load_checks("headline")
     assert report.readme_with_suite(readme, progress, checks) == readme, (
         "README.md's suite and reproduction lines are stale: python benchmarks/report.py"
     )
